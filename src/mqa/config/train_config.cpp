@@ -1,0 +1,45 @@
+#include "mqa/config/schema.h"
+
+namespace mqa {
+
+void declare_train_keys(std::vector<KeyDef>& k) {
+  using T = TrainConfig;
+  const auto S = &Config::train;
+  k.push_back(key("train.optimizer", S, &T::optimizer, "adam or adafactor", one_of({"adam", "adafactor"})));
+  k.push_back(key("train.lr", S, &T::lr,
+                  "learning rate: the peak for constant/inverse_sqrt; for rsqrt_decay a scale of 1/sqrt(step)",
+                  range(0, 1e6)));
+  k.push_back(key("train.schedule", S, &T::schedule,
+                  "inverse_sqrt: linear warmup to lr, then lr*sqrt(warmup/step); rsqrt_decay: lr/sqrt(max(step, "
+                  "warmup)) (Adafactor's); constant: linear warmup then flat",
+                  one_of({"inverse_sqrt", "rsqrt_decay", "constant"})));
+  k.push_back(key("train.warmup_steps", S, &T::warmup_steps, "warmup steps", range(0, 1e9)));
+  k.push_back(key("train.beta1", S, &T::beta1, "Adam beta1 (Adafactor: momentum, 0 = none)", range(0, 0.9999)));
+  k.push_back(key("train.beta2", S, &T::beta2, "Adam beta2", range(0, 0.999999)));
+  k.push_back(key("train.eps", S, &T::eps, "Adam epsilon", range(0, 1)));
+  k.push_back(key("train.weight_decay", S, &T::weight_decay, "decoupled weight decay", range(0, 1)));
+  k.push_back(key("train.label_smoothing", S, &T::label_smoothing, "label smoothing of the cross-entropy",
+                  range(0, 0.99)));
+  k.push_back(key("train.clip_norm", S, &T::clip_norm, "clip the global gradient norm to this; 0 = off",
+                  range(0, 1e9)));
+  k.push_back(key("train.accumulate", S, &T::accumulate, "batches whose gradients are summed per optimizer step",
+                  range(1, 1 << 16)));
+  k.push_back(key("train.max_steps", S, &T::max_steps, "optimizer steps to train", range(1, 1e9)));
+  k.push_back(key("train.max_epochs", S, &T::max_epochs, "stop after this many epochs; 0 = only max_steps",
+                  range(0, 1e9)));
+  k.push_back(key("train.seed", S, &T::seed, "seed of initialisation, dropout and data order", range(0, 2147483647)));
+  k.push_back(key("train.device", S, &T::device, "auto picks cuda when available", one_of({"auto", "cpu", "cuda"})));
+  k.push_back(key("train.precision", S, &T::precision,
+                  "auto: bf16 autocast with fp32 master weights on CUDA, fp32 on CPU",
+                  one_of({"auto", "fp32", "bf16"})));
+  k.push_back(key("train.log_every", S, &T::log_every, "steps between metrics lines", range(1, 1e9)));
+  k.push_back(key("train.valid_every", S, &T::valid_every, "steps between validations", range(1, 1e9)));
+  k.push_back(key("train.valid_bleu_sentences", S, &T::valid_bleu_sentences,
+                  "greedy BLEU on this many dev sentences at each validation; 0 = off", range(0, 1e9)));
+  k.push_back(key("train.save_every", S, &T::save_every, "steps between checkpoints", range(1, 1e9)));
+  k.push_back(key("train.keep_checkpoints", S, &T::keep_checkpoints, "how many step checkpoints to keep",
+                  range(1, 1e6)));
+  k.push_back(key("train.threads", S, &T::threads, "CPU threads for LibTorch; 0 = its default", range(0, 1024)));
+}
+
+}  // namespace mqa

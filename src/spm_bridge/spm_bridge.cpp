@@ -1,0 +1,83 @@
+#include "spm_bridge/spm_bridge.h"
+
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+void write_error(char* err, size_t cap, const std::string& msg) {
+  if (!err || cap == 0) return;
+  std::strncpy(err, msg.c_str(), cap - 1);
+  err[cap - 1] = '\0';
+}
+int copy_out(const std::string& s, char* out, int cap) {
+  if (out && cap > 0) std::memcpy(out, s.data(), std::min<size_t>(s.size(), static_cast<size_t>(cap)));
+  return static_cast<int>(s.size());
+}
+}  // namespace
+
+extern "C" {
+
+void* mqa_spm_load(const char* model_path, char* err, size_t err_cap) {
+  auto* sp = new sentencepiece::SentencePieceProcessor();
+  auto status = sp->Load(model_path);
+  if (!status.ok()) {
+    write_error(err, err_cap, status.ToString());
+    delete sp;
+    return nullptr;
+  }
+  return sp;
+}
+
+void mqa_spm_free(void* handle) { delete static_cast<sentencepiece::SentencePieceProcessor*>(handle); }
+
+int mqa_spm_vocab_size(void* handle) {
+  return static_cast<sentencepiece::SentencePieceProcessor*>(handle)->GetPieceSize();
+}
+
+int mqa_spm_special_id(void* handle, int which) {
+  auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
+  switch (which) {
+    case 0: return sp->pad_id();
+    case 1: return sp->unk_id();
+    case 2: return sp->bos_id();
+    case 3: return sp->eos_id();
+    default: return -1;
+  }
+}
+
+int mqa_spm_encode(void* handle, const char* text, size_t len, int* ids, int cap) {
+  auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
+  std::vector<int> out;
+  if (!sp->Encode(std::string(text, len), &out).ok()) return -1;
+  std::memcpy(ids, out.data(), sizeof(int) * std::min<size_t>(out.size(), static_cast<size_t>(std::max(cap, 0))));
+  return static_cast<int>(out.size());
+}
+
+int mqa_spm_decode(void* handle, const int* ids, int n, char* out, int cap) {
+  auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
+  std::string text;
+  if (!sp->Decode(std::vector<int>(ids, ids + n), &text).ok()) return -1;
+  return copy_out(text, out, cap);
+}
+
+int mqa_spm_id_to_piece(void* handle, int id, char* out, int cap) {
+  auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
+  if (id < 0 || id >= sp->GetPieceSize()) return -1;
+  return copy_out(sp->IdToPiece(id), out, cap);
+}
+
+int mqa_spm_train(const char* args, unsigned seed, char* err, size_t err_cap) {
+  sentencepiece::SetRandomGeneratorSeed(seed);  // sentence sampling and shuffling follow the run's seed
+  auto status = sentencepiece::SentencePieceTrainer::Train(args);
+  if (!status.ok()) {
+    write_error(err, err_cap, status.ToString());
+    return -1;
+  }
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,39 @@
+// Helpers shared by the tests: temporary directories and paths into the source tree and ../shared/data.
+#pragma once
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+namespace mqa::test {
+
+// A fresh directory under the system temp dir, removed when the object goes away.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    root_ = std::filesystem::temp_directory_path() / ("mqa_test_" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(root_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+  std::string path(const std::string& rel = "") const { return (root_ / rel).string(); }
+  std::string write(const std::string& rel, const std::string& text) const {
+    auto p = root_ / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+
+ private:
+  std::filesystem::path root_;
+};
+
+inline std::string source_path(const std::string& rel) { return std::string(MQA_SOURCE_DIR) + "/" + rel; }
+// ../shared/data beside the checkout (the real corpora); tests that need it skip when it is absent.
+inline std::string shared_data(const std::string& rel) { return std::string(MQA_SOURCE_DIR) + "/../shared/data/" + rel; }
+inline bool have_shared_data() { return std::filesystem::exists(shared_data("README.md")); }
+
+}  // namespace mqa::test
