@@ -23,6 +23,10 @@ struct Exit {
   int code;
 };
 
+// A parent command shared by several files (e.g. `mqa bench decode` and `mqa bench data`): returns the existing
+// subcommand `name` of app, or adds it.
+CLI::App* command_group(CLI::App& app, const std::string& name, const std::string& help);
+
 // The options every config-driven command shares: the CONFIG positional and repeated `--set section.key=value`.
 struct ConfigArgs {
   std::string path;

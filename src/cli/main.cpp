@@ -23,6 +23,14 @@ std::vector<std::pair<std::string, CommandSetup>> registered_commands() {
   return {registry().begin(), registry().end()};
 }
 
+CLI::App* command_group(CLI::App& app, const std::string& name, const std::string& help) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (sub->get_name() == name) return sub;
+  CLI::App* group = app.add_subcommand(name, help);
+  group->require_subcommand(1);
+  return group;
+}
+
 void add_config_args(CLI::App* cmd, ConfigArgs& args, bool required) {
   auto* opt = cmd->add_option("config", args.path, "YAML config file (see configs/)");
   if (required) opt->required();
