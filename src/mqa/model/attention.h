@@ -1,0 +1,53 @@
+// One attention module for every variant of the paper and beyond.
+//
+//   heads h, kv_heads g:  g = h multi-head; g = 1 multi-query (Shazeer 2019); 1 < g < h grouped-query.
+//   d_k, d_v:             per-head query/key and value widths (may differ).
+//   window w > 0:         local attention, a query at position t sees keys t-w+1 .. t (causal layers only).
+//
+// Projections: Q d_model -> h*d_k, K d_model -> g*d_k, V d_model -> g*d_v, O h*d_v -> d_model.
+// Query head i reads key/value head i / (h/g). Keys and values are never repeated per query head: the query heads
+// that share a key/value head are folded into the row dimension of one matrix product, so with g = 1 the product is
+// the paper's q[b,h,k] . K[b,m,k].
+#pragma once
+#include <torch/torch.h>
+
+#include "mqa/model/kv_cache.h"
+
+namespace mqa {
+
+struct AttentionOptions {
+  int64_t d_model = 512, heads = 8, kv_heads = 8, d_k = 64, d_v = 64;
+  bool causal = false;   // self-attention of a decoder
+  int64_t window = 0;    // local attention (causal only); 0 = unlimited
+  double dropout = 0.0;  // on attention weights
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const AttentionOptions& options);
+
+  // Whole sequences. x [B, T, d_model] gives the queries; memory [B, S, d_model] the keys and values (memory = x
+  // for self-attention). key_padding [B, S] bool (true = padded) or undefined. Returns [B, T, d_model].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, const torch::Tensor& key_padding = {});
+
+  // Keys and values of `memory` [B, S, d_model]: K [B, g, S, d_k], V [B, g, S, d_v].
+  std::pair<torch::Tensor, torch::Tensor> project_kv(const torch::Tensor& memory);
+
+  // One decoding step of self-attention: x [N, 1, d_model] at position `pos` (host) / `pos_tensor` (device, [1]).
+  // Writes its key/value into `cache` and attends over positions max(0, pos-w+1) .. pos. Returns [N, 1, d_model].
+  torch::Tensor step_self(const torch::Tensor& x, KVCache& cache, int64_t pos, const torch::Tensor& pos_tensor);
+
+  // One decoding step of cross-attention over precomputed K [B, g, S, d_k], V [B, g, S, d_v] shared by the
+  // N = B * beams rows of x [N, 1, d_model]. key_padding [B, S]. Returns [N, 1, d_model].
+  torch::Tensor step_cross(const torch::Tensor& x, const torch::Tensor& k, const torch::Tensor& v,
+                           const torch::Tensor& key_padding);
+
+  const AttentionOptions& options() const { return options_; }
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+
+ private:
+  AttentionOptions options_;
+};
+TORCH_MODULE(Attention);
+
+}  // namespace mqa
