@@ -1,0 +1,43 @@
+// A prepared split: memory-mapped binary shards of token ids (RAM use does not depend on corpus size).
+//
+// Layout of a prepared directory (data.dir), written by `mqa prepare` / `mqa synth`:
+//   spm.model                       the shared SentencePiece vocabulary
+//   {train,valid,test}.src.bin/.idx  seq2seq source ids (+ offsets)      {split}.tgt.bin/.idx  target ids
+//   {train,valid,test}.lm.bin/.idx   lm: one document stream (+ sentence offsets)
+//   {valid,test}.src.txt/.tgt.txt   raw (detokenised) text of the evaluation splits, for BLEU
+//   {valid,test}.txt                raw text of the lm evaluation splits, for per-word perplexity
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mqa/config/config.h"
+
+namespace mqa {
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  // seq2seq: a pair per example; lm: a packed sequence of seq_len + 1 tokens per example.
+  static std::shared_ptr<const Dataset> open(const DataConfig& data, const std::string& model_type,
+                                             const std::string& split);
+  virtual bool is_lm() const = 0;
+  virtual int64_t size() const = 0;
+  // Token ids of example i, without bos/eos (seq2seq), or the packed sequence (lm).
+  virtual std::vector<int32_t> source(int64_t i) const = 0;
+  virtual std::vector<int32_t> target(int64_t i) const = 0;
+  virtual int64_t source_length(int64_t i) const = 0;
+  virtual int64_t target_length(int64_t i) const = 0;
+  int pad_id = 0, unk_id = 1, bos_id = 2, eos_id = 3;
+};
+
+// Makes sure data.dir holds the vocabulary and shards: generates the built-in corpus (data.synth) or prepares
+// the raw text named by data.train_* / data.valid_* / data.test_*; does nothing when they are already there.
+// Prints progress. Throws with a clear message when neither is possible.
+void ensure_data_ready(const Config& config);
+
+// data.dir + "/spm.model"
+std::string vocab_path(const DataConfig& data);
+
+}  // namespace mqa
