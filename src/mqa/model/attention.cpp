@@ -89,7 +89,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   if (sdpa_enabled && x.is_cuda()) {
     // Fused kernels (flash / memory-efficient); enable_gqa lets them read g key/value heads for h query heads.
     const bool pure_causal = o.causal && o.window == 0 && !key_padding.defined() && t == s;
-    torch::Tensor mask;
+    std::optional<torch::Tensor> mask;  // an undefined tensor would count as a mask: leave the optional empty
     if (!pure_causal && allowed.defined()) mask = allowed.unsqueeze(1);  // [B|1, 1, T|1, S]
     out = at::scaled_dot_product_attention(q, k, v, mask, is_training() ? o.dropout : 0.0, pure_causal,
                                            std::nullopt, /*enable_gqa=*/o.kv_heads != o.heads);
