@@ -93,13 +93,9 @@ std::vector<std::vector<const std::string*>> segment_references(const std::vecto
   std::vector<std::vector<const std::string*>> out(hyps.size());
   std::set<std::size_t> counts;
   for (std::size_t i = 0; i < hyps.size(); ++i) {
-    // sacreBLEU's _cache_references: "" means "no reference for this segment" (variable reference counts);
-    // a whitespace-only reference is kept (and has length 0 after tokenization).
-    for (const auto& stream : refs)
-      if (!stream[i].empty()) out[i].push_back(&stream[i]);
-    if (out[i].empty())
-      throw MetricError("line " + std::to_string(i + 1) +
-                        ": every reference is empty (sacreBLEU: \"Empty or `None` reference sentence found.\")");
+    // sacreBLEU 2.x's _cache_references drops only None references; "" is a reference of length 0 (checked
+    // against sacrebleu 2.6.0). Text streams have no None, so every stream counts on every line.
+    for (const auto& stream : refs) out[i].push_back(&stream[i]);
     counts.insert(out[i].size());
   }
   *nrefs = counts.size() == 1 ? std::to_string(*counts.begin()) : "var";
