@@ -118,9 +118,16 @@ TEST(DataDataset, Seq2SeqPairsComeBackAsWritten) {
   EXPECT_EQ(ds->source(0), (std::vector<int32_t>{4, 5}));
   EXPECT_EQ(ds->target(1), (std::vector<int32_t>{8, 9, 10}));
   EXPECT_EQ(ds->target_length(1), 3);
-  std::vector<int64_t> wide(3);
-  ds->copy_target(1, wide.data());
-  EXPECT_EQ(wide, (std::vector<int64_t>{8, 9, 10}));
+  for (const char* mode : {"mmap", "pread"}) {  // both read paths of the batcher give the same ids
+    d.read = mode;
+    auto x = mqa::Dataset::open(d, "seq2seq", "train");
+    std::vector<int64_t> wide(3);
+    x->copy_target(1, wide.data());
+    EXPECT_EQ(wide, (std::vector<int64_t>{8, 9, 10})) << mode;
+    x->copy_source(0, wide.data());
+    EXPECT_EQ(wide[0], 4) << mode;
+    EXPECT_EQ(wide[1], 5) << mode;
+  }
 }
 
 TEST(DataDataset, LmPackingPredictsEveryTokenOnce) {
@@ -144,6 +151,14 @@ TEST(DataDataset, LmPackingPredictsEveryTokenOnce) {
     predicted.insert(predicted.end(), x.begin() + 1, x.end());
   }
   EXPECT_EQ(predicted, (std::vector<int32_t>{10, 11, 3, 12, 13, 14, 3, 15, 3}));
+  d.read = "pread";
+  auto p = mqa::Dataset::open(d, "lm", "train");
+  for (int64_t i = 0; i < p->size(); ++i) {
+    std::vector<int64_t> wide(p->target_length(i));
+    p->copy_target(i, wide.data());
+    auto want = ds->target(i);
+    EXPECT_EQ(wide, std::vector<int64_t>(want.begin(), want.end())) << "example " << i;
+  }
 }
 
 TEST(DataDataset, UnpreparedOrMismatchedDirectoryIsAnError) {
