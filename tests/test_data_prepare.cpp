@@ -266,13 +266,13 @@ TEST(SpmRoundTrip, TrainEncodeDecodeOnMulti30k) {
   std::ofstream slice(dir.path("slice.txt"));
   std::vector<std::string> lines;
   std::string a, b;
-  for (int i = 0; i < 3000 && std::getline(en, a) && std::getline(de, b); ++i) {
+  for (int i = 0; i < 1500 && std::getline(en, a) && std::getline(de, b); ++i) {
     slice << a << '\n' << b << '\n';
     if (i < 200) lines.push_back(squeeze_spaces(i % 2 ? b : a));
   }
   slice.close();
   auto [status, out] = run(kMqa + " spm train --input " + dir.path("slice.txt") + " --model-prefix " +
-                           dir.path("m") + " --vocab-size 1000 --model-type bpe");
+                           dir.path("m") + " --vocab-size 800 --model-type bpe");
   ASSERT_EQ(status, 0) << out;
   mqa::Tokenizer tok(dir.path("m.model"));
   EXPECT_EQ(tok.pad_id(), 0);
