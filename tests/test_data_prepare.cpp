@@ -290,3 +290,36 @@ TEST(SpmRoundTrip, TrainEncodeDecodeOnMulti30k) {
   ASSERT_EQ(status, 0) << out;
   EXPECT_EQ(out, lines[0] + "\n" + lines[1] + "\n");
 }
+
+TEST(DataPrepare, LmStreamEndsEverySentenceWithEosAndKeepsTheEvaluationText) {
+  mqa::test::TempDir dir;
+  mqa::SynthOptions o;
+  o.kind = "lm";
+  o.train_sentences = 400;
+  o.eval_sentences = 30;
+  mqa::generate_synth_corpus(o, dir.path("raw"));
+  mqa::DataConfig d;
+  d.dir = dir.path("lm");
+  d.vocab_size = 150;
+  d.seq_len = 16;
+  mqa::synth_raw_keys("lm", dir.path("raw"), d);
+  std::ostringstream log;
+  auto stats = mqa::prepare_data(d, "lm", log);
+  EXPECT_EQ(stats.train_kept, 400);
+  EXPECT_EQ(read_all(dir.path("lm/valid.txt")), read_all(dir.path("raw/valid.txt")));
+  mqa::Tokenizer tok(mqa::vocab_path(d));
+  auto valid = mqa::Dataset::open(d, "lm", "valid");
+  // The stream read back: [eos] s1 eos s2 eos ...; example i covers stream tokens [16 i, 16 i + 16].
+  std::vector<int32_t> stream = {static_cast<int32_t>(tok.eos_id())};
+  std::ifstream text(dir.path("raw/valid.txt"));
+  for (std::string line; std::getline(text, line);) {
+    for (int id : tok.encode(line)) stream.push_back(id);
+    stream.push_back(tok.eos_id());
+  }
+  ASSERT_EQ(valid->size(), (static_cast<int64_t>(stream.size()) - 2) / 16 + 1);
+  for (int64_t i = 0; i < valid->size(); ++i) {
+    auto x = valid->target(i);
+    ASSERT_EQ(x, std::vector<int32_t>(stream.begin() + 16 * i, stream.begin() + std::min<size_t>(stream.size(), 16 * i + 17)));
+  }
+  EXPECT_NE(log.str().find("filter (train only): 400 of 400 sentences kept"), std::string::npos) << log.str();
+}
