@@ -27,6 +27,7 @@ std::vector<NBest> beam_search(Transformer& model, const torch::Tensor& src, con
   if (o.nbest < 1 || o.nbest > o.beam_size)
     throw std::invalid_argument(fmt::format("beam_search: nbest {} must be in 1..beam_size ({})", o.nbest, o.beam_size));
   torch::NoGradGuard no_grad;
+  detail::EvalModeGuard eval_mode(*model);
   const torch::Device device = src.device();
   const int64_t B = src.size(0), K = o.beam_size;
   std::vector<NBest> out(B);

@@ -14,6 +14,7 @@ std::vector<NBest> greedy_search(Transformer& model, const torch::Tensor& src, c
     throw std::invalid_argument(fmt::format("greedy_search: expected src [B, S] int64, got {}-d {}", src.dim(),
                                             std::string(c10::toString(src.scalar_type()))));
   torch::NoGradGuard no_grad;
+  detail::EvalModeGuard eval_mode(*model);
   const torch::Device device = src.device();
   const int64_t B = src.size(0);
   std::vector<NBest> out(B);

@@ -21,6 +21,7 @@ std::vector<Continuation> continue_prompts(Transformer& model, const std::vector
                                            const GenerateOptions& o, const TokenChooser& choose) {
   if (model->is_seq2seq()) throw std::invalid_argument("continue_prompts: the model is seq2seq, not a language model");
   torch::NoGradGuard no_grad;
+  detail::EvalModeGuard eval_mode(*model);
   const torch::Device device = detail::device_of(*model);
   const int64_t B = static_cast<int64_t>(prompts.size());
   const int64_t max_positions = model->config().max_positions;
@@ -32,11 +33,11 @@ std::vector<Continuation> continue_prompts(Transformer& model, const std::vector
   std::vector<int64_t> last_step(B);
   int64_t steps = 0;
   for (int64_t b = 0; b < B; ++b) {
-    if (o.prepend_bos) fed[b].push_back(o.bos_id);
+    if (o.start_id >= 0) fed[b].push_back(o.start_id);
     fed[b].insert(fed[b].end(), prompts[b].begin(), prompts[b].end());
     const auto P = static_cast<int64_t>(fed[b].size());
     if (P == 0)
-      throw std::invalid_argument(fmt::format("continue_prompts: prompt {} is empty and prepend_bos is off", b));
+      throw std::invalid_argument(fmt::format("continue_prompts: prompt {} is empty and start_id is -1", b));
     if (P > max_positions)
       throw std::invalid_argument(fmt::format("continue_prompts: prompt {} has {} tokens, more than model.max_positions "
                                               "({})", b, P, max_positions));

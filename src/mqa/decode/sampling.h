@@ -1,7 +1,9 @@
 // Language-model continuation of prompts over the incremental decoding API: greedy (greedy_search.h's lm_greedy)
 // or sampled with temperature, top-k and top-p (nucleus) filtering.
 //
-// Conventions: each prompt is fed token by token (with bos first when prepend_bos); the continuation starts after
+// Conventions: each prompt is fed token by token after `start_id` (eos by default: an lm stream is
+// `s1 eos s2 eos ...` read as if it began with eos, data/dataset.h, so eos is what precedes a sentence); the
+// continuation starts after
 // the prompt's last token and ends at eos (not included in `tokens`), after max_new_tokens tokens, or when the
 // model's max_positions are used up. pad and bos are never generated. Prompts of different lengths share a batch;
 // a row leaves the batch when its continuation ends.
@@ -23,7 +25,7 @@ struct GenerateOptions {
   int64_t top_k = 0;         // keep the k most likely tokens; 0 = all
   double top_p = 1.0;        // keep the smallest set of most likely tokens whose probability reaches top_p; 1 = all
   uint64_t seed = 1;         // sampling draws come from a host std::mt19937_64 seeded with this (device-independent)
-  bool prepend_bos = true;
+  int64_t start_id = 3;      // fed before each prompt; -1 = none (the prompt must then not be empty)
   int64_t bos_id = 2, eos_id = 3;
 };
 

@@ -45,6 +45,21 @@ inline torch::Tensor long_tensor(const std::vector<int64_t>& v, const torch::Dev
   return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong)).to(device);
 }
 
+// Search runs with dropout off: puts the model in eval mode and restores its previous mode when it goes away.
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(torch::nn::Module& model) : model_(model), was_training_(model.is_training()) {
+    model_.eval();
+  }
+  ~EvalModeGuard() { model_.train(was_training_); }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+  bool was_training_;
+};
+
 inline torch::Device device_of(const torch::nn::Module& module) {
   auto params = module.parameters();
   if (params.empty()) return torch::Device(torch::kCPU);

@@ -80,7 +80,7 @@ int64_t count_words_and_lines(const std::string& path) {
       if (!space && !in_word) ++words;
       in_word = !space;
     }
-    if (words > 0) count += words + 1;  // + the end of the line (eos)
+    count += words + 1;  // + the end of the line: the eos the model predicts (empty lines too)
   }
   return count;
 }

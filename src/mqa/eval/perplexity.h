@@ -5,8 +5,9 @@
 //               are the non-pad tgt_out tokens of the batches (data/batching.h): seq2seq y1 .. yn and eos for each
 //               target; lm every token of the packed stream after the first of each example.
 //   per-word (lm): word_ppl = exp(total NLL / (words + lines)) of the split's raw text ({split}.txt in data.dir):
-//               words are whitespace-separated tokens, and each non-empty line adds one for its end (the eos the
-//               model predicts), as in the usual LM1B reporting. Comparable across vocabularies.
+//               words are whitespace-separated tokens, and every line adds one for its end (the eos the model
+//               predicts after each sentence of the stream, empty lines included: data/dataset.h), as is usual for
+//               LM1B. Comparable across vocabularies.
 #pragma once
 #include <torch/torch.h>
 
