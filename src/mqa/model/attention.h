@@ -34,8 +34,11 @@ class AttentionImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> project_kv(const torch::Tensor& memory);
 
   // One decoding step of self-attention: x [N, 1, d_model] at position `pos` (host) / `pos_tensor` (device, [1]).
-  // Writes its key/value into `cache` and attends over positions max(0, pos-w+1) .. pos. Returns [N, 1, d_model].
-  torch::Tensor step_self(const torch::Tensor& x, KVCache& cache, int64_t pos, const torch::Tensor& pos_tensor);
+  // Writes its key/value into `cache` and attends over positions max(0, pos-w+1) .. pos, reading only those
+  // cache entries. With bucket > 1 the range read is widened to multiples of `bucket` and the extra positions are
+  // masked through pos_tensor, so one captured CUDA graph serves `bucket` consecutive positions.
+  torch::Tensor step_self(const torch::Tensor& x, KVCache& cache, int64_t pos, const torch::Tensor& pos_tensor,
+                          int64_t bucket = 1);
 
   // One decoding step of cross-attention over precomputed K [B, g, S, d_k], V [B, g, S, d_v] shared by the
   // N = B * beams rows of x [N, 1, d_model]. key_padding [B, S]. Returns [N, 1, d_model].
@@ -43,11 +46,21 @@ class AttentionImpl : public torch::nn::Module {
                            const torch::Tensor& key_padding);
 
   const AttentionOptions& options() const { return options_; }
+  // Whether whole-sequence calls may use LibTorch 2's fused scaled_dot_product_attention (CUDA only; on by
+  // default there). The plain path is the reference and the only one on LibTorch 1.13.
+  static void set_use_sdpa(bool on);
+  static bool use_sdpa();
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
   AttentionOptions options_;
 };
 TORCH_MODULE(Attention);
+
+// The attention product shared by every path. q [Bk*r, h, Tq, d_k] (r rows of queries per key/value batch row:
+// beams sharing one source's cross-attention keys), k [Bk, g, S, d_k], v [Bk, g, S, d_v]; `allowed` is a bool
+// mask broadcastable to [Bk, Tq, S] (true = may attend) or undefined. Returns [Bk*r, h, Tq, d_v].
+torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                const torch::Tensor& allowed, double dropout, bool training);
 
 }  // namespace mqa

@@ -13,6 +13,7 @@
 #include "mqa/config/model_config.h"
 #include "mqa/model/attention.h"
 #include "mqa/model/kv_cache.h"
+#include "mqa/model/layers.h"
 
 namespace mqa {
 
@@ -31,6 +32,7 @@ struct DecodeState {
   torch::Tensor pos_tensor;            // [1] long on the model's device: the position step() writes next
   int64_t pos = 0;                     // the same position on the host
   int64_t beams = 1;
+  int64_t bucket = 1;                  // self-attention read granularity (see Attention::step_self)
   int64_t rows() const { return self.empty() ? 0 : self[0].k.size(0); }
 };
 
@@ -64,12 +66,19 @@ class TransformerImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, int64_t>> parameter_breakdown() const;
 
  private:
-  torch::Tensor embed(const torch::Tensor& tokens, int64_t offset, torch::nn::Embedding& table);
+  // Token embedding (scaled by sqrt(d_model)) plus the position embedding of positions `positions` ([T] long).
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& positions, torch::nn::Embedding& table);
+  torch::Tensor output_logits(const torch::Tensor& x);
+
   ModelConfig config_;
   int64_t vocab_size_, pad_id_;
-  // submodules: see transformer.cpp
-  struct Layers;
-  std::shared_ptr<Layers> layers_;
+  torch::nn::Embedding src_embedding{nullptr}, tgt_embedding{nullptr};
+  torch::nn::Embedding position_embedding{nullptr};  // learned positions
+  torch::Tensor sinusoid_table;                       // [max_positions, d_model] buffer, sinusoidal positions
+  torch::nn::ModuleList encoder_layers{nullptr}, decoder_layers{nullptr};
+  torch::nn::LayerNorm encoder_norm{nullptr}, decoder_norm{nullptr};  // pre-norm: after the last layer
+  torch::nn::Linear output_projection{nullptr};       // only when tie_output is false
+  torch::nn::Dropout dropout{nullptr};
 };
 TORCH_MODULE(Transformer);
 

@@ -1,0 +1,20 @@
+#include "mqa/model/kv_cache.h"
+
+namespace mqa {
+
+KVCache::KVCache(int64_t rows, int64_t kv_heads, int64_t max_len, int64_t d_k, int64_t d_v,
+                 const torch::TensorOptions& opts)
+    : k(torch::zeros({rows, kv_heads, max_len, d_k}, opts)), v(torch::zeros({rows, kv_heads, max_len, d_v}, opts)) {}
+
+void KVCache::write(const torch::Tensor& pos, const torch::Tensor& k_new, const torch::Tensor& v_new) {
+  // index_copy_ with a device index tensor: no host sync, and replayable inside a CUDA graph.
+  k.index_copy_(2, pos, k_new.to(k.scalar_type()));
+  v.index_copy_(2, pos, v_new.to(v.scalar_type()));
+}
+
+void KVCache::select_rows(const torch::Tensor& rows) {
+  k = k.index_select(0, rows);
+  v = v.index_select(0, rows);
+}
+
+}  // namespace mqa
