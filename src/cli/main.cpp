@@ -1,5 +1,6 @@
 // The `mqa` program: every subcommand lives in its own cmd_*.cpp and registers itself (command.h).
 #include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <iostream>
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
   } catch (const mqa::ConfigError& e) {
     std::cerr << "mqa: config error: " << e.what() << "\n";
     return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "mqa: error: " << e.what_without_backtrace() << "\n";  // LibTorch's checks: no C++ backtrace
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "mqa: error: " << e.what() << "\n";
     return 1;

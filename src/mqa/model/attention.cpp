@@ -89,7 +89,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   if (sdpa_enabled && x.is_cuda()) {
     // Fused kernels (flash / memory-efficient); enable_gqa lets them read g key/value heads for h query heads.
     const bool pure_causal = o.causal && o.window == 0 && !key_padding.defined() && t == s;
-    torch::Tensor mask;
+    std::optional<torch::Tensor> mask;  // an undefined tensor would count as a mask: leave the optional empty
     if (!pure_causal && allowed.defined()) mask = allowed.unsqueeze(1);  // [B|1, 1, T|1, S]
     out = at::scaled_dot_product_attention(q, k, v, mask, is_training() ? o.dropout : 0.0, pure_causal,
                                            std::nullopt, /*enable_gqa=*/o.kv_heads != o.heads);
@@ -114,8 +114,11 @@ torch::Tensor AttentionImpl::step_self(const torch::Tensor& x, KVCache& cache, i
   int64_t hi = pos + 1;
   torch::Tensor allowed;
   if (bucket > 1) {
-    lo = lo / bucket * bucket;
-    hi = std::min(cache.max_len(), (hi + bucket - 1) / bucket * bucket);
+    // The range must depend on pos only through pos / bucket, so that every position of a bucket replays the
+    // same captured graph: start from the bucket's first position.
+    const int64_t first = pos / bucket * bucket;
+    hi = std::min(cache.max_len(), first + bucket);
+    lo = o.window > 0 ? std::max<int64_t>(0, first - o.window + 1) / bucket * bucket : 0;
     auto kpos = torch::arange(lo, hi, pos_tensor.options());  // [L]
     allowed = kpos.le(pos_tensor);
     if (o.window > 0) allowed = allowed.logical_and(kpos.gt(pos_tensor - o.window));

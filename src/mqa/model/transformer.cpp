@@ -169,7 +169,7 @@ std::vector<std::pair<std::string, int64_t>> TransformerImpl::parameter_breakdow
   auto matches = [](const std::string& name, const std::string& pattern) {
     auto star = pattern.find('*');
     if (star == std::string::npos) return name.compare(0, pattern.size(), pattern) == 0;
-    const std::string head = pattern.substr(0, star), tail = pattern.substr(star + 1);
+    const std::string head = pattern.substr(0, star), tail = pattern.substr(star + 2);  // "a.*.b" -> "a.", "b"
     if (name.compare(0, head.size(), head) != 0) return false;
     auto dot = name.find('.', head.size());
     return dot != std::string::npos && name.compare(dot + 1, tail.size(), tail) == 0;
