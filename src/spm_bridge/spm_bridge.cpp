@@ -3,7 +3,11 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <dlfcn.h>
+
 #include <cstring>
+#include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -17,6 +21,26 @@ int copy_out(const std::string& s, char* out, int cap) {
   if (out && cap > 0) std::memcpy(out, s.data(), std::min<size_t>(s.size(), static_cast<size_t>(cap)));
   return static_cast<int>(s.size());
 }
+// This library is dlopen'ed with RTLD_DEEPBIND, so it and SentencePiece resolve std::cout / std::cerr / std::clog to
+// libstdc++'s own definitions. But a PIE executable that names those streams (mqa and mqa_tests do) carries copy
+// relocations of them: libstdc++'s ios_base::Init constructs the executable's copies, and libstdc++'s own storage
+// stays raw, never-constructed memory. SentencePiece logs to std::cerr (its trainer always does), which then
+// segfaults. So, when the process's streams (found through the main program's scope) are not the ones we see, we construct
+// ours on the same stream buffers, just as ios_base::Init does (placement new on the raw storage).
+__attribute__((constructor)) void adopt_process_streams() {
+  // The main program's handle searches its global scope, executable first (RTLD_DEFAULT would start with ours).
+  void* program = dlopen(nullptr, RTLD_NOW);
+  if (!program) return;
+  auto adopt = [&](std::ostream& ours, const char* symbol) {
+    auto* process = static_cast<std::ostream*>(dlsym(program, symbol));
+    if (process && process != &ours) new (&ours) std::ostream(process->rdbuf());
+  };
+  adopt(std::cout, "_ZSt4cout");
+  adopt(std::cerr, "_ZSt4cerr");
+  adopt(std::clog, "_ZSt4clog");
+  dlclose(program);
+}
+
 }  // namespace
 
 extern "C" {

@@ -14,10 +14,27 @@ void declare_train_keys(std::vector<KeyDef>& k) {
                   "warmup)) (Adafactor's); constant: linear warmup then flat",
                   one_of({"inverse_sqrt", "rsqrt_decay", "constant"})));
   k.push_back(key("train.warmup_steps", S, &T::warmup_steps, "warmup steps", range(0, 1e9)));
-  k.push_back(key("train.beta1", S, &T::beta1, "Adam beta1 (Adafactor: momentum, 0 = none)", range(0, 0.9999)));
+  k.push_back(key("train.beta1", S, &T::beta1, "Adam beta1 (Adafactor's momentum is train.adafactor_beta1)",
+                  range(0, 0.9999)));
   k.push_back(key("train.beta2", S, &T::beta2, "Adam beta2", range(0, 0.999999)));
   k.push_back(key("train.eps", S, &T::eps, "Adam epsilon", range(0, 1)));
-  k.push_back(key("train.weight_decay", S, &T::weight_decay, "decoupled weight decay", range(0, 1)));
+  k.push_back(key("train.weight_decay", S, &T::weight_decay,
+                  "decoupled weight decay (AdamW / Adafactor), applied to matrices, not to biases and norms",
+                  range(0, 1)));
+  k.push_back(key("train.adafactor_beta1", S, &T::adafactor_beta1,
+                  "Adafactor momentum on the update; 0 = none (tensor2tensor's default, the paper's runs)",
+                  range(0, 0.9999)));
+  k.push_back(key("train.adafactor_decay_rate", S, &T::adafactor_decay_rate,
+                  "Adafactor second-moment decay: beta2_t = 1 - step^-rate", range(0, 1)));
+  k.push_back(key("train.adafactor_clip_threshold", S, &T::adafactor_clip_threshold,
+                  "Adafactor update clipping d: the update is divided by max(1, RMS(update)/d)", range(1e-6, 1e6)));
+  k.push_back(key("train.adafactor_eps1", S, &T::adafactor_eps1, "Adafactor: added to grad^2", range(0, 1)));
+  k.push_back(key("train.adafactor_eps2", S, &T::adafactor_eps2,
+                  "Adafactor: floor of the parameter scale max(eps2, RMS(param))", range(0, 1)));
+  k.push_back(key("train.adafactor_scale_parameter", S, &T::adafactor_scale_parameter,
+                  "Adafactor: step size relative to the parameter's RMS (tensor2tensor's default)"));
+  k.push_back(key("train.adafactor_relative_step", S, &T::adafactor_relative_step,
+                  "Adafactor: lr = min(1e-2, 1/sqrt(step)), ignoring train.lr and the schedule"));
   k.push_back(key("train.label_smoothing", S, &T::label_smoothing, "label smoothing of the cross-entropy",
                   range(0, 0.99)));
   k.push_back(key("train.clip_norm", S, &T::clip_norm, "clip the global gradient norm to this; 0 = off",

@@ -9,10 +9,18 @@ struct TrainConfig {
   double lr = 1.0;                    // peak (adam) or scale (adafactor) of the schedule
   std::string schedule = "inverse_sqrt";  // inverse_sqrt | rsqrt_decay | constant
   int warmup_steps = 4000;
-  double beta1 = 0.9;
-  double beta2 = 0.98;
-  double eps = 1e-9;
-  double weight_decay = 0.0;
+  double beta1 = 0.9;                 // Adam only; Adafactor's momentum is adafactor_beta1
+  double beta2 = 0.98;                // Adam only
+  double eps = 1e-9;                  // Adam only
+  double weight_decay = 0.0;          // decoupled (AdamW / Adafactor), matrices only
+  // Adafactor (Shazeer & Stern 2018), as in tensor2tensor / fairseq.
+  double adafactor_beta1 = 0.0;       // momentum on the update; 0 = none (tensor2tensor's default)
+  double adafactor_decay_rate = 0.8;  // second-moment decay 1 - step^-rate
+  double adafactor_clip_threshold = 1.0;  // update clipping d: RMS(update) is scaled down to at most d
+  double adafactor_eps1 = 1e-30;      // added to grad^2
+  double adafactor_eps2 = 1e-3;       // floor of the parameter scale RMS(param)
+  bool adafactor_scale_parameter = true;  // step size relative to RMS(param)
+  bool adafactor_relative_step = false;   // lr = min(1e-2, 1/sqrt(step)) instead of the schedule
   double label_smoothing = 0.1;
   double clip_norm = 0.0;             // 0 = no clipping
   int accumulate = 1;                 // batches per optimizer step

@@ -1,4 +1,18 @@
 // Batches by token budget, bucketed by length, shuffled per epoch from a seed, resumable, sharded by rank.
+//
+// How an epoch is cut (batching.cpp):
+//   training (shuffle = true): the examples are shuffled (from seed and epoch), split into pools of ~100 batches'
+//     worth, each pool is sorted by length and cut greedily into batches, and the batch order is shuffled. Every
+//     example appears exactly once per epoch (world_size 1), and the same seed and epoch give the same batches.
+//   evaluation (shuffle = false): all examples sorted by length (ties in corpus order) and cut the same way; every
+//     example exactly once, in a fixed order.
+// Token budget: rows x longest row must not exceed batch_tokens on either side, counting padding and the bos/eos
+//   the target side gets (source: S = longest source; target: T = longest target + 1). The one exception is an
+//   example that alone exceeds the budget: it forms a batch of one (drop such examples with data.max_len).
+// Sharding: with K batches in an epoch, rank r takes batches r, r + W, r + 2W, ...; every rank gets the same
+//   number. Training drops the last K mod W batches of the (shuffled, so different each epoch) order; evaluation
+//   wraps around instead (the first batches are repeated), so that no example is lost; with W = 1 nothing changes.
+// epoch() counts from 0; after next() has returned nullopt, epoch() is already the next epoch.
 #pragma once
 #include <torch/torch.h>
 
@@ -27,6 +41,8 @@ struct BatchOptions {
   bool shuffle = true;          // training: shuffled buckets; evaluation: corpus order by length
   uint64_t seed = 1;
   int rank = 0, world_size = 1; // data-parallel shard: rank r takes every world_size-th batch
+  int num_workers = 0;          // > 0: batches are built ahead by one background thread (data.num_workers)
+  int prefetch = 8;             // batches built ahead when num_workers > 0
 };
 
 class BatchIterator {
@@ -40,7 +56,7 @@ class BatchIterator {
   // come next.
   std::string state() const;
   void restore(const std::string& state);
-  // Number of batches in one epoch of this rank.
+  // Number of batches in one epoch of this rank (the current epoch's: pools differ slightly between epochs).
   int64_t batches_per_epoch() const;
 
  private:

@@ -6,6 +6,13 @@
 //   {train,valid,test}.lm.bin/.idx   lm: one document stream (+ sentence offsets)
 //   {valid,test}.src.txt/.tgt.txt   raw (detokenised) text of the evaluation splits, for BLEU
 //   {valid,test}.txt                raw text of the lm evaluation splits, for per-word perplexity
+//   prepare.done                    written last: the directory is complete (see data/prepare.h)
+//
+// Token conventions: a seq2seq example is (source ids, target ids), neither with bos/eos; the batcher adds bos/eos
+// on the target side only (batching.h). An lm split is one stream `s1 eos s2 eos ...` read as if it began with an
+// eos, so that the first token of every sentence is predicted; example i is the stream's tokens
+// [i*seq_len, i*seq_len + seq_len] (seq_len + 1 tokens, consecutive examples overlap by one), and the last example
+// holds whatever remains (at least 2 tokens): every token after the leading eos is predicted exactly once.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -29,6 +36,13 @@ class Dataset {
   virtual std::vector<int32_t> target(int64_t i) const = 0;
   virtual int64_t source_length(int64_t i) const = 0;
   virtual int64_t target_length(int64_t i) const = 0;
+  // The batcher's fast path: writes the ids of example i as int64 to dst ([source_length(i)] / [target_length(i)]),
+  // without allocating.
+  virtual void copy_source(int64_t i, int64_t* dst) const;
+  virtual void copy_target(int64_t i, int64_t* dst) const;
+  // Drops the pages of memory-mapped shards from this process's resident set (they stay in the page cache); the
+  // batcher calls it now and then so that RSS does not grow to the corpus size over an epoch.
+  virtual void release_pages() const {}
   int pad_id = 0, unk_id = 1, bos_id = 2, eos_id = 3;
 };
 

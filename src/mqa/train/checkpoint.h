@@ -1,11 +1,22 @@
 // Checkpoints: one file per save, written atomically (temporary file, fsync, rename), holding the resolved config
 // (YAML text), the model parameters, and for training checkpoints the optimizer, schedule, RNG and data-iterator
 // state.
+//
+// File layout (a LibTorch serialize archive, read with torch::serialize::InputArchive):
+//   format        "mqa-checkpoint-1"
+//   kind          "train" (written by the trainer) | "average" (mqa average): model only
+//   config        the resolved config as YAML (config_to_yaml), loadable by load_config
+//   vocab_size, pad_id, step, torch_version
+//   model/        names ("\n"-joined parameter and buffer names) and t0 .. tN, the tensors in that order
+//   optimizer/    the optimizer's own save() archive                              (train only)
+//   train/        step, epoch, data_state, elapsed_s, tokens, schedule name, rng_cpu, rng_cuda  (train only)
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mqa/config/config.h"
 #include "mqa/data/tokenizer.h"
@@ -27,5 +38,75 @@ ModelBundle load_model(const std::string& checkpoint, const torch::Device& devic
 
 // Builds an untrained model for a config (vocabulary size from model.vocab_size or the vocabulary).
 Transformer build_model(const Config& config, int64_t vocab_size, int64_t pad_id);
+
+// ---- training checkpoints ------------------------------------------------------------------------------------
+
+// What a training checkpoint holds besides the model and the optimizer.
+struct TrainState {
+  int64_t step = 0;         // optimizer steps done
+  int64_t epoch = 0;        // data epoch the iterator is in
+  std::string data_state;   // BatchIterator::state(): the batches that come next
+  std::string schedule;     // train.schedule, checked on resume (the rate itself is a function of step)
+  double elapsed_s = 0;     // training wall time so far
+  int64_t tokens = 0;       // target tokens trained on so far
+  torch::Tensor rng_cpu;    // the default CPU generator's state (init, dropout)
+  torch::Tensor rng_cuda;   // the default CUDA generator's state, when training on CUDA; else undefined
+};
+
+// The RNG state of the default generators: CPU always, CUDA when `device` is CUDA.
+void capture_rng(TrainState& state, const torch::Device& device);
+void restore_rng(const TrainState& state, const torch::Device& device);
+
+// Writes a checkpoint to `path` atomically: into a temporary file in the same directory, fsync'ed, renamed over
+// `path`, then the directory fsync'ed. A crash at any moment leaves either the old file or the new one.
+// `optimizer` and `state` are null for model-only checkpoints (kind "average").
+void save_checkpoint(const std::string& path, const std::string& config_yaml, torch::nn::Module& model,
+                     int64_t vocab_size, int64_t pad_id, const torch::optim::Optimizer* optimizer,
+                     const TrainState* state, const std::string& kind = "train");
+
+// Model tensors by name (parameters and buffers), as stored: for averaging and inspection.
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+// Writes a model-only checkpoint from tensors (mqa average), atomically.
+void save_model_tensors(const std::string& path, const std::string& config_yaml, const NamedTensors& tensors,
+                        int64_t vocab_size, int64_t pad_id, int64_t step, const std::string& kind);
+
+// An opened checkpoint file. Every accessor throws std::runtime_error naming the file when it is malformed.
+class CheckpointFile {
+ public:
+  // Reads `path` with tensors mapped to `device`. Throws naming the file when it is missing or not a checkpoint.
+  explicit CheckpointFile(const std::string& path, const torch::Device& device = torch::kCPU);
+  const std::string& path() const { return path_; }
+  const std::string& kind() const { return kind_; }
+  const std::string& config_yaml() const { return config_yaml_; }
+  // The stored config, parsed and validated (load_config on the stored text).
+  Config config() const;
+  int64_t vocab_size() const { return vocab_size_; }
+  int64_t pad_id() const { return pad_id_; }
+  int64_t step() const { return step_; }
+  bool has_train_state() const { return kind_ == "train"; }
+
+  NamedTensors model_tensors();
+  // Copies the stored tensors into `model`'s parameters and buffers; names and shapes must match exactly (the
+  // error lists what is missing, unexpected or of another shape).
+  void load_model_into(torch::nn::Module& model);
+  void load_optimizer_into(torch::optim::Optimizer& optimizer);
+  TrainState train_state();
+
+ private:
+  std::string path_, kind_, config_yaml_;
+  int64_t vocab_size_ = 0, pad_id_ = 0, step_ = 0;
+  torch::serialize::InputArchive archive_;
+};
+
+// Writes a file atomically: `write` fills the file descriptor it is given (the temporary file); then fsync,
+// rename over `path`, fsync of the directory. On any error the temporary file is removed and the old `path` stays.
+void write_file_atomically(const std::string& path, const std::function<void(int fd)>& write);
+
+// Makes `link_path` another name of `target` (hard link, or a copy where links are not supported), atomically
+// replacing what was there. Used for checkpoint_last.pt.
+void link_atomically(const std::string& target, const std::string& link_path);
+
+// Parses config YAML text (as stored in checkpoints); `origin` names it in error messages.
+Config config_from_yaml_text(const std::string& yaml, const std::string& origin);
 
 }  // namespace mqa

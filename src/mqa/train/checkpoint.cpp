@@ -1,0 +1,376 @@
+#include "mqa/train/checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <torch/version.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace fs = std::filesystem;
+
+namespace mqa {
+
+namespace {
+
+const char* kFormat = "mqa-checkpoint-1";
+
+std::string errno_text() { return std::strerror(errno); }
+
+void fsync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot open to fsync: {}", path, errno_text()));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error(fmt::format("{}: fsync failed: {}", path, std::strerror(err)));
+}
+
+std::string dir_of(const std::string& path) {
+  auto parent = fs::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+void write_model(torch::serialize::OutputArchive& archive, const NamedTensors& tensors) {
+  torch::serialize::OutputArchive m(archive.compilation_unit());
+  std::string names;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    names += (i ? "\n" : "") + tensors[i].first;
+    m.write("t" + std::to_string(i), tensors[i].second.detach());
+  }
+  m.write("names", c10::IValue(names));
+  archive.write("model", m);
+}
+
+NamedTensors module_tensors(torch::nn::Module& model) {
+  NamedTensors out;
+  for (const auto& p : model.named_parameters(/*recurse=*/true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers(/*recurse=*/true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+void write_header(torch::serialize::OutputArchive& a, const std::string& kind, const std::string& config_yaml,
+                  int64_t vocab_size, int64_t pad_id, int64_t step) {
+  a.write("format", c10::IValue(std::string(kFormat)));
+  a.write("kind", c10::IValue(kind));
+  a.write("config", c10::IValue(config_yaml));
+  a.write("vocab_size", c10::IValue(vocab_size));
+  a.write("pad_id", c10::IValue(pad_id));
+  a.write("step", c10::IValue(step));
+  a.write("torch_version", c10::IValue(std::string(TORCH_VERSION)));
+}
+
+void write_archive_atomically(const std::string& path, torch::serialize::OutputArchive& archive) {
+  write_file_atomically(path, [&](int fd) {
+    archive.save_to([fd, &path](const void* data, size_t n) -> size_t {
+      const char* p = static_cast<const char*>(data);
+      size_t left = n;
+      while (left > 0) {
+        ssize_t w = ::write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) throw std::runtime_error(fmt::format("{}: write failed: {}", path, errno_text()));
+        p += w;
+        left -= static_cast<size_t>(w);
+      }
+      return n;
+    });
+  });
+}
+
+}  // namespace
+
+// ---- atomic files ----------------------------------------------------------------------------------------------
+
+void write_file_atomically(const std::string& path, const std::function<void(int fd)>& write) {
+  const std::string dir = dir_of(path);
+  const std::string tmp =
+      (fs::path(dir) / fmt::format(".tmp-{}.{}", fs::path(path).filename().string(), ::getpid())).string();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot create temporary file: {}", tmp, errno_text()));
+  try {
+    write(fd);
+    if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("{}: fsync failed: {}", tmp, errno_text()));
+    if (::close(fd) != 0) {
+      fd = -1;
+      throw std::runtime_error(fmt::format("{}: close failed: {}", tmp, errno_text()));
+    }
+    fd = -1;
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", tmp, path, errno_text()));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  fsync_path(dir, /*directory=*/true);
+}
+
+void link_atomically(const std::string& target, const std::string& link_path) {
+  const std::string dir = dir_of(link_path);
+  const std::string tmp =
+      (fs::path(dir) / fmt::format(".tmp-{}.{}", fs::path(link_path).filename().string(), ::getpid())).string();
+  ::unlink(tmp.c_str());
+  if (::link(target.c_str(), tmp.c_str()) == 0) {
+    if (::rename(tmp.c_str(), link_path.c_str()) != 0) {
+      int err = errno;
+      ::unlink(tmp.c_str());
+      throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", tmp, link_path, std::strerror(err)));
+    }
+    fsync_path(dir, /*directory=*/true);
+    return;
+  }
+  // No hard links here (some network and FUSE file systems): copy.
+  std::ifstream in(target, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read: {}", target, errno_text()));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string bytes = buf.str();
+  write_file_atomically(link_path, [&](int fd) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw std::runtime_error(fmt::format("{}: write failed: {}", link_path, errno_text()));
+      off += static_cast<size_t>(w);
+    }
+  });
+}
+
+// ---- RNG -------------------------------------------------------------------------------------------------------
+
+void capture_rng(TrainState& state, const torch::Device& device) {
+  {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state.rng_cpu = gen.get_state();
+  }
+  state.rng_cuda = torch::Tensor();
+  if (device.is_cuda()) {
+    at::Generator gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    state.rng_cuda = gen.get_state();
+  }
+}
+
+void restore_rng(const TrainState& state, const torch::Device& device) {
+  if (state.rng_cpu.defined()) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state.rng_cpu.to(torch::kCPU));
+  }
+  if (device.is_cuda() && state.rng_cuda.defined()) {
+    at::Generator gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state.rng_cuda.to(torch::kCPU));
+  }
+}
+
+// ---- writing ---------------------------------------------------------------------------------------------------
+
+void save_checkpoint(const std::string& path, const std::string& config_yaml, torch::nn::Module& model,
+                     int64_t vocab_size, int64_t pad_id, const torch::optim::Optimizer* optimizer,
+                     const TrainState* state, const std::string& kind) {
+  if (kind == "train" && (optimizer == nullptr || state == nullptr))
+    throw std::invalid_argument("save_checkpoint: a training checkpoint needs the optimizer and the train state");
+  torch::serialize::OutputArchive archive;
+  write_header(archive, kind, config_yaml, vocab_size, pad_id, state ? state->step : 0);
+  write_model(archive, module_tensors(model));
+  if (optimizer) {
+    torch::serialize::OutputArchive opt(archive.compilation_unit());
+    optimizer->save(opt);
+    archive.write("optimizer", opt);
+  }
+  if (state) {
+    torch::serialize::OutputArchive t(archive.compilation_unit());
+    t.write("step", c10::IValue(state->step));
+    t.write("epoch", c10::IValue(state->epoch));
+    t.write("data_state", c10::IValue(state->data_state));
+    t.write("schedule", c10::IValue(state->schedule));
+    t.write("elapsed_s", c10::IValue(state->elapsed_s));
+    t.write("tokens", c10::IValue(state->tokens));
+    if (state->rng_cpu.defined()) t.write("rng_cpu", state->rng_cpu);
+    if (state->rng_cuda.defined()) t.write("rng_cuda", state->rng_cuda.to(torch::kCPU));
+    archive.write("train", t);
+  }
+  write_archive_atomically(path, archive);
+}
+
+void save_model_tensors(const std::string& path, const std::string& config_yaml, const NamedTensors& tensors,
+                        int64_t vocab_size, int64_t pad_id, int64_t step, const std::string& kind) {
+  torch::serialize::OutputArchive archive;
+  write_header(archive, kind, config_yaml, vocab_size, pad_id, step);
+  write_model(archive, tensors);
+  write_archive_atomically(path, archive);
+}
+
+// ---- reading ---------------------------------------------------------------------------------------------------
+
+namespace {
+
+c10::IValue read_value(torch::serialize::InputArchive& a, const std::string& key, const std::string& path) {
+  c10::IValue v;
+  if (!a.try_read(key, v)) throw std::runtime_error(fmt::format("{}: malformed checkpoint: no '{}'", path, key));
+  return v;
+}
+
+std::string read_string(torch::serialize::InputArchive& a, const std::string& key, const std::string& path) {
+  auto v = read_value(a, key, path);
+  if (!v.isString()) throw std::runtime_error(fmt::format("{}: malformed checkpoint: '{}' is not text", path, key));
+  return v.toStringRef();
+}
+
+int64_t read_int(torch::serialize::InputArchive& a, const std::string& key, const std::string& path) {
+  auto v = read_value(a, key, path);
+  if (!v.isInt()) throw std::runtime_error(fmt::format("{}: malformed checkpoint: '{}' is not an integer", path, key));
+  return v.toInt();
+}
+
+}  // namespace
+
+CheckpointFile::CheckpointFile(const std::string& path, const torch::Device& device) : path_(path) {
+  if (!fs::exists(path)) throw std::runtime_error(fmt::format("{}: checkpoint not found", path));
+  try {
+    archive_.load_from(path, device);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    throw std::runtime_error(fmt::format("{}: not a readable checkpoint (truncated or not written by mqa): {}", path,
+                                         what.substr(0, what.find('\n'))));
+  }
+  const std::string format = read_string(archive_, "format", path);
+  if (format != kFormat)
+    throw std::runtime_error(fmt::format("{}: checkpoint format '{}', expected '{}'", path, format, kFormat));
+  kind_ = read_string(archive_, "kind", path);
+  config_yaml_ = read_string(archive_, "config", path);
+  vocab_size_ = read_int(archive_, "vocab_size", path);
+  pad_id_ = read_int(archive_, "pad_id", path);
+  step_ = read_int(archive_, "step", path);
+}
+
+Config CheckpointFile::config() const { return config_from_yaml_text(config_yaml_, path_ + " (stored config)"); }
+
+NamedTensors CheckpointFile::model_tensors() {
+  torch::serialize::InputArchive m;
+  if (!archive_.try_read("model", m)) throw std::runtime_error(fmt::format("{}: malformed checkpoint: no model", path_));
+  const std::string names = read_string(m, "names", path_);
+  NamedTensors out;
+  std::stringstream ss(names);
+  std::string name;
+  size_t i = 0;
+  while (std::getline(ss, name, '\n')) {
+    torch::Tensor t;
+    if (!m.try_read("t" + std::to_string(i), t))
+      throw std::runtime_error(fmt::format("{}: malformed checkpoint: tensor {} ({}) missing", path_, i, name));
+    out.emplace_back(name, t);
+    ++i;
+  }
+  return out;
+}
+
+void CheckpointFile::load_model_into(torch::nn::Module& model) {
+  auto stored = model_tensors();
+  std::map<std::string, torch::Tensor> by_name(stored.begin(), stored.end());
+  auto targets = module_tensors(model);
+  std::vector<std::string> missing, wrong_shape;
+  std::set<std::string> used;
+  for (auto& [name, target] : targets) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      missing.push_back(name);
+    } else if (it->second.sizes() != target.sizes()) {
+      wrong_shape.push_back(fmt::format("{} (stored {}, model {})", name, c10::str(it->second.sizes()),
+                                        c10::str(target.sizes())));
+    }
+    used.insert(name);
+  }
+  std::vector<std::string> unexpected;
+  for (auto& [name, t] : stored)
+    if (!used.count(name)) unexpected.push_back(name);
+  if (!missing.empty() || !wrong_shape.empty() || !unexpected.empty()) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (size_t i = 0; i < v.size() && i < 5; ++i) s += (i ? ", " : "") + v[i];
+      if (v.size() > 5) s += fmt::format(", ... ({} in all)", v.size());
+      return s;
+    };
+    std::string msg = fmt::format("{}: the stored model does not fit this model", path_);
+    if (!missing.empty()) msg += "; missing: " + list(missing);
+    if (!unexpected.empty()) msg += "; unexpected: " + list(unexpected);
+    if (!wrong_shape.empty()) msg += "; other shape: " + list(wrong_shape);
+    throw std::runtime_error(msg);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : targets) target.copy_(by_name.at(name));
+}
+
+void CheckpointFile::load_optimizer_into(torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive opt;
+  if (!archive_.try_read("optimizer", opt))
+    throw std::runtime_error(fmt::format("{}: no optimizer state (a {} checkpoint); cannot resume from it", path_,
+                                         kind_));
+  try {
+    optimizer.load(opt);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    throw std::runtime_error(fmt::format("{}: cannot restore the optimizer state (was it saved with another "
+                                         "train.optimizer or model?): {}",
+                                         path_, what.substr(0, what.find('\n'))));
+  }
+}
+
+TrainState CheckpointFile::train_state() {
+  torch::serialize::InputArchive t;
+  if (!archive_.try_read("train", t))
+    throw std::runtime_error(fmt::format("{}: no training state (a {} checkpoint); cannot resume from it", path_,
+                                         kind_));
+  TrainState s;
+  s.step = read_int(t, "step", path_);
+  s.epoch = read_int(t, "epoch", path_);
+  s.data_state = read_string(t, "data_state", path_);
+  s.schedule = read_string(t, "schedule", path_);
+  s.tokens = read_int(t, "tokens", path_);
+  auto e = read_value(t, "elapsed_s", path_);
+  s.elapsed_s = e.toDouble();
+  torch::Tensor cpu, cuda;
+  if (t.try_read("rng_cpu", cpu)) s.rng_cpu = cpu.to(torch::kCPU);
+  if (t.try_read("rng_cuda", cuda)) s.rng_cuda = cuda.to(torch::kCPU);
+  return s;
+}
+
+// ---- config text ------------------------------------------------------------------------------------------------
+
+Config config_from_yaml_text(const std::string& yaml, const std::string& origin) {
+  // load_config reads files; give it the text in a private temporary file and name `origin` in its errors.
+  char tmpl[] = "/tmp/mqa-config-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot create a temporary file: {}", origin, errno_text()));
+  const std::string tmp = tmpl;
+  size_t off = 0;
+  while (off < yaml.size()) {
+    ssize_t w = ::write(fd, yaml.data() + off, yaml.size() - off);
+    if (w <= 0) break;
+    off += static_cast<size_t>(w);
+  }
+  ::close(fd);
+  try {
+    Config c = load_config(tmp).config;
+    ::unlink(tmp.c_str());
+    return c;
+  } catch (const ConfigError& e) {
+    ::unlink(tmp.c_str());
+    std::string msg = e.what();
+    for (size_t pos; (pos = msg.find(tmp)) != std::string::npos;) msg.replace(pos, tmp.size(), origin);
+    throw ConfigError(msg);
+  }
+}
+
+}  // namespace mqa

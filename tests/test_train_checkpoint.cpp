@@ -1,0 +1,226 @@
+// Checkpoint files without the model: round trip of parameters, optimizer and training state; atomic replacement
+// under SIGKILL; clear errors for missing and truncated files.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "mqa/config/config.h"
+#include "mqa/train/checkpoint.h"
+#include "mqa/train/optimizers.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace mqa;
+
+namespace {
+
+struct TinyNetImpl : torch::nn::Module {
+  explicit TinyNetImpl(int64_t n = 16) {
+    a = register_module("a", torch::nn::Linear(n, n));
+    b = register_module("b", torch::nn::Linear(n, 3));
+    register_buffer("counts", torch::arange(5));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return b(torch::relu(a(x))); }
+  torch::nn::Linear a{nullptr}, b{nullptr};
+};
+TORCH_MODULE(TinyNet);
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST(TrainCheckpoint, RoundTripRestoresModelOptimizerAndTrainState) {
+  test::TempDir dir;
+  torch::manual_seed(1);
+  auto config = default_config({"train.optimizer=adam", "train.lr=0.01"});
+  TinyNet net;
+  auto opt = make_optimizer(config.config.train, net->parameters());
+  auto x = torch::randn({4, 16});
+  for (int i = 0; i < 3; ++i) {
+    opt->zero_grad();
+    net->forward(x).sum().backward();
+    opt->step();
+  }
+  TrainState state;
+  state.step = 3;
+  state.epoch = 2;
+  state.data_state = "epoch=2 batch=7";
+  state.schedule = "inverse_sqrt";
+  state.tokens = 1234;
+  state.elapsed_s = 5.5;
+  capture_rng(state, torch::kCPU);
+  const auto draw_after_capture = torch::rand({4});
+  const std::string yaml = config_to_yaml(config.config, config.origins);
+  save_checkpoint(dir.path("c.pt"), yaml, *net, 50, 0, opt.get(), &state);
+
+  torch::manual_seed(99);
+  TinyNet other;
+  auto other_opt = make_optimizer(config.config.train, other->parameters());
+  CheckpointFile file(dir.path("c.pt"));
+  EXPECT_EQ(file.kind(), "train");
+  EXPECT_EQ(file.step(), 3);
+  EXPECT_EQ(file.vocab_size(), 50);
+  EXPECT_EQ(config_to_yaml(file.config()), config_to_yaml(config.config));
+  file.load_model_into(*other);
+  file.load_optimizer_into(*other_opt);
+  auto restored = file.train_state();
+  EXPECT_EQ(restored.step, 3);
+  EXPECT_EQ(restored.epoch, 2);
+  EXPECT_EQ(restored.data_state, "epoch=2 batch=7");
+  EXPECT_EQ(restored.tokens, 1234);
+  EXPECT_DOUBLE_EQ(restored.elapsed_s, 5.5);
+  for (size_t i = 0; i < net->parameters().size(); ++i)
+    EXPECT_TRUE(torch::equal(net->parameters()[i], other->parameters()[i]));
+  // The same next step on both: identical parameters (optimizer moments restored exactly).
+  for (auto* o : {opt.get(), other_opt.get()}) o->zero_grad();
+  net->forward(x).sum().backward();
+  other->forward(x).sum().backward();
+  opt->step();
+  other_opt->step();
+  for (size_t i = 0; i < net->parameters().size(); ++i)
+    EXPECT_TRUE(torch::equal(net->parameters()[i], other->parameters()[i]));
+  // RNG: restoring gives the same draws as right after the capture.
+  restore_rng(restored, torch::kCPU);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), draw_after_capture));
+}
+
+TEST(TrainCheckpoint, AdafactorStateRoundTripsThroughCheckpoint) {
+  test::TempDir dir;
+  auto config = default_config({"train.optimizer=adafactor"});
+  TinyNet net;
+  auto opt = make_optimizer(config.config.train, net->parameters());
+  net->forward(torch::randn({2, 16})).sum().backward();
+  opt->step();
+  TrainState state;
+  state.step = 1;
+  save_checkpoint(dir.path("c.pt"), config_to_yaml(config.config), *net, 10, 0, opt.get(), &state);
+  TinyNet other;
+  auto other_opt = make_optimizer(config.config.train, other->parameters());
+  CheckpointFile file(dir.path("c.pt"));
+  file.load_model_into(*other);
+  file.load_optimizer_into(*other_opt);
+  EXPECT_EQ(other_opt->state().size(), opt->state().size());
+  // Adam cannot read Adafactor's state: a clear error.
+  auto adam = make_optimizer(default_config({"train.optimizer=adam"}).config.train, other->parameters());
+  EXPECT_NE(error_of([&] { file.load_optimizer_into(*adam); }).find("c.pt"), std::string::npos);
+}
+
+TEST(TrainCheckpoint, MismatchedModelIsRejectedNamingTheTensor) {
+  test::TempDir dir;
+  TinyNet net(16);
+  save_model_tensors(dir.path("m.pt"), config_to_yaml(default_config().config),
+                     {{"a.weight", net->a->weight}}, 10, 0, 0, "average");
+  TinyNet other(8);
+  std::string msg = error_of([&] { CheckpointFile(dir.path("m.pt")).load_model_into(*other); });
+  EXPECT_NE(msg.find("m.pt"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("a.weight"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
+}
+
+TEST(TrainCheckpoint, MissingAndTruncatedFilesGiveErrorsNamingTheFile) {
+  test::TempDir dir;
+  EXPECT_NE(error_of([&] { CheckpointFile(dir.path("nope.pt")); }).find("nope.pt: checkpoint not found"),
+            std::string::npos);
+  TinyNet net;
+  save_model_tensors(dir.path("whole.pt"), config_to_yaml(default_config().config), {{"w", net->a->weight}}, 10, 0,
+                     0, "average");
+  std::string bytes = file_bytes(dir.path("whole.pt"));
+  dir.write("half.pt", bytes.substr(0, bytes.size() / 2));
+  std::string msg = error_of([&] { CheckpointFile(dir.path("half.pt")); });
+  EXPECT_NE(msg.find("half.pt: not a readable checkpoint"), std::string::npos) << msg;
+}
+
+// SIGKILL lands while the replacement checkpoint is being written (between creating the temporary file and the
+// rename that publishes it): the previous checkpoint under the final name must still load, untouched. The child
+// writes real checkpoint bytes through write_file_atomically (the path save_checkpoint uses), slowed down in small
+// chunks so that the kill reliably falls inside the write; it only makes system calls after fork().
+TEST(TrainCheckpoint, SigkillDuringAtomicWriteLeavesPreviousCheckpointLoadable) {
+  test::TempDir dir;
+  const std::string path = dir.path("checkpoint_last.pt");
+  const std::string yaml = config_to_yaml(default_config().config);
+  TinyNet old_net(64), new_net(64);
+  save_model_tensors(path, yaml, {{"w", old_net->a->weight}}, 10, 0, /*step=*/1, "average");
+  const std::string old_bytes = file_bytes(path);
+  save_model_tensors(dir.path("new.pt"), yaml, {{"w", new_net->a->weight}}, 10, 0, /*step=*/2, "average");
+  const std::string new_bytes = file_bytes(dir.path("new.pt"));
+  ASSERT_GT(new_bytes.size(), 8192u);
+
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      write_file_atomically(path, [&](int fd) {
+        for (size_t off = 0; off < new_bytes.size(); off += 1024) {
+          size_t n = std::min<size_t>(1024, new_bytes.size() - off);
+          if (::write(fd, new_bytes.data() + off, n) != static_cast<ssize_t>(n)) _exit(3);
+          ::usleep(2000);
+        }
+      });
+    } catch (...) {
+      _exit(4);
+    }
+    _exit(0);
+  }
+  const std::string tmp = dir.path(".tmp-checkpoint_last.pt." + std::to_string(child));
+  bool killed_mid_write = false;
+  for (int i = 0; i < 20000 && !killed_mid_write; ++i) {
+    std::error_code ec;
+    auto size = fs::file_size(tmp, ec);
+    if (!ec && size >= new_bytes.size() / 3) {
+      ::kill(child, SIGKILL);
+      killed_mid_write = true;
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  if (!killed_mid_write) ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(killed_mid_write) << "the temporary file never grew; the child did not write";
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child finished before the kill";
+
+  // The partial temporary file is there and is not a checkpoint; the published one is the old one, whole.
+  ASSERT_TRUE(fs::exists(tmp));
+  EXPECT_LT(fs::file_size(tmp), new_bytes.size());
+  EXPECT_NE(error_of([&] { CheckpointFile{tmp}; }).find("not a readable checkpoint"), std::string::npos);
+  EXPECT_EQ(file_bytes(path), old_bytes);
+  CheckpointFile file(path);
+  EXPECT_EQ(file.step(), 1);
+  auto tensors = file.model_tensors();
+  ASSERT_EQ(tensors.size(), 1u);
+  EXPECT_TRUE(torch::equal(tensors[0].second, old_net->a->weight));
+}
+
+TEST(TrainCheckpoint, LinkAtomicallyReplacesTheLastCheckpointName) {
+  test::TempDir dir;
+  dir.write("one", "1");
+  dir.write("two", "22");
+  link_atomically(dir.path("one"), dir.path("last"));
+  EXPECT_EQ(file_bytes(dir.path("last")), "1");
+  link_atomically(dir.path("two"), dir.path("last"));
+  EXPECT_EQ(file_bytes(dir.path("last")), "22");
+  fs::remove(dir.path("two"));  // the step checkpoint goes away; last keeps its content
+  EXPECT_EQ(file_bytes(dir.path("last")), "22");
+}

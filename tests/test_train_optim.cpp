@@ -1,0 +1,197 @@
+// Training pieces that need no model: learning-rate schedules, the label-smoothed loss, Adam and Adafactor.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "mqa/config/config.h"
+#include "mqa/train/adafactor.h"
+#include "mqa/train/loss.h"
+#include "mqa/train/lr_schedule.h"
+#include "mqa/train/optimizers.h"
+
+using namespace mqa;
+
+TEST(TrainSchedule, InverseSqrtWarmsUpLinearlyThenDecays) {
+  LrSchedule s("inverse_sqrt", 1.0, 4);
+  EXPECT_DOUBLE_EQ(s.at(1), 0.25);
+  EXPECT_DOUBLE_EQ(s.at(2), 0.5);
+  EXPECT_DOUBLE_EQ(s.at(4), 1.0);
+  EXPECT_DOUBLE_EQ(s.at(16), 0.5);   // sqrt(4 / 16)
+  EXPECT_DOUBLE_EQ(s.at(64), 0.25);  // sqrt(4 / 64)
+}
+
+TEST(TrainSchedule, RsqrtDecayIsFlatDuringWarmupThenOneOverSqrtStep) {
+  LrSchedule s("rsqrt_decay", 1.0, 100);
+  EXPECT_DOUBLE_EQ(s.at(1), 0.1);
+  EXPECT_DOUBLE_EQ(s.at(100), 0.1);
+  EXPECT_DOUBLE_EQ(s.at(400), 0.05);
+  LrSchedule scaled("rsqrt_decay", 2.0, 10000);  // the paper's runs: 1 / sqrt(max(step, 10k))
+  EXPECT_DOUBLE_EQ(scaled.at(40000), 0.01);
+}
+
+TEST(TrainSchedule, ConstantWarmsUpThenStaysFlat) {
+  LrSchedule s("constant", 3e-4, 10);
+  EXPECT_DOUBLE_EQ(s.at(5), 1.5e-4);
+  EXPECT_DOUBLE_EQ(s.at(10), 3e-4);
+  EXPECT_DOUBLE_EQ(s.at(100000), 3e-4);
+  LrSchedule none("constant", 3e-4, 0);
+  EXPECT_DOUBLE_EQ(none.at(1), 3e-4);
+}
+
+TEST(TrainSchedule, UnknownNameIsAnError) {
+  EXPECT_THROW(LrSchedule("cosine", 1.0, 1), std::invalid_argument);
+}
+
+// Two real tokens and one pad over a 4-word vocabulary, worked by hand:
+//   token 1: p = (.1, .2, .3, .4), target 3: nll = -ln .4 = 0.9162907319; mean(-ln p) = 1.5080716353
+//   token 2: p uniform, target 0:          nll = ln 4 = 1.3862943611;   mean(-ln p) = 1.3862943611
+//   eps = 0.1: loss = 0.9 * 0.9162907319 + 0.1 * 1.5080716353 + 1.3862943611 = 2.3617631835
+//   nll = ln 10 = 2.3025850930
+TEST(TrainLoss, LabelSmoothingMatchesHandComputedValue) {
+  auto logits = torch::tensor({std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4),  //
+                               0.0, 0.0, 0.0, 0.0,                                            //
+                               5.0, -3.0, 2.0, 7.0},                                          // pad: ignored
+                              torch::kFloat64)
+                    .to(torch::kFloat32)
+                    .reshape({1, 3, 4});
+  auto target = torch::tensor({3, 0, 1}, torch::kLong).reshape({1, 3});
+  auto sums = label_smoothed_loss(logits, target, /*pad_id=*/1, /*epsilon=*/0.1);
+  EXPECT_NEAR(sums.loss.item<double>(), 2.3617631835, 1e-5);
+  EXPECT_NEAR(sums.nll.item<double>(), 2.3025850930, 1e-5);
+  EXPECT_EQ(sums.tokens.item<int64_t>(), 2);
+  auto plain = label_smoothed_loss(logits, target, 1, 0.0);
+  EXPECT_NEAR(plain.loss.item<double>(), 2.3025850930, 1e-5);
+}
+
+TEST(TrainLoss, GradientFlowsOnlyFromNonPadPositions) {
+  auto logits = torch::randn({2, 3, 5}, torch::requires_grad());
+  auto target = torch::tensor({{1, 2, 0}, {0, 0, 0}}, torch::kLong);
+  label_smoothed_loss(logits, target, 0, 0.1).loss.backward();
+  auto g = logits.grad();
+  EXPECT_GT(g[0][0].abs().sum().item<double>(), 0);
+  EXPECT_EQ(g[0][2].abs().sum().item<double>(), 0);
+  EXPECT_EQ(g[1].abs().sum().item<double>(), 0);
+}
+
+namespace {
+
+// A tiny regression task: y = x W* + b*; returns the MSE before and after `steps` optimizer steps.
+std::pair<double, double> fit(const std::string& optimizer, double lr, int steps,
+                              const std::vector<std::string>& extra = {}) {
+  torch::manual_seed(3);
+  auto x = torch::randn({64, 8});
+  auto y = torch::matmul(x, torch::randn({8, 4})) + torch::randn({4});
+  torch::nn::Linear model(8, 4);
+  std::vector<std::string> overrides = {"train.optimizer=" + optimizer, "train.lr=" + std::to_string(lr)};
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
+  auto config = default_config(overrides).config;
+  auto opt = make_optimizer(config.train, model->parameters());
+  double first = 0, last = 0;
+  for (int i = 0; i < steps; ++i) {
+    opt->zero_grad();
+    auto loss = torch::mse_loss(model(x), y);
+    if (i == 0) first = loss.item<double>();
+    loss.backward();
+    opt->step();
+  }
+  last = torch::mse_loss(model(x), y).item<double>();
+  return {first, last};
+}
+
+}  // namespace
+
+TEST(TrainOptimizer, AdamReducesLossOnTinyRegression) {
+  auto [first, last] = fit("adam", 0.05, 200);
+  EXPECT_LT(last, 0.05 * first) << first << " -> " << last;
+}
+
+TEST(TrainOptimizer, AdafactorReducesLossOnTinyRegression) {
+  auto [first, last] = fit("adafactor", 0.1, 200);
+  EXPECT_LT(last, 0.05 * first) << first << " -> " << last;
+}
+
+TEST(TrainOptimizer, AdafactorWithMomentumAndWithoutParameterScaleReducesLoss) {
+  auto [first, last] = fit("adafactor", 0.02, 200,
+                           {"train.adafactor_beta1=0.9", "train.adafactor_scale_parameter=false"});
+  EXPECT_LT(last, 0.05 * first) << first << " -> " << last;
+}
+
+TEST(TrainOptimizer, AdafactorFactorsSecondMomentsOfMatrices) {
+  auto w = torch::randn({6, 5}, torch::requires_grad());
+  auto b = torch::randn({5}, torch::requires_grad());
+  Adafactor opt({w, b}, AdafactorOptions(0.01));
+  (torch::matmul(torch::randn({3, 6}), w) + b).pow(2).sum().backward();
+  opt.step();
+  const auto& ws = static_cast<AdafactorParamState&>(*opt.state().at(c10::guts::to_string(w.unsafeGetTensorImpl())));
+  const auto& bs = static_cast<AdafactorParamState&>(*opt.state().at(c10::guts::to_string(b.unsafeGetTensorImpl())));
+  EXPECT_EQ(ws.exp_avg_sq_row().sizes(), torch::IntArrayRef({6}));
+  EXPECT_EQ(ws.exp_avg_sq_col().sizes(), torch::IntArrayRef({5}));
+  EXPECT_FALSE(ws.exp_avg_sq().defined());
+  EXPECT_FALSE(ws.exp_avg().defined());  // beta1 = 0: no momentum state
+  EXPECT_EQ(bs.exp_avg_sq().sizes(), torch::IntArrayRef({5}));
+  EXPECT_EQ(ws.step(), 1);
+}
+
+// Step 1 of Adafactor by hand for a vector (unfactored): beta2_1 = 0, so v = g^2 + eps1, u = g / |g| = sign(g),
+// RMS(u) = 1 (no clipping at d = 1), alpha = lr * max(eps2, RMS(p)); p1 = p0 - alpha * sign(g).
+TEST(TrainOptimizer, AdafactorFirstStepIsSignTimesScaledLr) {
+  auto p = torch::tensor({0.5, -1.0, 2.0, 0.1}, torch::requires_grad());
+  Adafactor opt({p}, AdafactorOptions(0.1));
+  p.mutable_grad() = torch::tensor({0.3, -0.2, 0.0001, -5.0});
+  const double rms = std::sqrt((0.25 + 1.0 + 4.0 + 0.01) / 4);
+  opt.step();
+  auto expected = torch::tensor({0.5 - 0.1 * rms, -1.0 + 0.1 * rms, 2.0 - 0.1 * rms, 0.1 + 0.1 * rms});
+  EXPECT_TRUE(torch::allclose(p.detach(), expected, 1e-5, 1e-6)) << p << expected;
+}
+
+TEST(TrainOptimizer, AdafactorStateSaveLoadContinuesIdentically) {
+  torch::manual_seed(5);
+  auto w0 = torch::randn({7, 3});
+  auto x = torch::randn({10, 7});
+  auto run = [&](torch::Tensor& w, torch::optim::Optimizer& opt, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      opt.zero_grad();
+      torch::matmul(x, w).tanh().sum().backward();
+      opt.step();
+    }
+  };
+  auto opts = AdafactorOptions(0.05).beta1(0.9);
+  auto a = w0.clone().requires_grad_();
+  Adafactor opt_a({a}, opts);
+  run(a, opt_a, 5);
+  torch::serialize::OutputArchive out;
+  opt_a.save(out);
+  std::stringstream buf;
+  out.save_to(buf);
+
+  auto b = a.detach().clone().requires_grad_();
+  Adafactor opt_b({b}, AdafactorOptions(123.0));  // options come back from the saved state
+  torch::serialize::InputArchive in;
+  in.load_from(buf);
+  opt_b.load(in);
+  EXPECT_DOUBLE_EQ(static_cast<AdafactorOptions&>(opt_b.param_groups()[0].options()).lr(), 0.05);
+  run(a, opt_a, 5);
+  run(b, opt_b, 5);
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
+TEST(TrainOptimizer, AdafactorLoadRejectsOtherShapes) {
+  auto a = torch::randn({4, 3}, torch::requires_grad());
+  Adafactor opt_a({a});
+  a.sum().backward();
+  opt_a.step();
+  torch::serialize::OutputArchive out;
+  opt_a.save(out);
+  std::stringstream buf;
+  out.save_to(buf);
+  auto b = torch::randn({3, 4}, torch::requires_grad());
+  Adafactor opt_b({b});
+  torch::serialize::InputArchive in;
+  in.load_from(buf);
+  try {
+    opt_b.load(in);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("shape"), std::string::npos) << e.what();
+  }
+}
