@@ -185,6 +185,10 @@ TEST(DecodeSearch, BeamScoresEqualFullForwardRescoring) {
     int checked = 0, hit_limit = 0;
     for (size_t b = 0; b < result.size(); ++b) {
       ASSERT_FALSE(result[b].empty());
+      // Beams of one source never duplicate (only beam 0 is live at the first step).
+      std::set<std::vector<int64_t>> distinct;
+      for (const Hypothesis& h : result[b]) distinct.insert(h.tokens);
+      EXPECT_EQ(distinct.size(), result[b].size()) << "duplicate hypotheses for source " << b;
       for (size_t k = 0; k < result[b].size(); ++k) {
         const Hypothesis& h = result[b][k];
         if (k > 0) EXPECT_GE(result[b][k - 1].score, h.score) << "n-best not sorted, source " << b;
