@@ -3,7 +3,7 @@
 # run only rebuilds what changed. Usage: bash scripts/setup.sh [extra cmake args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs="libtorch-dev libsentencepiece-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+pkgs="libtorch-dev libsentencepiece-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev libgloo-dev
       cmake ninja-build ccache g++"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -32,8 +32,13 @@ class TempDir {
 };
 
 inline std::string source_path(const std::string& rel) { return std::string(MQA_SOURCE_DIR) + "/" + rel; }
-// ../shared/data beside the checkout (the real corpora); tests that need it skip when it is absent.
-inline std::string shared_data(const std::string& rel) { return std::string(MQA_SOURCE_DIR) + "/../shared/data/" + rel; }
+// ../shared/data beside the checkout (the real corpora), or ../../shared/data for a git worktree one level deeper
+// (/work/wt/NAME); tests that need it skip when it is absent.
+inline std::string shared_data(const std::string& rel) {
+  const std::string beside = std::string(MQA_SOURCE_DIR) + "/../shared/data/";
+  const std::string above = std::string(MQA_SOURCE_DIR) + "/../../shared/data/";
+  return (std::filesystem::exists(beside) || !std::filesystem::exists(above) ? beside : above) + rel;
+}
 inline bool have_shared_data() { return std::filesystem::exists(shared_data("README.md")); }
 
 }  // namespace mqa::test

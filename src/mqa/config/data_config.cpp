@@ -34,6 +34,11 @@ void declare_data_keys(std::vector<KeyDef>& k) {
                   "token budget of one batch: sentences x longest length (with padding), per side",
                   range(1, 1 << 30)));
   k.push_back(key("data.num_workers", S, &D::num_workers, "background loader threads", range(0, 64)));
+  k.push_back(key("data.read", S, &D::read,
+                  "how batches read the token shards: mmap (fastest; pages read stay in RSS as clean page cache "
+                  "until the next epoch) or pread (a system call per example; RSS stays flat whatever the corpus "
+                  "size)",
+                  one_of({"mmap", "pread"})));
 }
 
 }  // namespace mqa

@@ -23,6 +23,7 @@ struct DataConfig {
   int seq_len = 256;                    // lm: packed sequence length
   int batch_tokens = 4096;              // token budget of one batch (source or target side, whichever is larger)
   int num_workers = 1;                  // loader threads
+  std::string read = "mmap";            // mmap | pread: how the loader reads token shards (see data/shard.h)
 };
 
 }  // namespace mqa

@@ -37,7 +37,7 @@ void check_split(const std::string& split) {
 
 class Seq2SeqDataset final : public Dataset {
  public:
-  explicit Seq2SeqDataset(const std::string& prefix) : src_(prefix + ".src"), tgt_(prefix + ".tgt") {
+  Seq2SeqDataset(const std::string& prefix, bool pread) : src_(prefix + ".src"), tgt_(prefix + ".tgt"), pread_(pread) {
     if (src_.records() != tgt_.records())
       throw std::runtime_error(fmt::format("{}.idx holds {} sentences but {}.idx holds {}: re-run mqa prepare",
                                            src_.path(), src_.records(), tgt_.path(), tgt_.records()));
@@ -48,24 +48,36 @@ class Seq2SeqDataset final : public Dataset {
   std::vector<int32_t> target(int64_t i) const override { return {tgt_.data(i), tgt_.data(i) + tgt_.length(i)}; }
   int64_t source_length(int64_t i) const override { return src_.length(i); }
   int64_t target_length(int64_t i) const override { return tgt_.length(i); }
-  void copy_source(int64_t i, int64_t* dst) const override { widen(src_.data(i), src_.length(i), dst); }
-  void copy_target(int64_t i, int64_t* dst) const override { widen(tgt_.data(i), tgt_.length(i), dst); }
+  void copy_source(int64_t i, int64_t* dst) const override { copy(src_, i, dst); }
+  void copy_target(int64_t i, int64_t* dst) const override { copy(tgt_, i, dst); }
   void release_pages() const override {
     src_.release_pages();
     tgt_.release_pages();
   }
 
  private:
-  static void widen(const int32_t* p, int64_t n, int64_t* dst) {
-    for (int64_t k = 0; k < n; ++k) dst[k] = p[k];
+  void copy(const ShardReader& shard, int64_t i, int64_t* dst) const {
+    const int64_t n = shard.length(i);
+    if (pread_) {
+      // Read the int32 ids into the int64 row itself (n int32 fit in its first half), then widen from the back
+      // so that nothing is overwritten before it is read.
+      auto* narrow = reinterpret_cast<int32_t*>(dst);
+      shard.read(shard.offset(i), n, narrow);
+      for (int64_t k = n - 1; k >= 0; --k) dst[k] = narrow[k];
+    } else {
+      const int32_t* p = shard.data(i);
+      for (int64_t k = 0; k < n; ++k) dst[k] = p[k];
+    }
   }
   ShardReader src_, tgt_;
+  bool pread_;
 };
 
 // The stream is read as [eos] + bin, so position p of the virtual stream is eos for p == 0 and bin[p - 1] after.
 class LmDataset final : public Dataset {
  public:
-  LmDataset(const std::string& prefix, int64_t seq_len) : lm_(prefix + ".lm"), seq_len_(seq_len) {
+  LmDataset(const std::string& prefix, int64_t seq_len, bool pread)
+      : lm_(prefix + ".lm"), seq_len_(seq_len), pread_(pread) {
     const int64_t n = lm_.tokens() + 1;  // with the leading eos
     // Examples start every seq_len tokens; the last one still needs a token to predict (>= 2 tokens).
     examples_ = n >= 2 ? (n - 2) / seq_len_ + 1 : 0;
@@ -88,6 +100,12 @@ class LmDataset final : public Dataset {
     int64_t start = i * seq_len_, n = target_length(i);
     int64_t k = 0;
     if (start == 0) dst[k++] = eos_id;
+    if (pread_) {  // as in Seq2SeqDataset::copy: int32 into the row's front, widened from the back
+      auto* narrow = reinterpret_cast<int32_t*>(dst + k);
+      lm_.read(start + k - 1, n - k, narrow);
+      for (int64_t m = n - k - 1; m >= 0; --m) dst[k + m] = narrow[m];
+      return;
+    }
     const int32_t* p = lm_.ids() + (start + k - 1);
     for (; k < n; ++k) dst[k] = *p++;
   }
@@ -96,6 +114,7 @@ class LmDataset final : public Dataset {
  private:
   ShardReader lm_;
   int64_t seq_len_, examples_ = 0, virtual_tokens_ = 0;
+  bool pread_;
 };
 
 // Holds an exclusive lock on DIR/.lock: ranks of one job (or two jobs) preparing the same directory take turns,
@@ -134,8 +153,9 @@ std::shared_ptr<const Dataset> Dataset::open(const DataConfig& data, const std::
         "{}: data directory is not prepared (no prepare.done): run `mqa prepare CONFIG`, or set data.synth",
         data.dir));
   const std::string prefix = (fs::path(data.dir) / split).string();
-  if (model_type == "lm") return std::make_shared<LmDataset>(prefix, data.seq_len);
-  return std::make_shared<Seq2SeqDataset>(prefix);
+  const bool pread = data.read == "pread";
+  if (model_type == "lm") return std::make_shared<LmDataset>(prefix, data.seq_len, pread);
+  return std::make_shared<Seq2SeqDataset>(prefix, pread);
 }
 
 void ensure_data_ready(const Config& config) {

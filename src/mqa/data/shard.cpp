@@ -128,6 +128,11 @@ ShardReader::ShardReader(std::string path) : path_(std::move(path)) {
       throw std::runtime_error(fmt::format("{}: shard file not found (run mqa prepare)", f));
   idx_map_ = map_file(idx, idx_bytes_);
   bin_map_ = map_file(bin, bin_bytes_);
+  bin_fd_ = ::open(bin.c_str(), O_RDONLY | O_CLOEXEC);
+  if (bin_fd_ < 0) {
+    unmap();
+    throw std::runtime_error(fmt::format("{}: cannot open: {}", bin, std::strerror(errno)));
+  }
   auto fail = [&](const std::string& what) {
     std::string msg = fmt::format("{}: malformed shard index: {} (re-run mqa prepare)", idx, what);
     unmap();
@@ -157,6 +162,21 @@ void ShardReader::unmap() {
   if (bin_map_) ::munmap(bin_map_, bin_bytes_);
   if (idx_map_) ::munmap(idx_map_, idx_bytes_);
   bin_map_ = idx_map_ = nullptr;
+  if (bin_fd_ >= 0) ::close(bin_fd_);
+  bin_fd_ = -1;
+}
+
+void ShardReader::read(int64_t offset, int64_t n, int32_t* dst) const {
+  size_t want = sizeof(int32_t) * static_cast<size_t>(n), done = 0;
+  off_t at = static_cast<off_t>(sizeof(int32_t) * offset);
+  while (done < want) {
+    ssize_t got = ::pread(bin_fd_, reinterpret_cast<char*>(dst) + done, want - done, at + static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0)
+      throw std::runtime_error(fmt::format("{}.bin: read of {} bytes at {} failed: {}", path_, want, at,
+                                           got < 0 ? std::strerror(errno) : "unexpected end of file"));
+    done += static_cast<size_t>(got);
+  }
 }
 
 void ShardReader::release_pages() const {

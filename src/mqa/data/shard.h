@@ -51,6 +51,9 @@ class ShardReader {
   const int32_t* data(int64_t r) const { return ids_ + offsets_[r]; }
   const int32_t* ids() const { return ids_; }  // all tokens, [tokens()]
   const std::string& path() const { return path_; }
+  // Copies tokens [offset, offset + n) of the .bin into dst with one pread() (no mapping touched): the loader's
+  // `data.read: pread` path, whose resident memory stays flat however large the corpus is.
+  void read(int64_t offset, int64_t n, int32_t* dst) const;
   // Unmaps the pages read so far (they stay in the page cache and fault back in cheaply), so that the process's
   // resident set does not grow to the size of the corpus over an epoch.
   void release_pages() const;
@@ -61,6 +64,7 @@ class ShardReader {
   void* bin_map_ = nullptr;
   void* idx_map_ = nullptr;
   size_t bin_bytes_ = 0, idx_bytes_ = 0;
+  int bin_fd_ = -1;
   const int32_t* ids_ = nullptr;
   const int64_t* offsets_ = nullptr;
   int64_t records_ = 0, tokens_ = 0;

@@ -1,0 +1,49 @@
+// Data-parallel training over LibTorch's c10d: ProcessGroupNCCL on CUDA, ProcessGroupGloo on CPU, launched by
+// `torchrun --no-python --nproc-per-node N mqa train CONFIG` (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK,
+// MASTER_ADDR, MASTER_PORT). Without those variables everything here is a no-op for a single process.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mqa {
+
+class Distributed {
+ public:
+  // Reads torchrun's variables; creates the TCP store and the process group for `device` (NCCL for CUDA,
+  // Gloo for CPU). Collectives time out after `timeout_s` seconds (MQA_DIST_TIMEOUT overrides), so a rank that
+  // died ends the others with an error instead of a hang. Throws with a clear message on bad variables.
+  static std::shared_ptr<Distributed> from_environment(const torch::Device& device, int timeout_s = 300);
+  // A single-process context (world size 1).
+  static std::shared_ptr<Distributed> single();
+
+  ~Distributed();
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  int local_rank() const { return local_rank_; }
+  bool enabled() const { return world_size_ > 1; }
+  bool is_main() const { return rank_ == 0; }
+
+  // Makes every rank's parameters equal to rank 0's.
+  void broadcast_parameters(const std::vector<torch::Tensor>& params);
+  // Sums gradients over ranks in buckets of about `bucket_bytes` (one flattened all-reduce per bucket), then
+  // multiplies them by `scale` (e.g. 1 / global token count). Parameters without gradients are skipped on every
+  // rank alike.
+  void allreduce_gradients(const std::vector<torch::Tensor>& params, double scale, int64_t bucket_bytes = 25 << 20);
+  // Sum of a scalar over ranks (token counts, losses).
+  double allreduce_sum(double value);
+  void barrier();
+
+ private:
+  Distributed() = default;
+  // Runs one collective, turning a peer's failure into an error that says what probably happened.
+  void run_collective(const char* what, const std::function<void()>& fn);
+  int rank_ = 0, world_size_ = 1, local_rank_ = 0;
+  torch::Device device_{torch::kCPU};
+  struct Group;
+  std::unique_ptr<Group> group_;
+};
+
+}  // namespace mqa
