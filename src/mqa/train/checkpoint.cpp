@@ -17,11 +17,27 @@
 
 #include <fmt/format.h>
 
+#include "mqa/config/schema.h"
+
 namespace fs = std::filesystem;
 
 namespace mqa {
 
 namespace {
+
+std::string value_text(const ConfigValue& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>)
+          return "'" + x + "'";
+        else if constexpr (std::is_same_v<T, bool>)
+          return x ? "true" : "false";
+        else
+          return fmt::format("{}", x);
+      },
+      v);
+}
 
 const char* kFormat = "mqa-checkpoint-1";
 
@@ -344,6 +360,66 @@ TrainState CheckpointFile::train_state() {
   if (t.try_read("rng_cpu", cpu)) s.rng_cpu = cpu.to(torch::kCPU);
   if (t.try_read("rng_cuda", cuda)) s.rng_cuda = cuda.to(torch::kCPU);
   return s;
+}
+
+
+// ---- averaging --------------------------------------------------------------------------------------------------
+
+std::vector<std::string> differing_keys(const Config& a, const Config& b, const std::vector<std::string>& prefixes) {
+  std::vector<std::string> out;
+  for (const auto& def : config_schema()) {
+    bool match = false;
+    for (const auto& p : prefixes) match = match || def.name.rfind(p, 0) == 0;
+    if (!match) continue;
+    auto va = def.get(a), vb = def.get(b);
+    if (va != vb) out.push_back(fmt::format("{}: {} vs {}", def.name, value_text(va), value_text(vb)));
+  }
+  return out;
+}
+
+void average_checkpoints(const std::vector<std::string>& inputs, const std::string& output) {
+  if (inputs.empty()) throw std::invalid_argument("average_checkpoints: no checkpoints given");
+  CheckpointFile first(inputs[0]);
+  const Config config = first.config();
+  NamedTensors sum = first.model_tensors();
+  std::vector<torch::ScalarType> dtypes;
+  for (auto& [name, t] : sum) {
+    dtypes.push_back(t.scalar_type());
+    t = t.to(torch::kFloat64);
+  }
+  int64_t max_step = first.step();
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    CheckpointFile file(inputs[i]);
+    auto diff = differing_keys(config, file.config(), {"model.", "data.dir", "data.vocab_size"});
+    if (!diff.empty() || file.vocab_size() != first.vocab_size() || file.pad_id() != first.pad_id()) {
+      std::string list;
+      for (const auto& d : diff) list += "\n  " + d;
+      if (diff.empty())
+        list = fmt::format("\n  vocab_size / pad_id: {} / {} vs {} / {}", first.vocab_size(), first.pad_id(),
+                           file.vocab_size(), file.pad_id());
+      throw std::runtime_error(fmt::format("{} and {} are not checkpoints of the same model (first vs second):{}",
+                                           inputs[0], inputs[i], list));
+    }
+    auto tensors = file.model_tensors();
+    if (tensors.size() != sum.size())
+      throw std::runtime_error(
+          fmt::format("{}: {} tensors, but {} has {}", inputs[i], tensors.size(), inputs[0], sum.size()));
+    for (size_t k = 0; k < sum.size(); ++k) {
+      if (tensors[k].first != sum[k].first || tensors[k].second.sizes() != sum[k].second.sizes())
+        throw std::runtime_error(fmt::format("{}: tensor {} is {} {}, but in {} it is {} {}", inputs[i], k,
+                                             tensors[k].first, c10::str(tensors[k].second.sizes()), inputs[0],
+                                             sum[k].first, c10::str(sum[k].second.sizes())));
+      sum[k].second += tensors[k].second.to(torch::kFloat64);
+    }
+    max_step = std::max(max_step, file.step());
+  }
+  const double n = static_cast<double>(inputs.size());
+  for (size_t k = 0; k < sum.size(); ++k) {
+    auto mean = sum[k].second / n;
+    // Integer buffers (none in the Transformer today) are kept from the first checkpoint, not averaged.
+    sum[k].second = c10::isFloatingType(dtypes[k]) ? mean.to(dtypes[k]) : first.model_tensors()[k].second;
+  }
+  save_model_tensors(output, first.config_yaml(), sum, first.vocab_size(), first.pad_id(), max_step, "average");
 }
 
 // ---- config text ------------------------------------------------------------------------------------------------

@@ -106,6 +106,14 @@ void write_file_atomically(const std::string& path, const std::function<void(int
 // replacing what was there. Used for checkpoint_last.pt.
 void link_atomically(const std::string& target, const std::string& link_path);
 
+// Writes the element-wise mean of the model tensors of `inputs` (checkpoints of one model: model.* keys, data.dir,
+// vocabulary size and tensor names/shapes must agree, else an error naming both files and what differs) to
+// `output`, a model-only checkpoint (kind "average") with the first one's config. Means are taken in fp64.
+void average_checkpoints(const std::vector<std::string>& inputs, const std::string& output);
+
+// Config keys under `prefixes` ("model.", "data.dir", ...) whose values differ between a and b, as "key: a vs b".
+std::vector<std::string> differing_keys(const Config& a, const Config& b, const std::vector<std::string>& prefixes);
+
 // Parses config YAML text (as stored in checkpoints); `origin` names it in error messages.
 Config config_from_yaml_text(const std::string& yaml, const std::string& origin);
 

@@ -1,0 +1,443 @@
+#include "mqa/train/trainer.h"
+
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "mqa/data/dataset.h"
+#include "mqa/data/tokenizer.h"
+#include "mqa/train/autocast.h"
+#include "mqa/train/checkpoint.h"
+#include "mqa/train/loss.h"
+#include "mqa/train/lr_schedule.h"
+#include "mqa/train/metrics.h"
+#include "mqa/train/optimizers.h"
+#include "mqa/train/signals.h"
+#include "mqa/util/device.h"
+
+namespace fs = std::filesystem;
+
+namespace mqa {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  write_file_atomically(path, [&](int fd) {
+    size_t off = 0;
+    while (off < text.size()) {
+      ssize_t w = ::write(fd, text.data() + off, text.size() - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw std::runtime_error(fmt::format("{}: write failed", path));
+      off += static_cast<size_t>(w);
+    }
+  });
+}
+
+// On resume: metrics lines of steps after the checkpoint were written by the run that stopped; they are replayed
+// now, so they go.
+void truncate_metrics_after(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  static const std::regex step_re("\"step\":(\\d+)");
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, step_re) && std::stoll(m[1].str()) > step) continue;
+    kept += line + "\n";
+  }
+  in.close();
+  write_text_atomically(path, kept);
+}
+
+// checkpoint_<step>.pt files of a run directory, oldest first.
+std::vector<std::pair<int64_t, std::string>> step_checkpoints(const std::string& dir) {
+  static const std::regex name_re("checkpoint_(\\d+)\\.pt");
+  std::vector<std::pair<int64_t, std::string>> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (std::regex_match(name, m, name_re)) out.emplace_back(std::stoll(m[1].str()), e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::pair<double, int64_t> evaluate_nll(Transformer& model, BatchSource& data, const torch::Device& device,
+                                        torch::ScalarType precision) {
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto nll = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  int64_t tokens = 0;
+  while (auto batch = data.next()) {
+    torch::Tensor logits;
+    {
+      Autocast autocast(device, precision);
+      auto src = batch->src.defined() ? batch->src.to(device) : torch::Tensor();
+      logits = model->forward(src, batch->tgt_in.to(device));
+    }
+    auto sums = label_smoothed_loss(logits, batch->tgt_out.to(device), model->pad_id(), 0.0);
+    nll += sums.nll.to(torch::kFloat64);
+    tokens += batch->tgt_tokens;
+  }
+  if (was_training) model->train();
+  return {nll.item<double>(), tokens};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+struct Trainer::State {
+  LoadedConfig loaded;
+  const Config& cfg() const { return loaded.config; }
+  int64_t vocab_size, pad_id;
+  std::unique_ptr<BatchSource> train;
+  ValidData valid;
+  TrainerOptions opt;
+  torch::Device device = torch::kCPU;
+  torch::ScalarType precision = torch::kFloat32;
+  Transformer model{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<LrSchedule> schedule;
+  std::string config_yaml;
+  TrainState ts;  // step, epoch, data_state, elapsed, tokens
+  std::string last_checkpoint;
+  int64_t last_saved_step = -1, last_valid_step = -1;
+
+  std::string path(const std::string& name) const { return (fs::path(opt.run_dir) / name).string(); }
+  void save(Progress& progress);
+  double validate(Progress& progress, MetricsLog& log, TrainResult& result, double elapsed);
+};
+
+Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::unique_ptr<BatchSource> train,
+                 ValidData valid, TrainerOptions options)
+    : s_(std::make_unique<State>()) {
+  auto& s = *s_;
+  s.loaded = std::move(config);
+  s.vocab_size = vocab_size;
+  s.pad_id = pad_id;
+  s.train = std::move(train);
+  s.valid = std::move(valid);
+  s.opt = std::move(options);
+  const auto& c = s.cfg();
+  if (s.opt.run_dir.empty()) throw std::invalid_argument("Trainer: no run directory");
+  if (c.train.optimizer == "adafactor") {
+    for (const auto& o : s.loaded.origins)
+      if (o.key == "train.beta1")
+        throw ConfigError(fmt::format("{}: train.beta1 is Adam's and is not used by Adafactor; for momentum in "
+                                      "Adafactor set train.adafactor_beta1",
+                                      o.where));
+  }
+  if (c.train.threads > 0) torch::set_num_threads(c.train.threads);
+  s.device = resolve_device(c.train.device);
+  s.precision = resolve_precision(c.train.precision, s.device);
+  s.config_yaml = config_to_yaml(c, s.loaded.origins);
+
+  fs::create_directories(s.opt.run_dir);
+  // Temporary files of writes that a crash interrupted (checkpoint.cpp names them .tmp-*).
+  for (const auto& e : fs::directory_iterator(s.opt.run_dir))
+    if (e.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove(e.path());
+  const std::string last = s.path("checkpoint_last.pt");
+  if (!s.opt.resume && fs::exists(last))
+    throw std::runtime_error(fmt::format("{} already holds a run ({}); pass --resume to continue it or choose "
+                                         "another --run-dir",
+                                         s.opt.run_dir, last));
+  if (s.opt.resume && !fs::exists(last))
+    throw std::runtime_error(fmt::format("--resume: {} has no checkpoint_last.pt to resume from", s.opt.run_dir));
+
+  torch::manual_seed(static_cast<uint64_t>(c.train.seed));
+  s.model = build_model(c, vocab_size, pad_id);
+  s.model->to(s.device);
+  s.optimizer = make_optimizer(c.train, s.model->parameters());
+  s.schedule = std::make_unique<LrSchedule>(c.train);
+  s.ts.schedule = c.train.schedule;
+
+  if (s.opt.resume) {
+    CheckpointFile file(last, s.device);
+    if (file.kind() != "train")
+      throw std::runtime_error(fmt::format("{}: a {} checkpoint has no training state to resume", last, file.kind()));
+    Config stored = file.config();
+    auto diff = differing_keys(stored, c, {"model.", "train.optimizer", "train.seed", "data.dir"});
+    if (!diff.empty()) {
+      std::string list;
+      for (const auto& d : diff) list += "\n  " + d + "  (checkpoint vs now)";
+      throw ConfigError(fmt::format("{}: cannot resume with a different model, optimizer, seed or data:{}", last,
+                                    list));
+    }
+    if (file.vocab_size() != s.model->vocab_size())
+      throw std::runtime_error(fmt::format("{}: vocabulary size {} but the data gives {}", last, file.vocab_size(),
+                                           s.model->vocab_size()));
+    file.load_model_into(*s.model);
+    file.load_optimizer_into(*s.optimizer);
+    s.ts = file.train_state();
+    if (s.ts.schedule != c.train.schedule)
+      *s.opt.out << fmt::format("note: the schedule changes from {} (checkpoint) to {} at step {}\n", s.ts.schedule,
+                                c.train.schedule, s.ts.step);
+    s.ts.schedule = c.train.schedule;
+    s.train->restore(s.ts.data_state);
+    restore_rng(s.ts, s.device);
+    s.last_saved_step = s.ts.step;
+    s.last_checkpoint = last;
+    truncate_metrics_after(s.path("metrics.jsonl"), s.ts.step);
+  }
+  write_text_atomically(s.path("config.yaml"), s.config_yaml);
+}
+
+Trainer::~Trainer() = default;
+
+Transformer& Trainer::model() { return s_->model; }
+
+void Trainer::State::save(Progress& progress) {
+  ts.epoch = train->epoch();
+  ts.data_state = train->state();
+  capture_rng(ts, device);
+  const std::string step_path = path(fmt::format("checkpoint_{}.pt", ts.step));
+  save_checkpoint(step_path, config_yaml, *model, model->vocab_size(), pad_id, optimizer.get(), &ts);
+  link_atomically(step_path, path("checkpoint_last.pt"));
+  last_saved_step = ts.step;
+  last_checkpoint = path("checkpoint_last.pt");
+  auto all = step_checkpoints(opt.run_dir);
+  for (size_t i = 0; i + static_cast<size_t>(cfg().train.keep_checkpoints) < all.size(); ++i)
+    fs::remove(all[i].second);
+  progress.message(fmt::format("step {}: saved {}", ts.step, step_path));
+}
+
+double Trainer::State::validate(Progress& progress, MetricsLog& log, TrainResult& result, double elapsed) {
+  last_valid_step = ts.step;
+  if (!valid) return std::nan("");
+  auto data = valid();
+  auto [nll, tokens] = evaluate_nll(model, *data, device, precision);
+  if (tokens == 0) throw std::runtime_error("validation data has no target tokens");
+  ValidMetrics m;
+  m.step = ts.step;
+  m.tokens = tokens;
+  m.ln_ppl = nll / static_cast<double>(tokens);
+  m.elapsed_s = elapsed;
+  if (opt.valid_hook) m.extra = opt.valid_hook(model, ts.step);
+  log.write(m);
+  result.valid_ln_ppl.emplace_back(ts.step, m.ln_ppl);
+  std::string extra;
+  for (const auto& [k, v] : m.extra) extra += fmt::format(" {} {:.2f}", k, v);
+  progress.message(fmt::format("step {}: valid ln_ppl {:.4f} ppl {:.2f} ({} tokens){}", ts.step, m.ln_ppl,
+                               std::exp(m.ln_ppl), tokens, extra));
+  return m.ln_ppl;
+}
+
+TrainResult Trainer::run() {
+  auto& s = *s_;
+  const auto& tc = s.cfg().train;
+  std::unique_ptr<StopSignals> signals;
+  if (s.opt.handle_signals) signals = std::make_unique<StopSignals>();
+
+  TrainResult result;
+  result.start_step = s.ts.step;
+  result.last_checkpoint = s.last_checkpoint;
+  Progress progress(*s.opt.out, s.opt.tty);
+  MetricsLog log(s.path("metrics.jsonl"));
+  s.model->train();
+
+  std::vector<torch::Tensor> params = s.model->parameters();
+  const auto start = Clock::now();
+  const double elapsed_before = s.ts.elapsed_s;
+  auto elapsed = [&] { return elapsed_before + seconds_since(start); };
+
+  // Sums since the last metrics line.
+  double win_loss = 0, win_nll = 0, win_norm = 0, win_lr = 0;
+  int64_t win_tokens = 0, win_steps = 0;
+  auto win_start = Clock::now();
+  const int64_t first_step = s.ts.step;
+  bool out_of_epochs = false;
+
+  if (s.ts.step == 0 && s.opt.out)
+    progress.message(fmt::format("training {} parameters on {} ({}), {} steps, run dir {}",
+                                 [&] {
+                                   int64_t n = 0;
+                                   for (const auto& p : params) n += p.numel();
+                                   return n;
+                                 }(),
+                                 s.device.str(), s.precision == torch::kFloat32 ? "fp32" : "bf16 autocast",
+                                 tc.max_steps, s.opt.run_dir));
+  else
+    progress.message(fmt::format("resumed from {} at step {}", s.last_checkpoint, s.ts.step));
+
+  while (s.ts.step < tc.max_steps && !out_of_epochs) {
+    if (StopSignals::requested()) break;
+
+    // 1. the batches of this step
+    std::vector<Batch> batches;
+    while (static_cast<int>(batches.size()) < tc.accumulate) {
+      auto b = s.train->next();
+      if (b) {
+        batches.push_back(std::move(*b));
+        continue;
+      }
+      if (tc.max_epochs > 0 && s.train->epoch() >= tc.max_epochs) {
+        out_of_epochs = true;
+        break;
+      }
+      b = s.train->next();  // first batch of the next epoch
+      if (!b) throw std::runtime_error("the training data yields no batches");
+      batches.push_back(std::move(*b));
+    }
+    if (batches.empty()) break;
+    int64_t step_tokens = 0;
+    for (const auto& b : batches) step_tokens += b.tgt_tokens;
+    if (step_tokens == 0) throw std::runtime_error(fmt::format("step {}: the batches hold no target tokens",
+                                                               s.ts.step + 1));
+
+    // 2. forward and backward
+    s.optimizer->zero_grad();
+    auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(s.device));
+    auto nll_sum = loss_sum.clone();
+    for (auto& b : batches) {
+      LossSums sums;
+      {
+        Autocast autocast(s.device, s.precision);
+        auto src = b.src.defined() ? b.src.to(s.device) : torch::Tensor();
+        auto logits = s.model->forward(src, b.tgt_in.to(s.device));
+        sums = label_smoothed_loss(logits, b.tgt_out.to(s.device), s.pad_id, tc.label_smoothing);
+      }
+      (sums.loss / static_cast<double>(step_tokens)).backward();
+      loss_sum += sums.loss.detach();
+      nll_sum += sums.nll.detach();
+    }
+
+    // 3. gradient norm before clipping; clipping
+    std::vector<torch::Tensor> norms;
+    for (const auto& p : params)
+      if (p.grad().defined()) norms.push_back(p.grad().norm(2, torch::kFloat32));
+    auto total_norm = norms.empty() ? torch::zeros({}, loss_sum.options()) : torch::stack(norms).norm();
+    if (tc.clip_norm > 0) {
+      auto coef = (tc.clip_norm / (total_norm + 1e-6)).clamp_max(1.0);
+      for (auto& p : params)
+        if (p.grad().defined()) p.grad().mul_(coef);
+    }
+
+    // 4. one host sync per step: loss, nll and norm
+    auto stats = torch::stack({loss_sum, nll_sum, total_norm.to(torch::kFloat32)}).to(torch::kCPU, torch::kFloat64);
+    const double loss = stats[0].item<double>() / step_tokens;
+    const double nll = stats[1].item<double>() / step_tokens;
+    const double norm = stats[2].item<double>();
+    const int64_t this_step = s.ts.step + 1;
+    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+      progress.finish();
+      result.status = TrainStatus::Diverged;
+      result.message = fmt::format(
+          "step {}: non-finite {} ({}); stopping without updating or saving. The last good checkpoint is {}",
+          this_step, std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? norm : loss,
+          s.last_checkpoint.empty() ? std::string("none (no checkpoint was written yet)")
+                                    : fmt::format("{} (step {})", s.last_checkpoint, s.last_saved_step));
+      result.step = s.ts.step;
+      result.last_checkpoint = s.last_checkpoint;
+      return result;
+    }
+
+    // 5. update
+    const double lr = s.schedule->at(this_step);
+    set_lr(*s.optimizer, lr);
+    s.optimizer->step();
+    s.ts.step = this_step;
+    s.ts.tokens += step_tokens;
+    result.losses.push_back(loss);
+    if (s.opt.after_step) s.opt.after_step(s.model, s.ts.step);
+
+    win_loss += loss * step_tokens;
+    win_nll += nll * step_tokens;
+    win_norm += norm;
+    win_lr += lr;
+    win_tokens += step_tokens;
+    win_steps += 1;
+    const bool log_now = s.ts.step % tc.log_every == 0 || s.ts.step == tc.max_steps;
+    if (log_now || s.opt.tty) {
+      TrainMetrics m;
+      m.step = s.ts.step;
+      m.max_steps = tc.max_steps;
+      m.epoch = s.train->epoch();
+      m.tokens = s.ts.tokens;
+      m.loss = win_loss / win_tokens;
+      m.ln_ppl = win_nll / win_tokens;
+      m.lr = lr;
+      m.grad_norm = win_norm / win_steps;
+      m.tokens_per_s = win_tokens / std::max(1e-9, seconds_since(win_start));
+      m.elapsed_s = elapsed();
+      m.memory_bytes = memory_in_use(s.device, &m.memory_kind);
+      const double rate = seconds_since(start) / std::max<int64_t>(1, s.ts.step - first_step);
+      progress.update(m, rate * static_cast<double>(tc.max_steps - s.ts.step));
+      if (log_now) {
+        log.write(m);
+        win_loss = win_nll = win_norm = win_lr = 0;
+        win_tokens = win_steps = 0;
+        win_start = Clock::now();
+      }
+    }
+    s.ts.elapsed_s = elapsed();
+    if (s.ts.step % tc.valid_every == 0) s.validate(progress, log, result, elapsed());
+    if (s.ts.step % tc.save_every == 0) s.save(progress);
+  }
+
+  s.ts.elapsed_s = elapsed();
+  if (int sig = StopSignals::requested()) {
+    result.status = TrainStatus::Interrupted;
+    result.signal = sig;
+    progress.message(fmt::format("{} received: stopping at step {}", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                                 s.ts.step));
+  } else {
+    if (out_of_epochs)
+      progress.message(fmt::format("reached train.max_epochs = {} at step {}", tc.max_epochs, s.ts.step));
+    if (s.last_valid_step != s.ts.step && s.ts.step > first_step) s.validate(progress, log, result, elapsed());
+  }
+  if (s.last_saved_step != s.ts.step) s.save(progress);
+  progress.finish();
+  result.step = s.ts.step;
+  result.last_checkpoint = s.last_checkpoint;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+TrainResult train_from_config(const std::string& config_path, const LoadedConfig& loaded, TrainerOptions options) {
+  const Config& c = loaded.config;
+  if (c.train.valid_bleu_sentences > 0 && !options.valid_hook)
+    throw ConfigError(
+        "train.valid_bleu_sentences: greedy BLEU during validation needs a decoder hook that this build of "
+        "`mqa train` does not have yet; set it to 0 (validation reports per-token ln PPL)");
+  if (options.run_dir.empty())
+    options.run_dir = (fs::path("runs") / fs::path(config_path).stem()).string();
+  ensure_data_ready(c);
+  Tokenizer vocab(vocab_path(c.data));
+  auto train_set = Dataset::open(c.data, c.model.type, "train");
+  auto valid_set = Dataset::open(c.data, c.model.type, "valid");
+  BatchOptions train_opts;
+  train_opts.batch_tokens = c.data.batch_tokens;
+  train_opts.shuffle = true;
+  train_opts.seed = static_cast<uint64_t>(c.train.seed);
+  train_opts.num_workers = c.data.num_workers;
+  auto train = std::make_unique<IteratorBatchSource>(std::make_shared<BatchIterator>(train_set, train_opts));
+  BatchOptions valid_opts = train_opts;
+  valid_opts.shuffle = false;
+  valid_opts.num_workers = 0;
+  ValidData valid = [valid_set, valid_opts] {
+    return std::make_unique<IteratorBatchSource>(std::make_shared<BatchIterator>(valid_set, valid_opts));
+  };
+  Trainer trainer(loaded, vocab.vocab_size(), train_set->pad_id, std::move(train), std::move(valid),
+                  std::move(options));
+  return trainer.run();
+}
+
+}  // namespace mqa
