@@ -1,8 +1,9 @@
 // `mqa translate CKPT`: translates sentences (stdin or --input, one a line) with a seq2seq checkpoint and writes the
 // detokenised translations in input order, one a line; with --nbest N > 1, fairseq/Moses-style lines
 // `i ||| text ||| score` (i counts input lines from 0, score is the length-penalised log-probability), the best
-// first. Malformed lines (invalid UTF-8, more source tokens than model.max_positions) are skipped with a warning
-// naming the line and give an empty output line (no n-best lines), or end the command with --strict.
+// first (also with --nbest 1 when --scores is given). Malformed lines (invalid UTF-8, more source tokens than
+// model.max_positions) are skipped with a warning naming the line and give an empty output line (no n-best lines),
+// or end the command with --strict.
 #include <fmt/format.h>
 
 #include <fstream>
@@ -21,7 +22,7 @@ struct TranslateArgs {
   std::string checkpoint, input, output, device = "auto", vocab;
   std::vector<std::string> overrides;
   int beam = 0, nbest = 0;
-  bool strict = false, quiet = false;
+  bool strict = false, quiet = false, scores = false;
 };
 
 std::vector<std::string> read_lines(std::istream& in) {
@@ -69,7 +70,7 @@ void run_translate(const TranslateArgs& a) {
     if (!file) throw std::runtime_error(fmt::format("{}: cannot write the output", a.output));
   }
   std::ostream& out = a.output.empty() ? std::cout : file;
-  const bool nbest = config.decode.nbest > 1;
+  const bool nbest = config.decode.nbest > 1 || a.scores;
   for (size_t i = 0; i < result.size(); ++i) {
     const mqa::Translation& t = result[i];
     if (!nbest) {
@@ -100,6 +101,7 @@ void setup_translate(CLI::App& app) {
   cmd->add_option("--set", args->overrides, "override a decode key: decode.key=value (repeatable)")->take_all();
   cmd->add_option("--device", args->device, "auto | cpu | cuda");
   cmd->add_option("--vocab", args->vocab, "SentencePiece model to use instead of the checkpoint's data.dir/spm.model");
+  cmd->add_flag("--scores", args->scores, "print `i ||| text ||| score` lines even with --nbest 1");
   cmd->add_flag("--strict", args->strict, "a malformed input line is an error (default: skip it with a warning)");
   cmd->add_flag("--quiet,-q", args->quiet, "no warnings, progress or summary on stderr");
   cmd->callback([args] { run_translate(*args); });
