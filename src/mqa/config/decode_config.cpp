@@ -1,5 +1,14 @@
 #include "mqa/config/schema.h"
 
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "mqa/util/strings.h"
+
 namespace mqa {
 
 void declare_decode_keys(std::vector<KeyDef>& k) {
@@ -20,6 +29,38 @@ void declare_decode_keys(std::vector<KeyDef>& k) {
   k.push_back(key("decode.top_k", S, &D::top_k, "lm sampling: keep the k most likely tokens; 0 = all",
                   range(0, 1 << 24)));
   k.push_back(key("decode.top_p", S, &D::top_p, "lm sampling: nucleus mass; 1 = all", range(1e-6, 1)));
+}
+
+Config with_overrides(const Config& base, const std::vector<std::string>& overrides,
+                      const std::vector<std::string>& sections) {
+  if (overrides.empty()) return base;
+  for (const std::string& o : overrides) {
+    const std::string name = trim(o.substr(0, o.find('=')));
+    const std::string section = name.substr(0, name.find('.'));
+    if (std::find(sections.begin(), sections.end(), section) == sections.end())
+      throw ConfigError(fmt::format("--set {}: only keys of the sections {} may be changed here (the others describe "
+                                    "the trained model)", o, join(sections, ", ")));
+  }
+  // The stored config goes back through load_config, so overrides are parsed, range-checked and cross-checked
+  // exactly like on every other command.
+  namespace fs = std::filesystem;
+  std::random_device rd;
+  const fs::path tmp = fs::temp_directory_path() / fmt::format("mqa_config_{}_{}.yaml", rd(), rd());
+  {
+    std::ofstream out(tmp);
+    out << config_to_yaml(base);
+    if (!out) throw ConfigError(fmt::format("{}: cannot write a temporary config file", tmp.string()));
+  }
+  try {
+    Config c = load_config(tmp.string(), overrides).config;
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return c;
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
 }
 
 }  // namespace mqa

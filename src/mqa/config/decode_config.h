@@ -1,8 +1,11 @@
 // The `decode:` section: search and sampling.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace mqa {
+
+struct Config;
 
 struct DecodeConfig {
   int beam_size = 4;                  // 1 = greedy
@@ -15,5 +18,11 @@ struct DecodeConfig {
   int top_k = 0;                      // 0 = off
   double top_p = 1.0;                 // 1 = off
 };
+
+// A stored config (a checkpoint's) with `section.key=value` overrides applied and checked like `--set` on any
+// command (errors are ConfigError naming "--set" and the key). Only keys of `sections` may be overridden (e.g.
+// {"decode", "data"}): the others describe the trained model and changing them would be an error.
+Config with_overrides(const Config& base, const std::vector<std::string>& overrides,
+                      const std::vector<std::string>& sections);
 
 }  // namespace mqa

@@ -1,0 +1,168 @@
+// `mqa eval CKPT`: evaluates a checkpoint on a prepared split (data.dir, see data/dataset.h) and writes one JSON
+// object to stdout (and --out FILE):
+//   all:     split, model_type, tokens and sequences evaluated, ln_ppl and ppl per target token (full forward,
+//            teacher forcing, dropout off, no label smoothing; eval/perplexity.h)
+//   lm:      word_ppl over the split's raw text {split}.txt (words + one per line; eval/perplexity.h), null with a
+//            warning when that file is missing
+//   seq2seq: "decode": greedy (beam 1) and beam decode.beam_size over {split}.src.txt, each with sacreBLEU-compatible
+//            BLEU against {split}.tgt.txt (eval/bleu.h, 13a, its signature) and decoding speed in output tokens/s
+//            (best hypotheses, eos included, over the wall time of encoding + search).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "cli/command.h"
+#include "mqa/config/config.h"
+#include "mqa/data/dataset.h"
+#include "mqa/decode/beam_search.h"
+#include "mqa/decode/translator.h"
+#include "mqa/eval/bleu.h"
+#include "mqa/eval/perplexity.h"
+#include "mqa/train/checkpoint.h"
+#include "mqa/util/device.h"
+
+namespace {
+
+struct EvalArgs {
+  std::string checkpoint, split = "valid", out, device = "auto", vocab;
+  std::vector<std::string> overrides;
+  int64_t bleu_sentences = 0;
+  bool quiet = false;
+};
+
+std::string num(double x) { return std::isfinite(x) ? fmt::format("{}", x) : "null"; }
+
+std::string str(const std::string& s) {
+  std::string o = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+    } else if (c < 0x20) {
+      o += fmt::format("\\u{:04x}", c);
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+  return o + "\"";
+}
+
+std::vector<std::string> read_lines(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read the {} (written by mqa prepare / mqa synth)", path, what));
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+void run_eval(const EvalArgs& a) {
+  if (a.split != "valid" && a.split != "test")
+    throw std::runtime_error(fmt::format("--split {}: expected valid or test", a.split));
+  const torch::Device device = mqa::resolve_device(a.device);
+  mqa::ModelBundle bundle = mqa::load_model(a.checkpoint, device, a.vocab);
+  const mqa::Config config = mqa::with_overrides(bundle.config, a.overrides, {"decode", "data"});
+  std::ostream* log = a.quiet ? nullptr : &std::cerr;
+  namespace fs = std::filesystem;
+  const fs::path dir(config.data.dir);
+
+  std::vector<std::string> fields;
+  fields.push_back(fmt::format("\"checkpoint\": {}", str(a.checkpoint)));
+  fields.push_back(fmt::format("\"split\": {}", str(a.split)));
+  fields.push_back(fmt::format("\"model_type\": {}", str(config.model.type)));
+
+  auto data = mqa::Dataset::open(config.data, config.model.type, a.split);
+  if (log) *log << fmt::format("eval: perplexity over {} {} examples\n", data->size(), a.split);
+  mqa::PerplexityResult ppl = mqa::perplexity(bundle.model, data, config.data.batch_tokens);
+  fields.push_back(fmt::format("\"tokens\": {}", ppl.tokens));
+  fields.push_back(fmt::format("\"sequences\": {}", ppl.sequences));
+  fields.push_back(fmt::format("\"ln_ppl\": {}", num(ppl.ln_ppl)));
+  fields.push_back(fmt::format("\"ppl\": {}", num(ppl.ppl)));
+
+  if (!bundle.model->is_seq2seq()) {
+    const std::string raw = (dir / (a.split + ".txt")).string();
+    if (fs::exists(raw)) {
+      mqa::add_word_perplexity(ppl, raw);
+      fields.push_back(fmt::format("\"words\": {}", ppl.words));
+      fields.push_back(fmt::format("\"word_ppl\": {}", num(ppl.word_ppl)));
+    } else {
+      if (log) *log << fmt::format("eval: warning: {} is missing: no per-word perplexity\n", raw);
+      fields.push_back("\"word_ppl\": null");
+    }
+  } else {
+    std::vector<std::string> sources = read_lines((dir / (a.split + ".src.txt")).string(), "raw source text");
+    std::vector<std::string> refs = read_lines((dir / (a.split + ".tgt.txt")).string(), "raw reference text");
+    if (sources.size() != refs.size())
+      throw std::runtime_error(fmt::format("{}: {} lines but {} has {}", (dir / (a.split + ".src.txt")).string(),
+                                           sources.size(), (dir / (a.split + ".tgt.txt")).string(), refs.size()));
+    if (a.bleu_sentences > 0 && a.bleu_sentences < static_cast<int64_t>(sources.size())) {
+      sources.resize(a.bleu_sentences);
+      refs.resize(a.bleu_sentences);
+    }
+    std::vector<int64_t> beams = {1};
+    if (config.decode.beam_size != 1) beams.push_back(config.decode.beam_size);
+    std::vector<std::string> runs;
+    for (int64_t beam : beams) {
+      mqa::TranslateOptions options;
+      options.search = mqa::search_options(config.decode);
+      options.search.beam_size = beam;
+      options.search.nbest = 1;
+      options.search.bos_id = bundle.vocab->bos_id();
+      options.search.eos_id = bundle.vocab->eos_id();
+      options.batch_tokens = config.decode.batch_tokens;
+      options.input_name = (dir / (a.split + ".src.txt")).string();
+      options.log = log;
+      if (log) *log << fmt::format("eval: decoding {} sentences with beam {}\n", sources.size(), beam);
+      mqa::TranslateStats st;
+      auto result = mqa::translate_lines(bundle.model, *bundle.vocab, sources, options, &st);
+      std::vector<std::string> hyps;
+      for (const auto& t : result) hyps.push_back(t.texts.empty() ? "" : t.texts[0]);
+      mqa::BleuScore bleu = mqa::corpus_bleu(hyps, {refs});
+      if (log) *log << fmt::format("eval: beam {}: {}\n", beam, bleu.format(2, false, bleu.signature()));
+      runs.push_back(fmt::format(
+          "{{\"beam\": {}, \"length_penalty\": {}, \"bleu\": {}, \"bleu_signature\": {}, \"bleu_verbose\": {}, "
+          "\"sentences\": {}, \"skipped\": {}, \"source_tokens\": {}, \"output_tokens\": {}, \"seconds\": {}, "
+          "\"output_tokens_per_s\": {}}}",
+          beam, num(config.decode.length_penalty), num(bleu.score), str(bleu.signature()), str(bleu.verbose()),
+          st.sentences, st.skipped, st.source_tokens, st.output_tokens, num(st.seconds),
+          num(st.output_tokens / std::max(st.seconds, 1e-9))));
+    }
+    fields.push_back(fmt::format("\"device\": {}", str(device.str())));
+    fields.push_back(fmt::format("\"decode\": [\n    {}\n  ]", fmt::join(runs, ",\n    ")));
+  }
+
+  const std::string json = fmt::format("{{\n  {}\n}}\n", fmt::join(fields, ",\n  "));
+  std::cout << json;
+  if (!a.out.empty()) {
+    std::ofstream out(a.out, std::ios::binary);
+    out << json;
+    if (!out) throw std::runtime_error(fmt::format("{}: cannot write the results", a.out));
+  }
+}
+
+void setup_eval(CLI::App& app) {
+  auto args = std::make_shared<EvalArgs>();
+  auto* cmd = app.add_subcommand("eval", "perplexity (and for seq2seq BLEU with greedy and beam search) of a checkpoint");
+  cmd->add_option("checkpoint", args->checkpoint, "checkpoint file (.pt)")->required();
+  cmd->add_option("--split", args->split, "valid | test")->check(CLI::IsMember({"valid", "test"}));
+  cmd->add_option("--out", args->out, "also write the JSON here");
+  cmd->add_option("--set", args->overrides, "override a decode or data key: section.key=value (repeatable)")
+      ->take_all();
+  cmd->add_option("--device", args->device, "auto | cpu | cuda");
+  cmd->add_option("--vocab", args->vocab, "SentencePiece model to use instead of the checkpoint's data.dir/spm.model");
+  cmd->add_option("--bleu-sentences", args->bleu_sentences, "decode only the first N sentences for BLEU; 0 = all")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--quiet,-q", args->quiet, "no progress on stderr");
+  cmd->callback([args] { run_eval(*args); });
+}
+
+}  // namespace
+
+MQA_COMMAND(eval, setup_eval);

@@ -1,0 +1,112 @@
+// `mqa translate CKPT`: translates sentences (stdin or --input, one a line) with a seq2seq checkpoint and writes the
+// detokenised translations in input order, one a line; with --nbest N > 1, fairseq/Moses-style lines
+// `i ||| text ||| score` (i counts input lines from 0, score is the length-penalised log-probability), the best
+// first (also with --nbest 1 when --scores is given). Malformed lines (invalid UTF-8, more source tokens than
+// model.max_positions) are skipped with a warning naming the line and give an empty output line (no n-best lines),
+// or end the command with --strict.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "cli/command.h"
+#include "mqa/config/config.h"
+#include "mqa/decode/beam_search.h"
+#include "mqa/decode/translator.h"
+#include "mqa/train/checkpoint.h"
+#include "mqa/util/device.h"
+
+namespace {
+
+struct TranslateArgs {
+  std::string checkpoint, input, output, device = "auto", vocab;
+  std::vector<std::string> overrides;
+  int beam = 0, nbest = 0;
+  bool strict = false, quiet = false, scores = false;
+};
+
+std::vector<std::string> read_lines(std::istream& in) {
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+void run_translate(const TranslateArgs& a) {
+  const torch::Device device = mqa::resolve_device(a.device);
+  mqa::ModelBundle bundle = mqa::load_model(a.checkpoint, device, a.vocab);
+  std::vector<std::string> overrides = a.overrides;
+  if (a.beam > 0) overrides.push_back(fmt::format("decode.beam_size={}", a.beam));
+  if (a.nbest > 0) overrides.push_back(fmt::format("decode.nbest={}", a.nbest));
+  const mqa::Config config = mqa::with_overrides(bundle.config, overrides, {"decode"});
+  if (!bundle.model->is_seq2seq())
+    throw std::runtime_error(fmt::format("{}: a language model (model.type = {}); translate needs a seq2seq model",
+                                         a.checkpoint, config.model.type));
+
+  std::vector<std::string> lines;
+  mqa::TranslateOptions options;
+  if (a.input.empty() || a.input == "-") {
+    lines = read_lines(std::cin);
+    options.input_name = "<stdin>";
+  } else {
+    std::ifstream in(a.input, std::ios::binary);
+    if (!in) throw std::runtime_error(fmt::format("{}: cannot read the input", a.input));
+    lines = read_lines(in);
+    options.input_name = a.input;
+  }
+  options.search = mqa::search_options(config.decode);
+  options.search.bos_id = bundle.vocab->bos_id();
+  options.search.eos_id = bundle.vocab->eos_id();
+  options.batch_tokens = config.decode.batch_tokens;
+  options.strict = a.strict;
+  options.log = a.quiet ? nullptr : &std::cerr;
+
+  mqa::TranslateStats stats;
+  std::vector<mqa::Translation> result = mqa::translate_lines(bundle.model, *bundle.vocab, lines, options, &stats);
+
+  std::ofstream file;
+  if (!a.output.empty()) {
+    file.open(a.output, std::ios::binary);
+    if (!file) throw std::runtime_error(fmt::format("{}: cannot write the output", a.output));
+  }
+  std::ostream& out = a.output.empty() ? std::cout : file;
+  const bool nbest = config.decode.nbest > 1 || a.scores;
+  for (size_t i = 0; i < result.size(); ++i) {
+    const mqa::Translation& t = result[i];
+    if (!nbest) {
+      out << (t.texts.empty() ? "" : t.texts[0]) << '\n';
+      continue;
+    }
+    for (size_t k = 0; k < t.texts.size(); ++k)
+      out << fmt::format("{} ||| {} ||| {:.6f}\n", i, t.texts[k], t.hypotheses[k].score);
+  }
+  out.flush();
+  if (!out) throw std::runtime_error("cannot write the output");
+  if (!a.quiet)
+    std::cerr << fmt::format("translate: {} sentences ({} skipped), {} source tokens, {} output tokens in {:.2f} s "
+                             "({:.0f} output tokens/s), beam {}\n",
+                             stats.sentences, stats.skipped, stats.source_tokens, stats.output_tokens, stats.seconds,
+                             stats.output_tokens / std::max(stats.seconds, 1e-9), config.decode.beam_size);
+}
+
+void setup_translate(CLI::App& app) {
+  auto args = std::make_shared<TranslateArgs>();
+  auto* cmd = app.add_subcommand("translate", "translate sentences (stdin or --input, one a line) with a checkpoint");
+  cmd->add_option("checkpoint", args->checkpoint, "checkpoint file (.pt)")->required();
+  cmd->add_option("--input,-i", args->input, "input text, one sentence a line (default: stdin)");
+  cmd->add_option("--output,-o", args->output, "output file (default: stdout)");
+  cmd->add_option("--beam", args->beam, "beam size (decode.beam_size); 1 = greedy")->check(CLI::Range(1, 1024));
+  cmd->add_option("--nbest", args->nbest, "hypotheses per sentence (decode.nbest); > 1 prints `i ||| text ||| score`")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--set", args->overrides, "override a decode key: decode.key=value (repeatable)")->take_all();
+  cmd->add_option("--device", args->device, "auto | cpu | cuda");
+  cmd->add_option("--vocab", args->vocab, "SentencePiece model to use instead of the checkpoint's data.dir/spm.model");
+  cmd->add_flag("--scores", args->scores, "print `i ||| text ||| score` lines even with --nbest 1");
+  cmd->add_flag("--strict", args->strict, "a malformed input line is an error (default: skip it with a warning)");
+  cmd->add_flag("--quiet,-q", args->quiet, "no warnings, progress or summary on stderr");
+  cmd->callback([args] { run_translate(*args); });
+}
+
+}  // namespace
+
+MQA_COMMAND(translate, setup_translate);

@@ -1,0 +1,56 @@
+// Language-model continuation of prompts over the incremental decoding API: greedy (greedy_search.h's lm_greedy)
+// or sampled with temperature, top-k and top-p (nucleus) filtering.
+//
+// Conventions: each prompt is fed token by token after `start_id` (eos by default: an lm stream is
+// `s1 eos s2 eos ...` read as if it began with eos, data/dataset.h, so eos is what precedes a sentence); the
+// continuation starts after
+// the prompt's last token and ends at eos (not included in `tokens`), after max_new_tokens tokens, or when the
+// model's max_positions are used up. pad and bos are never generated. Prompts of different lengths share a batch;
+// a row leaves the batch when its continuation ends.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "mqa/config/decode_config.h"
+#include "mqa/model/transformer.h"
+
+namespace mqa {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 100;
+  double temperature = 1.0;  // logits / temperature before filtering
+  int64_t top_k = 0;         // keep the k most likely tokens; 0 = all
+  double top_p = 1.0;        // keep the smallest set of most likely tokens whose probability reaches top_p; 1 = all
+  uint64_t seed = 1;         // sampling draws come from a host std::mt19937_64 seeded with this (device-independent)
+  int64_t start_id = 3;      // fed before each prompt; -1 = none (the prompt must then not be empty)
+  int64_t bos_id = 2, eos_id = 3;
+};
+
+struct Continuation {
+  std::vector<int64_t> tokens;  // generated tokens, without the prompt and without eos
+  bool ended_with_eos = false;
+  double logprob = 0.0;         // the model's (untempered, unfiltered) log-probability of tokens (+ eos when ended)
+};
+
+// Picks the next token of every row from log-probabilities lp [N, V] (pad/bos already -inf). Returns [N] long.
+using TokenChooser = std::function<torch::Tensor(const torch::Tensor& lp)>;
+
+// The loop every LM continuation shares: feeds the prompts, asks `choose` for each new token.
+std::vector<Continuation> continue_prompts(Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
+                                           const GenerateOptions& options, const TokenChooser& choose);
+
+// Samples continuations with options.temperature / top_k / top_p. top_k = 1 gives greedy's output.
+std::vector<Continuation> sample(Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
+                                 const GenerateOptions& options);
+
+// The sampling filter on its own: logits [N, V] -> probabilities [N, V] after temperature, top-k and top-p
+// (tokens outside the kept set have probability 0; each row sums to 1).
+torch::Tensor filtered_probabilities(const torch::Tensor& logits, double temperature, int64_t top_k, double top_p);
+
+// Sampling settings of a `decode:` config section.
+GenerateOptions generate_options(const DecodeConfig& config);
+
+}  // namespace mqa

@@ -1,0 +1,128 @@
+#include "mqa/decode/translator.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <numeric>
+#include <stdexcept>
+
+#include "mqa/decode/beam_search.h"
+#include "mqa/decode/greedy_search.h"
+#include "mqa/decode/search_common.h"
+
+namespace mqa {
+
+std::optional<std::string> utf8_error(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return fmt::format("invalid UTF-8 at byte {} (0x{:02x} cannot start a character)", i + 1, c);
+    }
+    if (i + len > n) return fmt::format("invalid UTF-8 at byte {} (character cut short by the end of the line)", i + 1);
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80)
+        return fmt::format("invalid UTF-8 at byte {} (0x{:02x} is not a continuation byte)", i + k + 1, p[i + k]);
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if (cp < min) return fmt::format("invalid UTF-8 at byte {} (overlong encoding)", i + 1);
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return fmt::format("invalid UTF-8 at byte {} (U+{:X} is not a character)", i + 1, cp);
+    i += len;
+  }
+  return std::nullopt;
+}
+
+std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vocab,
+                                         const std::vector<std::string>& lines, const TranslateOptions& o,
+                                         TranslateStats* stats) {
+  if (!model->is_seq2seq()) throw std::invalid_argument("translate: the model is a language model, not seq2seq");
+  const int64_t max_positions = model->config().max_positions;
+  const torch::Device device = detail::device_of(*model);
+  const auto n = static_cast<int64_t>(lines.size());
+  std::vector<Translation> out(n);
+  std::vector<std::vector<int64_t>> ids(n);
+  TranslateStats st;
+  st.sentences = n;
+
+  // Check and encode; `todo` = the lines that go to the model.
+  std::vector<int64_t> todo;
+  for (int64_t i = 0; i < n; ++i) {
+    std::string line = lines[i];
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::optional<std::string> error = utf8_error(line);
+    if (!error) {
+      for (int id : vocab.encode(line)) ids[i].push_back(id);
+      if (static_cast<int64_t>(ids[i].size()) > max_positions)
+        error = fmt::format("{} source tokens, more than model.max_positions ({})", ids[i].size(), max_positions);
+    }
+    if (error) {
+      const std::string where = fmt::format("{}:{}", o.input_name, i + 1);
+      if (o.strict) throw std::runtime_error(fmt::format("{}: {}", where, *error));
+      out[i].skipped = true;
+      out[i].error = *error;
+      ++st.skipped;
+      if (o.log) *o.log << fmt::format("translate: warning: {}: {}; skipped (empty output line)\n", where, *error);
+      continue;
+    }
+    if (!ids[i].empty()) todo.push_back(i);
+  }
+
+  // Shortest first (ties in input order), cut into batches of rows x longest <= batch_tokens.
+  std::stable_sort(todo.begin(), todo.end(), [&](int64_t a, int64_t b) { return ids[a].size() < ids[b].size(); });
+  const auto start = std::chrono::steady_clock::now();
+  auto last_report = start;
+  int64_t done = 0;
+  for (size_t first = 0; first < todo.size();) {
+    size_t end = first + 1;
+    while (end < todo.size() &&
+           static_cast<int64_t>((end - first + 1) * ids[todo[end]].size()) <= o.batch_tokens)
+      ++end;
+    const auto B = static_cast<int64_t>(end - first);
+    const auto S = static_cast<int64_t>(ids[todo[end - 1]].size());
+    torch::Tensor src = torch::full({B, S}, model->pad_id(), torch::TensorOptions().dtype(torch::kLong));  // [B, S]
+    for (int64_t r = 0; r < B; ++r) {
+      const auto& row = ids[todo[first + r]];
+      std::copy(row.begin(), row.end(), src[r].data_ptr<int64_t>());
+      st.source_tokens += static_cast<int64_t>(row.size());
+    }
+    src = src.to(device);
+    std::vector<NBest> result =
+        o.search.beam_size == 1 ? greedy_search(model, src, o.search) : beam_search(model, src, o.search);
+    for (int64_t r = 0; r < B; ++r) {
+      Translation& t = out[todo[first + r]];
+      t.hypotheses = std::move(result[r]);
+      for (const Hypothesis& h : t.hypotheses)
+        t.texts.push_back(vocab.decode(std::vector<int>(h.tokens.begin(), h.tokens.end())));
+      if (!t.hypotheses.empty()) st.output_tokens += static_cast<int64_t>(t.hypotheses[0].tokens.size()) + 1;
+    }
+    done += B;
+    first = end;
+    const auto now = std::chrono::steady_clock::now();
+    if (o.log && n > 100 &&
+        (std::chrono::duration<double>(now - last_report).count() >= o.progress_seconds || first == todo.size())) {
+      const double secs = std::chrono::duration<double>(now - start).count();
+      *o.log << fmt::format("translate: {}/{} sentences, {:.1f} sentences/s, {:.0f} output tokens/s\n", done,
+                            todo.size(), done / std::max(secs, 1e-9), st.output_tokens / std::max(secs, 1e-9));
+      last_report = now;
+    }
+  }
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (stats) *stats = st;
+  return out;
+}
+
+}  // namespace mqa

@@ -1,0 +1,53 @@
+// Translating lines of text with a seq2seq model: checks and encodes each line, batches the sentences by length,
+// runs greedy (beam_size 1) or beam search, and detokenises the n-best lists, in input order.
+//
+// Malformed lines: a line that is not valid UTF-8, or whose source has more tokens than model.max_positions, is
+// either skipped (default: its result has `skipped` set and `error` saying why, a warning naming the line goes to
+// the log, and the command prints an empty output line for it) or, with `strict`, an error naming the line.
+// An empty line (after removing a trailing '\r') translates to an empty line without running the model.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "mqa/data/tokenizer.h"
+#include "mqa/decode/hypothesis.h"
+#include "mqa/model/transformer.h"
+
+namespace mqa {
+
+struct TranslateOptions {
+  SearchOptions search;          // beam_size 1 = greedy search
+  int64_t batch_tokens = 4096;   // a batch holds rows x longest source <= batch_tokens (a longer sentence goes alone)
+  bool strict = false;           // malformed line: throw instead of skipping
+  std::string input_name = "input";  // names the input in messages ("FILE:LINE: ...")
+  std::ostream* log = nullptr;   // warnings and progress; null = quiet
+  double progress_seconds = 10;  // progress line at most this often (only for inputs of more than 100 lines)
+};
+
+struct Translation {
+  bool skipped = false;
+  std::string error;               // why it was skipped
+  NBest hypotheses;                // best first; empty for skipped and empty lines
+  std::vector<std::string> texts;  // detokenised hypotheses, same order
+};
+
+struct TranslateStats {
+  int64_t sentences = 0, skipped = 0;
+  int64_t source_tokens = 0;
+  int64_t output_tokens = 0;  // tokens of the best hypotheses, eos included (= decoder steps of the best path)
+  double seconds = 0;         // wall time of encoding + search (tokenisation excluded)
+};
+
+// Why `line` cannot be translated as text ("invalid UTF-8 at byte 7"), or nullopt when it is valid UTF-8.
+std::optional<std::string> utf8_error(const std::string& line);
+
+std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vocab,
+                                         const std::vector<std::string>& lines, const TranslateOptions& options,
+                                         TranslateStats* stats = nullptr);
+
+}  // namespace mqa

@@ -1,0 +1,94 @@
+#include "mqa/eval/perplexity.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+
+namespace mqa {
+
+namespace {
+
+// Puts the model in eval mode and restores its previous mode when it goes away.
+class EvalMode {
+ public:
+  explicit EvalMode(Transformer& model) : model_(model), was_training_(model->is_training()) { model_->eval(); }
+  ~EvalMode() { model_->train(was_training_); }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  Transformer& model_;
+  bool was_training_;
+};
+
+void finish(PerplexityResult& r) {
+  r.ln_ppl = r.tokens > 0 ? r.nll / static_cast<double>(r.tokens) : std::nan("");
+  r.ppl = std::exp(r.ln_ppl);
+}
+
+}  // namespace
+
+PerplexityResult perplexity_of_batches(Transformer& model, const std::function<std::optional<Batch>()>& next) {
+  EvalMode eval_mode(model);
+  torch::NoGradGuard no_grad;
+  auto params = model->parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  PerplexityResult r;
+  torch::Tensor nll_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  while (auto batch = next()) {
+    torch::Tensor src = batch->src.defined() ? batch->src.to(device) : torch::Tensor();
+    torch::Tensor tgt_in = batch->tgt_in.to(device), tgt_out = batch->tgt_out.to(device);  // [B, T]
+    torch::Tensor logits = model->forward(src, tgt_in);                                    // [B, T, V]
+    torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat), -1);
+    torch::Tensor token_lp = lp.gather(2, tgt_out.unsqueeze(2)).squeeze(2);  // [B, T]
+    torch::Tensor real = tgt_out.ne(model->pad_id());
+    nll_sum -= token_lp.masked_fill(real.logical_not(), 0.0).sum().to(torch::kDouble);
+    r.tokens += real.sum().item<int64_t>();
+    r.sequences += tgt_out.size(0);
+  }
+  r.nll = nll_sum.item<double>();
+  finish(r);
+  return r;
+}
+
+PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens) {
+  if (!data) throw std::invalid_argument("perplexity: no dataset");
+  if (data->is_lm() == model->is_seq2seq())
+    throw std::invalid_argument(fmt::format("perplexity: the dataset is {} but the model is {}",
+                                            data->is_lm() ? "lm" : "seq2seq", model->config().type));
+  BatchOptions options;
+  options.batch_tokens = batch_tokens;
+  options.shuffle = false;
+  BatchIterator it(data, options);
+  // One epoch: next() returns nullopt once at its end.
+  return perplexity_of_batches(model, [&it] { return it.next(); });
+}
+
+int64_t count_words_and_lines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read the raw text for per-word perplexity", path));
+  int64_t count = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    int64_t words = 0;
+    bool in_word = false;
+    for (unsigned char ch : line) {
+      const bool space = std::isspace(ch) != 0;
+      if (!space && !in_word) ++words;
+      in_word = !space;
+    }
+    count += words + 1;  // + the end of the line: the eos the model predicts (empty lines too)
+  }
+  return count;
+}
+
+void add_word_perplexity(PerplexityResult& r, const std::string& raw_text_path) {
+  r.words = count_words_and_lines(raw_text_path);
+  if (r.words <= 0) throw std::runtime_error(fmt::format("{}: no words for per-word perplexity", raw_text_path));
+  r.word_ppl = std::exp(r.nll / static_cast<double>(r.words));
+}
+
+}  // namespace mqa

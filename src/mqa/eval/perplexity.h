@@ -1,0 +1,48 @@
+// Perplexity of a model on a prepared split: the full teacher-forced forward pass (no incremental decoding), dropout
+// off, no label smoothing.
+//
+//   per-token:  ln_ppl = total NLL (nats) / number of predicted tokens, ppl = exp(ln_ppl). The predicted tokens
+//               are the non-pad tgt_out tokens of the batches (data/batching.h): seq2seq y1 .. yn and eos for each
+//               target; lm every token of the packed stream after the first of each example.
+//   per-word (lm): word_ppl = exp(total NLL / (words + lines)) of the split's raw text ({split}.txt in data.dir):
+//               words are whitespace-separated tokens, and every line adds one for its end (the eos the model
+//               predicts after each sentence of the stream, empty lines included: data/dataset.h), as is usual for
+//               LM1B. Comparable across vocabularies.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "mqa/data/batching.h"
+#include "mqa/data/dataset.h"
+#include "mqa/model/transformer.h"
+
+namespace mqa {
+
+struct PerplexityResult {
+  double nll = 0.0;      // summed over the predicted tokens, nats
+  int64_t tokens = 0;    // predicted tokens
+  int64_t sequences = 0; // examples evaluated
+  double ln_ppl = 0.0;   // nll / tokens
+  double ppl = 0.0;      // exp(ln_ppl)
+  // lm with raw text only (see word_perplexity); words = 0 otherwise.
+  int64_t words = 0;     // words + line ends of the raw text (the per-word convention above)
+  double word_ppl = 0.0;
+};
+
+// Evaluates every example of `data` once, in batches of `batch_tokens` (BatchIterator, shuffle off). The model is
+// put in eval mode for the pass and returned to its previous mode.
+PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens);
+
+// The same over batches from any source (next() returns nullopt at the end); used by perplexity().
+PerplexityResult perplexity_of_batches(Transformer& model, const std::function<std::optional<Batch>()>& next);
+
+// Words + lines of a raw text file (the per-word convention above). Throws naming the file when it cannot be read.
+int64_t count_words_and_lines(const std::string& path);
+
+// Fills result.words and result.word_ppl from the raw text at `raw_text_path`.
+void add_word_perplexity(PerplexityResult& result, const std::string& raw_text_path);
+
+}  // namespace mqa

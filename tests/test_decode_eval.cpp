@@ -1,0 +1,216 @@
+// Evaluation and the decoding commands end to end (issue 5), on tiny corpora prepared here from the built-in
+// synthetic languages and an untrained model saved as a checkpoint:
+//   - perplexity over a split (batched full forward) equals the per-example sum, and for lm every token of the
+//     stream after its leading eos is predicted exactly once, so per-word perplexity divides the same total;
+//   - `mqa translate` skips a line of invalid UTF-8 with a warning naming it (empty output line), or fails with
+//     --strict; n-best lines have the `i ||| text ||| score` form;
+//   - `mqa eval` writes its JSON with perplexity and BLEU for beam 1 and beam k.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <sys/wait.h>
+
+#include "mqa/config/config.h"
+#include "mqa/data/dataset.h"
+#include "mqa/data/prepare.h"
+#include "mqa/data/synth.h"
+#include "mqa/data/tokenizer.h"
+#include "mqa/eval/perplexity.h"
+#include "mqa/train/checkpoint.h"
+#include "test_util.h"
+
+namespace {
+
+// A prepared tiny corpus of `kind` ("translation" | "lm") and a checkpoint of an untrained model over it.
+struct Prepared {
+  mqa::test::TempDir dir;
+  mqa::Config config;
+  std::string checkpoint;
+  mqa::Transformer model{nullptr};
+
+  explicit Prepared(const std::string& kind) {
+    const std::string type = kind == "lm" ? "lm" : "seq2seq";
+    config = mqa::default_config({"model.type=" + type, "data.dir=" + dir.path("data"), "data.vocab_size=150",
+                                  "model.encoder_layers=1", "model.decoder_layers=1", "model.d_model=32",
+                                  "model.heads=4", "model.kv_heads=1", "model.d_k=8", "model.d_v=8", "model.d_ff=64",
+                                  "model.dropout=0", "model.max_positions=128", "data.seq_len=16",
+                                  "decode.max_len_a=1.0", "decode.max_len_b=4"})
+                 .config;
+    mqa::SynthOptions synth;
+    synth.kind = kind;
+    synth.train_sentences = 300;
+    synth.eval_sentences = 12;
+    mqa::generate_synth_corpus(synth, dir.path("raw"));
+    mqa::synth_raw_keys(kind, dir.path("raw"), config.data);
+    std::ostringstream log;
+    mqa::prepare_data(config.data, type, log);
+    mqa::Tokenizer vocab(mqa::vocab_path(config.data));
+    torch::manual_seed(9);
+    model = mqa::build_model(config, vocab.vocab_size(), vocab.pad_id());
+    model->eval();
+    checkpoint = dir.path("model.pt");
+    mqa::save_checkpoint(checkpoint, mqa::config_to_yaml(config), *model, vocab.vocab_size(), vocab.pad_id(), nullptr,
+                         nullptr, "average");
+  }
+};
+
+struct RunResult {
+  int status = -1;
+  std::string out, err;
+};
+
+RunResult run_mqa(const std::string& args, const mqa::test::TempDir& dir) {
+  const std::string err_path = dir.path("stderr.txt");
+  const std::string cmd = std::string(MQA_BINARY_DIR) + "/mqa " + args + " 2> '" + err_path + "'";
+  RunResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  const int status = pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_path);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  return r;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+// Summed NLL of the dataset, one example at a time through the full forward pass.
+double nll_example_by_example(mqa::Transformer& model, const mqa::Dataset& data, int64_t* tokens) {
+  torch::NoGradGuard no_grad;
+  double nll = 0;
+  *tokens = 0;
+  auto as_tensor = [](const std::vector<int32_t>& v) {
+    return torch::tensor(std::vector<int64_t>(v.begin(), v.end()), torch::kLong).unsqueeze(0);  // [1, n]
+  };
+  for (int64_t i = 0; i < data.size(); ++i) {
+    torch::Tensor src, in, out;
+    if (data.is_lm()) {
+      auto x = as_tensor(data.target(i));
+      in = x.narrow(1, 0, x.size(1) - 1);
+      out = x.narrow(1, 1, x.size(1) - 1);
+    } else {
+      src = as_tensor(data.source(i));
+      auto y = as_tensor(data.target(i));
+      in = torch::cat({torch::full({1, 1}, data.bos_id, torch::kLong), y}, 1);
+      out = torch::cat({y, torch::full({1, 1}, data.eos_id, torch::kLong)}, 1);
+    }
+    auto lp = torch::log_softmax(model->forward(src, in).to(torch::kDouble), -1);
+    nll -= lp.gather(2, out.unsqueeze(2)).sum().item<double>();
+    *tokens += out.size(1);
+  }
+  return nll;
+}
+
+}  // namespace
+
+TEST(DecodeEval, Seq2SeqPerplexityEqualsExampleByExampleForward) {
+  Prepared p("translation");
+  auto data = mqa::Dataset::open(p.config.data, "seq2seq", "valid");
+  ASSERT_EQ(data->size(), 12);
+  // A small budget: several batches with padding.
+  auto r = mqa::perplexity(p.model, data, 60);
+  int64_t tokens = 0;
+  const double nll = nll_example_by_example(p.model, *data, &tokens);
+  EXPECT_EQ(r.tokens, tokens);
+  EXPECT_EQ(r.sequences, 12);
+  EXPECT_NEAR(r.nll, nll, 1e-5 * nll + 1e-4);
+  EXPECT_NEAR(r.ln_ppl, nll / tokens, 1e-5);
+  EXPECT_NEAR(r.ppl, std::exp(nll / tokens), 1e-4 * r.ppl);
+}
+
+TEST(DecodeEval, LanguageModelPerplexityCoversTheStreamOnceAndPerWordUsesWordsPlusLines) {
+  Prepared p("lm");
+  auto data = mqa::Dataset::open(p.config.data, "lm", "valid");
+  auto r = mqa::perplexity(p.model, data, 64);
+  int64_t tokens = 0;
+  const double nll = nll_example_by_example(p.model, *data, &tokens);
+  EXPECT_NEAR(r.nll, nll, 1e-5 * nll + 1e-4);
+  // Every token of the valid stream (each sentence's pieces and its eos) is predicted exactly once.
+  mqa::Tokenizer vocab(mqa::vocab_path(p.config.data));
+  const std::string raw = p.config.data.dir + "/valid.txt";
+  std::ifstream in(raw);
+  std::string line;
+  int64_t stream = 0, words_and_lines = 0;
+  while (std::getline(in, line)) {
+    stream += static_cast<int64_t>(vocab.encode(line).size()) + 1;
+    std::istringstream ws(line);
+    std::string w;
+    while (ws >> w) ++words_and_lines;
+    ++words_and_lines;
+  }
+  EXPECT_EQ(r.tokens, stream);
+  EXPECT_EQ(tokens, stream);
+  mqa::add_word_perplexity(r, raw);
+  EXPECT_EQ(r.words, words_and_lines);
+  EXPECT_NEAR(r.word_ppl, std::exp(r.nll / words_and_lines), 1e-6 * r.word_ppl);
+  EXPECT_THROW(mqa::add_word_perplexity(r, p.dir.path("missing.txt")), std::runtime_error);
+}
+
+TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
+  Prepared p("translation");
+  std::ifstream src(p.config.data.dir + "/valid.src.txt");
+  std::string s1, s2;
+  std::getline(src, s1);
+  std::getline(src, s2);
+  const std::string input = p.dir.write("in.txt", s1 + "\n" + "broken \xC3\x28 text\n" + s2 + "\n");
+
+  RunResult r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2", p.dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto out = lines_of(r.out);
+  ASSERT_EQ(out.size(), 3u) << r.out;
+  EXPECT_EQ(out[1], "");
+  EXPECT_NE(r.err.find("in.txt:2: invalid UTF-8 at byte 9"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("skipped"), std::string::npos) << r.err;
+
+  // The same sentences on stdin, n-best.
+  r = run_mqa("translate '" + p.checkpoint + "' --beam 3 --nbest 3 --quiet < '" + input + "'", p.dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto nbest = lines_of(r.out);
+  ASSERT_EQ(nbest.size(), 6u) << r.out;  // 3 for each good line, none for the skipped one
+  const std::regex form(R"((0|2) \|\|\| .* \|\|\| -?[0-9]+\.[0-9]{6})");
+  for (const auto& l : nbest) EXPECT_TRUE(std::regex_match(l, form)) << l;
+  EXPECT_EQ(r.err, "");
+
+  r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --strict", p.dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("in.txt:2: invalid UTF-8 at byte 9"), std::string::npos) << r.err;
+
+  r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --set model.heads=2", p.dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("only keys of the sections decode"), std::string::npos) << r.err;
+}
+
+TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
+  Prepared p("translation");
+  const std::string json_path = p.dir.path("eval.json");
+  RunResult r = run_mqa("eval '" + p.checkpoint + "' --split test --set decode.beam_size=3 --out '" + json_path + "'",
+                        p.dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream f(json_path);
+  std::string json((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_EQ(json, r.out);
+  for (const char* key : {"\"ln_ppl\": ", "\"ppl\": ", "\"beam\": 1,", "\"beam\": 3,", "\"bleu\": ",
+                          "\"bleu_signature\": \"nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:mqa-",
+                          "\"output_tokens_per_s\": "})
+    EXPECT_NE(json.find(key), std::string::npos) << key << " not in\n" << json;
+  // The perplexity is the library's over the same split.
+  auto data = mqa::Dataset::open(p.config.data, "seq2seq", "test");
+  auto ppl = mqa::perplexity(p.model, data, p.config.data.batch_tokens);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(json, m, std::regex(R"("ln_ppl": ([0-9.eE+-]+))")));
+  EXPECT_NEAR(std::stod(m[1]), ppl.ln_ppl, 1e-6);
+}
