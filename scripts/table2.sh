@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Table 2 on the GPU machine (carry .deps; see ../shared/gpu/README.md), from the project root:
 #   bash scripts/table2.sh
-# Builds (incrementally), then for the paper's four rows (configs/wmt14/{base,multi_query,multi_head_local,
-# multi_query_local}.yaml): training, greedy and beam-4 decoding per output token (mqa bench), a large-batch
-# multi-query greedy run (the 1.3x-of-floor goal), and the plain PyTorch baseline (scripts/baseline_decode.py) for
-# multi-head and multi-query. Writes into $OUT: table2.jsonl (mqa), baseline.jsonl, table2.log, build.log and
-# results.md (copy it to experiments/table2/results.md). Prints a short summary last. About 3-5 minutes on an H100.
+# Builds (incrementally), runs the CUDA-graph decode tests, then for the paper's four rows
+# (configs/wmt14/{base,multi_query,multi_head_local,multi_query_local}.yaml): training, greedy and beam-4 decoding
+# per output token (mqa bench), a large-batch multi-query greedy run (the 1.3x-of-floor goal), and the plain PyTorch
+# baseline (scripts/baseline_decode.py) for multi-head and multi-query. Writes into $OUT: table2.jsonl (mqa),
+# baseline.jsonl, table2.log, build.log, bench_cuda_tests.log and results.md (copy it to
+# experiments/table2/results.md). Prints a short summary last. Expected 3-5 minutes on an H100.
+# TABLE2_BATCH (128) and TABLE2_REPEATS (3) change the batch and the timed repeats.
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
 start=$(date +%s)
@@ -19,6 +21,10 @@ B=${TABLE2_BATCH:-128}; REPEATS=${TABLE2_REPEATS:-3}
 common=(--set bench.warmup=1 --set bench.repeats="$REPEATS" --set bench.batch_size="$B" --set bench.source_len=128
         --set bench.target_len=128 --set bench.beam_size=4 --set bench.bucket=16 --set bench.device=cuda)
 failed=0
+# The graph path against the plain decode on this GPU first (a few seconds): a wrong graph would make every
+# decode number meaningless.
+./build-gpu/mqa_tests --gtest_filter='*BenchCuda*' > "$out/bench_cuda_tests.log" 2>&1 \
+  && echo "BenchCuda tests passed" || { echo "BenchCuda tests FAILED:"; grep -E "Failure|Expected|Which|FAILED|error" -A3 "$out/bench_cuda_tests.log" | head -40; failed=$((failed + 1)); }
 run() {  # run LIMIT_SECONDS COMMAND...: log everything, keep going on failure
   local limit=$1; shift
   echo "== $*" >> "$log"

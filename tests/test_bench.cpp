@@ -53,7 +53,7 @@ torch::Tensor plain_greedy(Transformer& m, const torch::Tensor& src, int64_t ste
   torch::NoGradGuard no_grad;
   auto enc = m->encode(src);
   auto st = m->start(&enc, src.size(0), steps);
-  auto tok = torch::full({src.size(0)}, kBos, torch::kLong);
+  auto tok = torch::full({src.size(0)}, kBos, src.options());
   std::vector<torch::Tensor> out;
   for (int64_t t = 0; t < steps; ++t) {
     tok = m->step(st, tok).argmax(-1);
@@ -323,3 +323,38 @@ bench:
   EXPECT_NE(lines[2].find(R"("kind": "train")"), std::string::npos) << lines[2];
   EXPECT_EQ(std::system((mqa + " bench decode " + config + " --modes sampled > /dev/null 2>&1").c_str()) == 0, false);
 }
+
+// On a CUDA machine: the captured graphs (one per bucket of positions) replay exactly what the plain decode
+// computes. Skipped elsewhere.
+class BenchCuda : public ::testing::TestWithParam<Variant> {
+ protected:
+  void SetUp() override {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(BenchCuda, GraphReplaysGiveThePlainDecodesTokensAndScores) {
+  auto m = make(tiny(GetParam().kv_heads, GetParam().window));
+  m->to(torch::kCUDA);  // fp32: token equality with the plain decode is not at the mercy of bf16 near-ties
+  torch::manual_seed(6);
+  auto src = torch::randint(4, kVocab, {3, 7}, torch::TensorOptions(torch::kCUDA).dtype(torch::kLong));
+  const int64_t steps = 13, K = 3;
+  auto greedy = mqa::bench::run_decode_bench(m, src, options(1, 4, steps));
+  EXPECT_EQ(greedy.graph_error, "");
+  EXPECT_EQ(greedy.graphs, 4);  // ceil(13 / 4)
+  EXPECT_EQ(greedy.graph_eager_agreement, 1.0);
+  EXPECT_TRUE(torch::equal(greedy.tokens, plain_greedy(m, src, steps).cpu()));
+
+  auto beam = mqa::bench::run_decode_bench(m, src, options(K, 4, steps));
+  EXPECT_EQ(beam.graph_error, "");
+  EXPECT_EQ(beam.graph_eager_agreement, 1.0);
+  torch::NoGradGuard no_grad;
+  auto tokens = beam.tokens.to(torch::kCUDA);
+  auto tgt_in = torch::cat({torch::full({3 * K, 1}, kBos, tokens.options()), tokens.narrow(1, 0, steps - 1)}, 1);
+  auto logp = torch::log_softmax(m->forward(src.repeat_interleave(K, 0), tgt_in), -1);
+  auto rescored = logp.gather(2, tokens.unsqueeze(2)).sum({1, 2}).view({3, K}).cpu();
+  EXPECT_LT((rescored - beam.scores).abs().max().item<double>(), 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, BenchCuda, ::testing::ValuesIn(kVariants),
+                         [](const auto& info) { return std::string(info.param.name); });
