@@ -25,22 +25,26 @@ failed=0
 # decode number meaningless.
 ./build-gpu/mqa_tests --gtest_filter='*BenchCuda*' > "$out/bench_cuda_tests.log" 2>&1 \
   && echo "BenchCuda tests passed" || { echo "BenchCuda tests FAILED:"; grep -E "Failure|Expected|Which|FAILED|error" -A3 "$out/bench_cuda_tests.log" | head -40; failed=$((failed + 1)); }
+budget=${TABLE2_BUDGET:-480}  # seconds after which the remaining commands are skipped (the device call has 600)
 run() {  # run LIMIT_SECONDS COMMAND...: log everything, keep going on failure
   local limit=$1; shift
+  local elapsed=$(( $(date +%s) - start ))
+  if [ $elapsed -ge $budget ]; then echo "SKIPPED (time budget, ${elapsed} s): $*" | tee -a "$log"; return; fi
+  [ $limit -gt $(( budget + 60 - elapsed )) ] && limit=$(( budget + 60 - elapsed ))
   echo "== $*" >> "$log"
   timeout "$limit" "$@" >> "$log" 2>&1
   local rc=$?
-  if [ $rc -ne 0 ]; then echo "FAILED (exit $rc): $*" | tee -a "$log"; tail -15 "$log"; failed=$((failed + 1)); fi
+  if [ $rc -ne 0 ]; then echo "FAILED (exit $rc): $*" | tee -a "$log"; tail -6 "$log" | grep -v "^FAILED"; failed=$((failed + 1)); fi
   grep -E "^  \| " "$log" | tail -2
 }
 for row in base multi_query multi_head_local multi_query_local; do
-  run 150 $mqa bench decode configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
-  run 120 $mqa bench train configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
+  run 100 $mqa bench decode configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
+  run 80 $mqa bench train configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
 done
-run 120 $mqa bench decode configs/wmt14/multi_query.yaml --label multi_query --modes greedy "${common[@]}" \
+run 60 $mqa bench decode configs/wmt14/multi_query.yaml --label multi_query --modes greedy "${common[@]}" \
   --set bench.batch_size=512 --json "$json"
 for row in base multi_query; do
-  run 200 python3 scripts/baseline_decode.py --config configs/wmt14/$row.yaml --label $row --batch "$B" \
+  run 120 python3 scripts/baseline_decode.py --config configs/wmt14/$row.yaml --label $row --batch "$B" \
     --source-len 128 --target-len 128 --beam-size 4 --warmup 1 --repeats "$REPEATS" --json "$baseline"
 done
 python3 scripts/table2_report.py --mqa "$json" --baseline "$baseline" --out "$out/results.md" --batch "$B" \
