@@ -14,6 +14,13 @@ void declare_bench_keys(std::vector<KeyDef>& k) {
   k.push_back(key("bench.repeats", S, &B::repeats, "timed repetitions; the median and spread are reported",
                   range(1, 100000)));
   k.push_back(key("bench.cuda_graph", S, &B::cuda_graph, "replay the decode step as a captured CUDA graph"));
+  k.push_back(key("bench.bucket", S, &B::bucket,
+                  "consecutive decode positions one captured graph serves; the self-attention reads whole buckets "
+                  "of the cache and masks the rest",
+                  range(1, 1 << 20)));
+  k.push_back(key("bench.train_batch_size", S, &B::train_batch_size,
+                  "sentences per step of the training benchmark; 0 = bench.batch_size", range(0, 1 << 20)));
+  k.push_back(key("bench.seed", S, &B::seed, "seed of the random weights and tokens", range(0, 1 << 30)));
   k.push_back(key("bench.precision", S, &B::precision, "auto: bf16 on CUDA, fp32 on CPU",
                   one_of({"auto", "fp32", "bf16"})));
   k.push_back(key("bench.device", S, &B::device, "auto picks cuda when available", one_of({"auto", "cpu", "cuda"})));

@@ -12,6 +12,9 @@ struct BenchConfig {
   int warmup = 2;                     // untimed repetitions
   int repeats = 5;                    // timed repetitions; median and spread reported
   bool cuda_graph = true;             // capture the decode step as a CUDA graph where LibTorch offers it
+  int bucket = 16;                    // decode positions served by one captured graph (self-attention read granularity)
+  int train_batch_size = 0;           // sentences per training step of `mqa bench train`; 0 = batch_size
+  int seed = 1;                       // random weights and tokens
   std::string precision = "auto";     // auto (bf16 on CUDA) | fp32 | bf16
   std::string device = "auto";
 };

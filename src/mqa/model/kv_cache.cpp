@@ -17,4 +17,15 @@ void KVCache::select_rows(const torch::Tensor& rows) {
   v = v.index_select(0, rows);
 }
 
+void KVCache::select_rows_into(const torch::Tensor& rows, int64_t lo, int64_t hi) {
+  TORCH_CHECK(rows.size(0) == k.size(0), "select_rows_into: expected ", k.size(0), " rows (one per cache row), got ",
+              rows.size(0));
+  TORCH_CHECK(0 <= lo && lo <= hi && hi <= max_len(), "select_rows_into: positions [", lo, ", ", hi,
+              ") outside the cache of ", max_len());
+  if (hi == lo) return;
+  auto kp = k.narrow(2, lo, hi - lo), vp = v.narrow(2, lo, hi - lo);  // [N, g, hi-lo, d] views
+  kp.copy_(kp.index_select(0, rows));  // index_select makes the gathered copy first: no aliasing in copy_
+  vp.copy_(vp.index_select(0, rows));
+}
+
 }  // namespace mqa

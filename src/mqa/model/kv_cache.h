@@ -16,6 +16,9 @@ struct KVCache {
   void write(const torch::Tensor& pos, const torch::Tensor& k_new, const torch::Tensor& v_new);
   // Keeps rows `rows` ([N'] long) in that order: beam search reordering and dropping finished sentences.
   void select_rows(const torch::Tensor& rows);
+  // The same for a permutation with repeats (rows [N], N = current rows) of positions [lo, hi) only, in place: the
+  // buffers keep their storage, so a captured CUDA graph can replay it (beam search inside a graph).
+  void select_rows_into(const torch::Tensor& rows, int64_t lo, int64_t hi);
   int64_t max_len() const { return k.size(2); }
 };
 

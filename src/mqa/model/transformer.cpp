@@ -152,6 +152,28 @@ void TransformerImpl::reorder(DecodeState& st, const torch::Tensor& rows, const 
   }
 }
 
+void TransformerImpl::reorder_in_place(DecodeState& st, const torch::Tensor& rows) {
+  TORCH_CHECK(st.pos >= 1, "reorder_in_place: nothing decoded yet");
+  const int64_t last = st.pos - 1, b = st.bucket, w = config_.window;
+  const int64_t first = last / b * b;
+  const int64_t hi = std::min<int64_t>(st.self.front().max_len(), first + b);
+  const int64_t lo = w > 0 ? std::max<int64_t>(0, first - w + 1) / b * b : 0;
+  for (auto& cache : st.self) cache.select_rows_into(rows, lo, hi);
+}
+
+void TransformerImpl::refill_source(DecodeState& st, const EncoderOutput& enc) {
+  TORCH_CHECK(is_seq2seq() && st.cross_k.size() == decoder_layers->size(), "refill_source: needs a seq2seq state");
+  TORCH_CHECK(enc.memory.size(0) == st.cross_k[0].size(0) && enc.memory.size(1) == st.cross_k[0].size(2),
+              "refill_source: expected memory of ", st.cross_k[0].size(0), " sources x ", st.cross_k[0].size(2),
+              " positions, got ", enc.memory.sizes());
+  for (size_t i = 0; i < decoder_layers->size(); ++i) {
+    auto [k, v] = decoder_layers->ptr<DecoderLayerImpl>(i)->cross_attn->project_kv(enc.memory);
+    st.cross_k[i].copy_(k);
+    st.cross_v[i].copy_(v);
+  }
+  st.src_padding.copy_(enc.padding);
+}
+
 std::vector<std::pair<std::string, int64_t>> TransformerImpl::parameter_breakdown() const {
   // Components in a fixed order; each parameter lands in the first whose name pattern it matches.
   const std::vector<std::pair<std::string, std::vector<std::string>>> groups = {

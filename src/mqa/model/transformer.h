@@ -61,6 +61,14 @@ class TransformerImpl : public torch::nn::Module {
   // Reorders / shrinks the hypotheses: rows [N'] indexes the current rows (beam search survivors); sources [B']
   // (optional) selects the sources kept when finished sentences leave the batch. N' must be B' * beams.
   void reorder(DecodeState& state, const torch::Tensor& rows, const torch::Tensor& sources = {});
+  // Beam reorder that keeps every buffer's storage (for captured CUDA graphs): rows [N] (N = state.rows(), repeats
+  // allowed) selects, for each row, the row whose history it continues. Moves only the cache positions a later
+  // step may still read: up to the end of the bucket of the last written position (state.pos - 1), from the start
+  // of the local window (rounded down to the bucket). Depends on the host position only through pos / bucket.
+  void reorder_in_place(DecodeState& state, const torch::Tensor& rows);
+  // Recomputes the cross-attention keys/values and source padding of a new encoder output (same batch and source
+  // length) into the state's existing tensors, so that a captured graph that reads them sees the new source.
+  void refill_source(DecodeState& state, const EncoderOutput& enc);
 
   // Parameter counts by component (embeddings, encoder attention, encoder ffn, decoder self-attention, ...).
   std::vector<std::pair<std::string, int64_t>> parameter_breakdown() const;
