@@ -122,8 +122,10 @@ TEST(TrainOptimizer, AdafactorFactorsSecondMomentsOfMatrices) {
   Adafactor opt({w, b}, AdafactorOptions(0.01));
   (torch::matmul(torch::randn({3, 6}), w) + b).pow(2).sum().backward();
   opt.step();
-  const auto& ws = static_cast<AdafactorParamState&>(*opt.state().at(c10::guts::to_string(w.unsafeGetTensorImpl())));
-  const auto& bs = static_cast<AdafactorParamState&>(*opt.state().at(c10::guts::to_string(b.unsafeGetTensorImpl())));
+  ASSERT_NE(opt.state_of(w), nullptr);
+  ASSERT_NE(opt.state_of(b), nullptr);
+  const auto& ws = *opt.state_of(w);
+  const auto& bs = *opt.state_of(b);
   EXPECT_EQ(ws.exp_avg_sq_row().sizes(), torch::IntArrayRef({6}));
   EXPECT_EQ(ws.exp_avg_sq_col().sizes(), torch::IntArrayRef({5}));
   EXPECT_FALSE(ws.exp_avg_sq().defined());

@@ -1,6 +1,8 @@
 #include "mqa/train/adafactor.h"
 
-#include <c10/util/string_utils.h>
+#include <torch/version.h>
+
+#include <sstream>
 
 #include <cmath>
 
@@ -8,7 +10,17 @@ namespace mqa {
 
 namespace {
 
-std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+// torch::optim keys per-parameter state by the TensorImpl: as its address in text on LibTorch 1.x, as the
+// pointer itself on 2.x.
+#if TORCH_VERSION_MAJOR >= 2
+void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
+#else
+std::string state_key(const torch::Tensor& p) {
+  std::ostringstream s;
+  s << p.unsafeGetTensorImpl();
+  return s.str();
+}
+#endif
 
 torch::Tensor rms(const torch::Tensor& x) { return x.pow(2).mean().sqrt(); }
 
@@ -150,6 +162,11 @@ torch::Tensor Adafactor::step(LossClosure closure) {
     }
   }
   return loss;
+}
+
+const AdafactorParamState* Adafactor::state_of(const torch::Tensor& p) const {
+  auto it = state_.find(state_key(p));
+  return it == state_.end() ? nullptr : static_cast<const AdafactorParamState*>(it->second.get());
 }
 
 void Adafactor::save(torch::serialize::OutputArchive& archive) const {

@@ -63,6 +63,8 @@ class Adafactor : public torch::optim::Optimizer {
   // parameter shapes in the same order and says which one differs.
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
+  // The state of parameter p, or nullptr before its first step.
+  const AdafactorParamState* state_of(const torch::Tensor& p) const;
 };
 
 }  // namespace mqa
