@@ -132,7 +132,7 @@ std::string device_name(const torch::Device& d) {
 }
 
 void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, const std::string& modes,
-                const std::string& json) {
+                const std::string& json, const std::string& profile) {
   using namespace mqa::bench;
   auto s = load(args, label);
   const auto& b = s.config.bench;
@@ -158,7 +158,9 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
     o.repeats = b.repeats;
     o.bucket = b.bucket;
     o.cuda_graph = b.cuda_graph;
+    if (!profile.empty()) o.profile_trace = profile + "." + mode + ".json";
     auto r = run_decode_bench(model, src, o);
+    if (!profile.empty()) std::cout << "  kernel trace of one generation: " << o.profile_trace << "\n";
     if (!r.graph_error.empty())
       std::cout << "  WARNING: CUDA graph capture failed, timed the eager step instead: "
                 << r.graph_error.substr(0, 2000) << "\n";
@@ -227,7 +229,8 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
   }
 }
 
-void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const std::string& json) {
+void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const std::string& json,
+               const std::string& profile) {
   using namespace mqa::bench;
   auto s = load(args, label);
   const auto& b = s.config.bench;
@@ -245,7 +248,9 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
   o.warmup = b.warmup;
   o.repeats = b.repeats;
   o.bf16_autocast = s.precision == torch::kBFloat16;
+  if (!profile.empty()) o.profile_trace = profile + ".train.json";
   auto r = run_train_bench(model, src, tgt_in, tgt_out, o);
+  if (!profile.empty()) std::cout << "kernel trace of one step (after the timed ones): " << o.profile_trace << "\n";
   const double tokens = static_cast<double>(batch) * b.target_len;
   const double us_token = r.step_ms.median * 1e3 / tokens;
   const double flops = train_step_flops(s.config.model, s.vocab, batch, b.source_len, b.target_len);
@@ -292,22 +297,28 @@ static void setup_bench(CLI::App& app) {
         "decode", "microseconds per output token of the encoder and of greedy / beam decoding (fixed length, no "
                   "early stop), with the bytes/FLOPs floor of a decode step");
     static mqa::cli::ConfigArgs args;
-    static std::string label, modes = "greedy,beam", json;
+    static std::string label, modes = "greedy,beam", json, profile;
     mqa::cli::add_config_args(cmd, args);
     cmd->add_option("--modes", modes, "greedy, beam or greedy,beam (beam width bench.beam_size)");
     cmd->add_option("--label", label, "row name in the outputs (default: the config file's name)");
     cmd->add_option("--json", json, "append one JSON object per result to this file");
-    cmd->callback([] { run_decode(args, label, modes, json); });
+    cmd->add_option("--profile", profile,
+                    "after timing, profile one generation's kernels (CUDA, LibTorch >= 2) into PREFIX.<mode>.json "
+                    "(Chrome trace; summarise with scripts/profile_report.py)");
+    cmd->callback([] { run_decode(args, label, modes, json, profile); });
   }
   {
     auto* cmd = group->add_subcommand(
         "train", "microseconds per target token of a training step (forward, backward, Adam) and its MFU");
     static mqa::cli::ConfigArgs args;
-    static std::string label, json;
+    static std::string label, json, profile;
     mqa::cli::add_config_args(cmd, args);
     cmd->add_option("--label", label, "row name in the outputs (default: the config file's name)");
     cmd->add_option("--json", json, "append one JSON object per result to this file");
-    cmd->callback([] { run_train(args, label, json); });
+    cmd->add_option("--profile", profile,
+                    "after timing, profile one step's kernels (CUDA, LibTorch >= 2) into PREFIX.train.json "
+                    "(Chrome trace; summarise with scripts/profile_report.py)");
+    cmd->callback([] { run_train(args, label, json, profile); });
   }
 }
 MQA_COMMAND(bench_decode_train, setup_bench);

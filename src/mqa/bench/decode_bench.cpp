@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "mqa/bench/cuda_graph.h"
+#include "mqa/bench/kernel_profile.h"
 
 namespace mqa::bench {
 
@@ -146,9 +147,14 @@ DecodeBenchResult run_decode_bench(Transformer& model, const torch::Tensor& src,
       dec_ms.push_back(timer.stop());
     }
     synchronize(device);
+    if (!o.profile_trace.empty()) {
+      loop.reset();
+      profile_kernels(device, [&] { loop.generate(graphs.get()); }, o.profile_trace);
+    }
     result.encoder_ms = summarize(enc_ms);
     result.decoder_ms = summarize(dec_ms);
     result.graphs = graphs ? static_cast<int64_t>(graphs->size()) : 0;
+    // The last generation (timed or profiled) against the eager one.
     if (graphs) result.graph_eager_agreement = loop.out().eq(eager_tokens).to(torch::kFloat64).mean().item<double>();
     result.tokens = loop.out().cpu();
     if (o.beams > 1) result.scores = loop.scores().cpu();

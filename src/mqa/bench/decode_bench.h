@@ -20,6 +20,8 @@ struct DecodeBenchOptions {
   int64_t bucket = 16;       // positions per captured graph (DecodeState::bucket)
   bool cuda_graph = true;    // used only where graphs_supported()
   int64_t bos = 2;           // first decoder input
+  // If set: after timing, one more generation under the kernel profiler, its trace written here (kernel_profile.h).
+  std::string profile_trace;
 };
 
 struct DecodeBenchResult {

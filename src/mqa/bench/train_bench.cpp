@@ -2,6 +2,8 @@
 
 #include <torch/version.h>
 
+#include "mqa/bench/kernel_profile.h"
+
 #if defined(MQA_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
 #include <ATen/autocast_mode.h>
 #define MQA_BENCH_AUTOCAST 1
@@ -81,6 +83,7 @@ TrainBenchResult run_train_bench(Transformer& model, const torch::Tensor& src, c
     ms.push_back(timer.stop());
   }
   synchronize(device);
+  if (!o.profile_trace.empty()) profile_kernels(device, [&] { losses.push_back(train_step()); }, o.profile_trace);
   for (auto& l : losses) result.losses.push_back(l.item<double>());  // after timing: .item() synchronizes
   result.step_ms = summarize(ms);
   return result;

@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <string>
 #include <vector>
 
 #include "mqa/bench/timer.h"
@@ -14,6 +15,8 @@ struct TrainBenchOptions {
   int64_t warmup = 1, repeats = 3;
   double lr = 1e-4;
   bool bf16_autocast = true;  // used only on a CUDA device of a LibTorch 2 build
+  // If set: after timing, one more step under the kernel profiler, its trace written here (kernel_profile.h).
+  std::string profile_trace;
 };
 
 struct TrainBenchResult {
