@@ -6,7 +6,8 @@
 //            warning when that file is missing
 //   seq2seq: "decode": greedy (beam 1) and beam decode.beam_size over {split}.src.txt, each with sacreBLEU-compatible
 //            BLEU against {split}.tgt.txt (eval/bleu.h, 13a, its signature) and decoding speed in output tokens/s
-//            (best hypotheses, eos included, over the wall time of encoding + search).
+//            (best hypotheses, eos included, over the wall time of encoding + search); --ppl-only leaves it out
+//            (dev perplexity needs no decoding).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -31,7 +32,7 @@ struct EvalArgs {
   std::string checkpoint, split = "valid", out, device = "auto", vocab;
   std::vector<std::string> overrides;
   int64_t bleu_sentences = 0;
-  bool quiet = false;
+  bool quiet = false, ppl_only = false;
 };
 
 std::string num(double x) { return std::isfinite(x) ? fmt::format("{}", x) : "null"; }
@@ -96,7 +97,7 @@ void run_eval(const EvalArgs& a) {
       if (log) *log << fmt::format("eval: warning: {} is missing: no per-word perplexity\n", raw);
       fields.push_back("\"word_ppl\": null");
     }
-  } else {
+  } else if (!a.ppl_only) {
     std::vector<std::string> sources = read_lines((dir / (a.split + ".src.txt")).string(), "raw source text");
     std::vector<std::string> refs = read_lines((dir / (a.split + ".tgt.txt")).string(), "raw reference text");
     if (sources.size() != refs.size())
@@ -159,6 +160,7 @@ void setup_eval(CLI::App& app) {
   cmd->add_option("--vocab", args->vocab, "SentencePiece model to use instead of the checkpoint's data.dir/spm.model");
   cmd->add_option("--bleu-sentences", args->bleu_sentences, "decode only the first N sentences for BLEU; 0 = all")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--ppl-only", args->ppl_only, "seq2seq: perplexity only, no decoding or BLEU");
   cmd->add_flag("--quiet,-q", args->quiet, "no progress on stderr");
   cmd->callback([args] { run_eval(*args); });
 }

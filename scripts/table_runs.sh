@@ -1,0 +1,186 @@
+# Sourced by scripts/table1.sh and scripts/table3.sh: what both tables do, once. The caller sets
+#   TABLE (table1 | table3), CONFIG_DIR (the scaled configs), ROWS (config names), SECOND_SEED_ROWS,
+#   EVAL_RESERVE (seconds kept for averaging + evaluation of a row), EVAL_TEST_ARGS (extra `mqa eval` args, test),
+#   SMOKE_SETS (the --set overrides of TABLE_SMOKE=1)
+# and then calls: table_setup "$@"; prepare_data ...; for each run: run_row CONFIG SEED; table_finish.
+#
+# Budget: everything after the script's start (build and data preparation included) must end inside TABLE_BUDGET
+# seconds (default 540, for one 600-second device call). A row starts only when its training can get at least
+# MIN_TRAIN seconds besides EVAL_RESERVE; training is stopped (SIGINT: it finishes the step and writes a
+# checkpoint) when the budget runs out. Run directories live in TABLE_RUNS (default runs/<table>, git-ignored, kept
+# on the device machine between calls while it stays warm): a second call skips finished rows (result.json) and
+# resumes an interrupted one (`mqa train --resume`).
+#
+# $OUT (default /tmp/mqa-out) gets at most four files: build.log, <table>.log, results.md, and <table>_runs.tar.gz
+# (each run directory without its checkpoints: config.yaml, metrics.jsonl, train.log, eval_*.json, result.json).
+
+table_usage() {
+  cat <<USAGE
+usage: bash scripts/$TABLE.sh [--data-dir DIR]
+  --data-dir DIR   the shared data folder (default ../shared/data, ../../shared/data or .shared_data)
+environment: OUT (/tmp/mqa-out), TABLE_RUNS (runs/$TABLE), TABLE_BUDGET (540 s), TABLE_SMOKE=1 (tiny CPU run),
+             MQA (a built mqa; default: build/ on CPU, build-gpu/ via .deps/build-on-gpu.sh on a GPU machine)
+USAGE
+}
+
+table_setup() {
+  data_dir=
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --data-dir) data_dir=$2; shift 2 ;;
+      -h|--help) table_usage; exit 0 ;;
+      *) echo "error: unknown argument $1" >&2; table_usage >&2; exit 2 ;;
+    esac
+  done
+  if [[ -z $data_dir ]]; then
+    # ../shared/data beside a checkout, ../../shared/data beside a worktree (/work/wt/NAME), .shared_data carried.
+    for data_dir in ../shared/data ../../shared/data .shared_data; do [[ -d $data_dir ]] && break; done
+  fi
+  [[ -d $data_dir ]] || { echo "error: data folder $data_dir not found (--data-dir)" >&2; exit 1; }
+  out=${OUT:-/tmp/mqa-out}
+  runs=${TABLE_RUNS:-runs/$TABLE}
+  budget=${TABLE_BUDGET:-540}
+  MIN_TRAIN=${MIN_TRAIN:-15}
+  mkdir -p "$out" "$runs"
+  log=$out/$TABLE.log
+  : > "$log"
+  start=${TABLE_START:-$(date +%s)}
+  failed=0 skipped=0 interrupted=0 run_dirs=()
+  sets=()
+  if [[ ${TABLE_SMOKE:-0} == 1 ]]; then
+    for s in $SMOKE_SETS; do sets+=(--set "$s"); done
+    say "smoke mode: ${SMOKE_SETS}"
+  fi
+  build_mqa
+  if command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi > /dev/null 2>&1; then
+    device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  else
+    device="cpu ($(nproc) cores)"
+  fi
+  say "$TABLE: device $device, budget ${budget} s, runs in $runs, data from $data_dir"
+}
+
+say() { echo "$*" | tee -a "$log"; }
+elapsed() { echo $(( $(date +%s) - start )); }
+
+# On a machine with a GPU and the carried .deps: the CUDA build (build-gpu/); otherwise build/ (built if missing).
+build_mqa() {
+  if [[ -n ${MQA:-} ]]; then
+    :
+  elif [[ -f .deps/build-on-gpu.sh ]] && command -v nvidia-smi > /dev/null 2>&1; then
+    bash .deps/build-on-gpu.sh > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
+    export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+    MQA=./build-gpu/mqa
+  else
+    MQA=./build/mqa
+    if [[ ! -x $MQA ]]; then
+      { cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build build --target mqa mqa_spm; } \
+        > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
+    fi
+  fi
+  export MQA
+  say "build: $MQA ready after $(elapsed) s"
+}
+
+# prepare_data SCRIPT FLAG RAW_SUBDIR PREPARED_DIR: runs a prepare script once (skipped when PREPARED_DIR is done).
+prepare_data() {
+  local script=$1 flag=$2 raw=$data_dir/$3 prepared=$4
+  if [[ -f $prepared/spm.model && -f $prepared/.prepared ]]; then
+    say "data: $prepared already prepared"
+    return
+  fi
+  bash "$script" "$flag" "$raw" "$prepared" >> "$log" 2>&1 || { say "FAILED: $script $flag $raw $prepared"; tail -20 "$log"; exit 1; }
+  touch "$prepared/.prepared"
+  say "data: prepared $prepared after $(elapsed) s"
+}
+
+json_string() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+
+# The commands of a run, for result.json.
+remember() { commands+=("$*"); }
+
+# TABLE_SMOKE=1: the row's widths (d_model, d_k, d_v, d_ff, window) divided by 8, so that a CPU runs it in seconds
+# while every row keeps its attention shape relative to d_model (the report matches paper rows by that shape).
+smoke_width_sets() {
+  [[ ${TABLE_SMOKE:-0} == 1 ]] || return 0
+  local header; header=$("$MQA" params "$1" | head -1)
+  for key in d_model d_k d_v d_ff window; do
+    local v; v=$(grep -o "[ (]$key [0-9]*" <<< "$header" | grep -o '[0-9]*$')
+    printf -- '--set model.%s=%s ' "$key" $(( ${v:-0} / 8 ))
+  done
+}
+
+# run_row CONFIG_NAME SEED: train, average the kept checkpoints, evaluate dev (ln PPL) and test, write result.json.
+run_row() {
+  local row=$1 seed=$2 config=$CONFIG_DIR/$1.yaml
+  local name=$row; [[ $seed != 1 ]] && name=${row}_seed$seed
+  local dir=$runs/$name
+  run_dirs+=("$dir")
+  if [[ -f $dir/result.json ]]; then say "$name: done earlier (result.json), skipped"; return; fi
+  local remaining=$(( budget - $(elapsed) ))
+  if (( interrupted || remaining < EVAL_RESERVE + MIN_TRAIN )); then
+    say "$name: SKIPPED (time budget: $(elapsed) s of $budget used); run the script again to continue"
+    skipped=$((skipped + 1)); return
+  fi
+  mkdir -p "$dir"
+  commands=()
+  local -a row_sets=()
+  [[ ${TABLE_SMOKE:-0} == 1 ]] && read -r -a row_sets <<< "$(smoke_width_sets "$config")"
+  local row_start=$(date +%s) resume=()
+  [[ -f $dir/checkpoint_last.pt ]] && resume=(--resume)
+  local train=("$MQA" train "$config" --run-dir "$dir" --set train.seed="$seed" "${sets[@]}" "${row_sets[@]}" "${resume[@]}")
+  remember "${train[@]}"
+  local limit=$(( remaining - EVAL_RESERVE ))
+  say "$name: training (${resume[*]:-fresh}, at most $limit s)"
+  timeout -s INT "$limit" "${train[@]}" >> "$dir/train.log" 2>&1
+  local rc=$? train_s=$(( $(date +%s) - row_start ))
+  local before=0; [[ -f $dir/train_seconds ]] && before=$(cat "$dir/train_seconds")
+  echo $(( before + train_s )) > "$dir/train_seconds"
+  if [[ $rc == 124 || $rc == 130 ]]; then
+    say "$name: INTERRUPTED by the time budget after $train_s s ($(grep -o 'stopped at step [0-9]*' "$dir/train.log" | tail -1)); the next call resumes it"
+    interrupted=1; skipped=$((skipped + 1)); return
+  elif [[ $rc != 0 ]]; then
+    say "$name: FAILED: training exit $rc"; tail -5 "$dir/train.log" | tee -a "$log"; failed=$((failed + 1)); return
+  fi
+  local steps; steps=$(grep -o 'done: [0-9]* steps' "$dir/train.log" | tail -1 | grep -o '[0-9]*')
+  local ckpts; ckpts=$(ls "$dir"/checkpoint_[0-9]*.pt | tr "\n" " ")
+  local steps_line; steps_line=$(grep -o '"elapsed":[0-9.]*' "$dir/metrics.jsonl" | tail -1)
+  say "$name: trained $steps steps in $train_s s wall ($steps_line in the trainer)"
+  local avg=("$MQA" average $ckpts -o "$dir/average.pt")
+  local dev=("$MQA" eval "$dir/average.pt" --split valid --ppl-only --quiet --out "$dir/eval_valid.json")
+  local test=("$MQA" eval "$dir/average.pt" --split test --quiet --out "$dir/eval_test.json" $EVAL_TEST_ARGS)
+  for step in avg dev test; do
+    local -n step_cmd=$step
+    remember "${step_cmd[@]}"
+    if ! "${step_cmd[@]}" >> "$dir/eval.log" 2>&1; then
+      say "$name: FAILED: ${step_cmd[*]}"; tail -5 "$dir/eval.log" | tee -a "$log"; failed=$((failed + 1)); return
+    fi
+  done
+  local params; params=$("$MQA" params "$config" "${sets[@]}" "${row_sets[@]}" | awk '$1 == "total" {print $2; exit}')
+  {
+    printf '{\n  "table": "%s",\n  "row": "%s",\n  "config": "%s",\n  "seed": %s,\n' "$TABLE" "$row" "$config" "$seed"
+    printf '  "params": %s,\n  "device": %s,\n  "steps": %s,\n' "${params:-0}" "$(json_string "$device")" "${steps:-0}"
+    printf '  "train_seconds": %s,\n  "row_seconds": %s,\n' "$(cat "$dir/train_seconds")" $(( $(date +%s) - row_start + before ))
+    printf '  "commands": ['
+    local first=1
+    for text in "${commands[@]}"; do (( first )) || printf ', '; first=0; json_string "$text"; done
+    printf '],\n  "valid": '; cat "$dir/eval_valid.json"
+    printf ',\n  "test": '; cat "$dir/eval_test.json"
+    printf '}\n'
+  } > "$dir/result.json.tmp" && mv "$dir/result.json.tmp" "$dir/result.json"
+  # The step checkpoints are averaged; only checkpoint_last.pt (a hard link to the newest) and average.pt stay.
+  find "$dir" -name 'checkpoint_[0-9]*.pt' -links 1 -delete
+  say "$name: $(grep -o '"ln_ppl": [0-9.]*' "$dir/eval_valid.json" | head -1) (dev), $(tr -d '\n' < "$dir/eval_test.json" | grep -o '"bleu": [0-9.]*' | tr '\n' ' ')$(grep -o '"word_ppl": [0-9.]*' "$dir/eval_test.json") (test); row $(( $(date +%s) - row_start )) s"
+}
+
+table_finish() {
+  local done_dirs=()
+  for d in "${run_dirs[@]}"; do [[ -f $d/result.json ]] && done_dirs+=("$d"); done
+  if (( ${#done_dirs[@]} > 0 )); then
+    "$MQA" report "$TABLE" "${run_dirs[@]}" -o "$out/results.md" >> "$log" 2>&1 || { say "FAILED: mqa report"; failed=$((failed + 1)); }
+  fi
+  tar czf "$out/${TABLE}_runs.tar.gz" --exclude='*.pt' --exclude='.tmp-*' -C "$(dirname "$runs")" "$(basename "$runs")"
+  say "$TABLE.sh: $(elapsed) s; ${#done_dirs[@]} of ${#run_dirs[@]} runs finished, $skipped skipped or interrupted" \
+      "(run again to continue), $failed failed; results in $out/results.md"
+  [[ $failed == 0 ]]
+}
