@@ -44,8 +44,13 @@ const SpmBridge& bridge() {
     // MQA_SPM_LIBRARY overrides; otherwise the library sits next to the executable (the build directory).
     const char* env = std::getenv("MQA_SPM_LIBRARY");
     std::string path = env ? env : executable_dir() + "/libmqa_spm.so";
-    // RTLD_DEEPBIND: SentencePiece binds to its bundled protobuf, not LibTorch's (they are incompatible).
+    // RTLD_DEEPBIND (Debian's LibTorch): SentencePiece binds to its bundled protobuf, not LibTorch's (they are
+    // incompatible). CMakeLists.txt says when it is left out.
+#ifdef MQA_SPM_DEEPBIND
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#else
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+#endif
     if (!lib)
       throw std::runtime_error(fmt::format(
           "cannot load the SentencePiece bridge {}: {} (it is built beside the mqa executable; set "

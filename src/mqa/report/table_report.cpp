@@ -269,7 +269,8 @@ std::string render_report(const PaperTable& table, const ReportInputs& inputs) {
   line("");
   line("Computed from the numbers above. The yardstick is the seed spread: the largest min..max range over the "
        "seeds of the multi-head and multi-query rows. \"Worse by\" is positive when the first row is worse (higher "
-       "ln(PPL), lower BLEU). The paper's differences come from its table (Table 3: ln of its per-word PPL).");
+       "ln(PPL), lower BLEU). The paper's differences come from its table" +
+       std::string(table.translation ? "." : " (ln of its per-word PPL; ours are per token, so compare directions)."));
   line("");
   line("| metric | ordering | paper: worse by | ours: worse by | what ours shows | paper's ordering holds |");
   line("|---|---|--:|--:|---|---|");
