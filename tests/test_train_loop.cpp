@@ -14,9 +14,11 @@
 #include "mqa/train/signals.h"
 #include "mqa/train/trainer.h"
 #include "test_util.h"
+#include "tiny_train_config.h"
 
 namespace fs = std::filesystem;
 using namespace mqa;
+using mqa::test::tiny_config;
 
 namespace {
 
@@ -68,18 +70,6 @@ class ReverseTask : public BatchSource {
   uint64_t seed_;
   int64_t per_epoch_, epoch_ = 0, index_ = 0;
 };
-
-LoadedConfig tiny_config(std::vector<std::string> extra = {}) {
-  std::vector<std::string> o = {"model.type=seq2seq",      "model.encoder_layers=1", "model.decoder_layers=1",
-                                "model.d_model=32",        "model.heads=2",          "model.kv_heads=1",
-                                "model.d_k=16",            "model.d_v=16",           "model.d_ff=64",
-                                "model.dropout=0.1",       "model.max_positions=16", "train.optimizer=adam",
-                                "train.lr=0.003",          "train.warmup_steps=4",   "train.log_every=5",
-                                "train.valid_every=10",    "train.save_every=10",    "train.max_steps=20",
-                                "train.threads=1",         "train.device=cpu"};
-  o.insert(o.end(), extra.begin(), extra.end());
-  return default_config(o);
-}
 
 ValidData reverse_valid() {
   return [] { return std::make_unique<ReverseTask>(777, 2); };

@@ -3,8 +3,12 @@
 // Exit status: 0 when training finished; 130 / 143 when stopped by SIGINT / SIGTERM (after finishing the step and
 // writing a checkpoint; `--resume` continues); 1 on errors, including a non-finite loss (the message names the
 // step and the last good checkpoint, which is left as it was); 2 on config errors.
+//
+// Data-parallel under torchrun (docs/distributed.md): every rank runs this command; only rank 0 prints.
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -12,6 +16,21 @@
 #include "mqa/config/config.h"
 #include "mqa/train/metrics.h"
 #include "mqa/train/trainer.h"
+
+// Fault injection for tests/test_train_distributed.cpp: MQA_TEST_EXIT_AFTER_STEP=RANK:STEP makes that rank
+// vanish (exit status 3, no goodbye to its peers) right after that optimizer step, like a crashed process.
+static void add_test_crash(mqa::TrainerOptions& options) {
+  const char* spec = std::getenv("MQA_TEST_EXIT_AFTER_STEP");
+  if (!spec) return;
+  const std::string s(spec);
+  const auto colon = s.find(':');
+  const char* rank_env = std::getenv("RANK");
+  if (colon == std::string::npos || std::stoi(s.substr(0, colon)) != (rank_env ? std::atoi(rank_env) : 0)) return;
+  const int64_t step = std::stoll(s.substr(colon + 1));
+  options.after_step = [step](mqa::Transformer&, int64_t done) {
+    if (done == step) std::_Exit(3);
+  };
+}
 
 static void setup_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a model; writes config.yaml, metrics.jsonl and checkpoints to the run "
@@ -29,17 +48,20 @@ static void setup_train(CLI::App& app) {
     options.resume = resume;
     options.out = &std::cout;
     options.tty = mqa::Progress::stdout_is_tty();
+    add_test_crash(options);
     auto result = mqa::train_from_config(args.path, loaded, options);
     switch (result.status) {
       case mqa::TrainStatus::Finished:
+        if (!result.main_rank) return;
         std::cout << fmt::format("done: {} steps; checkpoint {}\n", result.step, result.last_checkpoint);
         return;
       case mqa::TrainStatus::Interrupted:
-        std::cout << fmt::format("stopped at step {}; checkpoint {}; continue with --resume\n", result.step,
-                                 result.last_checkpoint);
+        if (result.main_rank)
+          std::cout << fmt::format("stopped at step {}; checkpoint {}; continue with --resume\n", result.step,
+                                   result.last_checkpoint);
         throw mqa::cli::Exit{128 + result.signal};
       case mqa::TrainStatus::Diverged:
-        std::cerr << "mqa: training diverged: " << result.message << "\n";
+        if (result.main_rank) std::cerr << "mqa: training diverged: " << result.message << "\n";
         throw mqa::cli::Exit{1};
     }
   });

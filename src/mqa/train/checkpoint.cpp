@@ -216,6 +216,9 @@ void save_checkpoint(const std::string& path, const std::string& config_yaml, to
     t.write("tokens", c10::IValue(state->tokens));
     if (state->rng_cpu.defined()) t.write("rng_cpu", state->rng_cpu);
     if (state->rng_cuda.defined()) t.write("rng_cuda", state->rng_cuda.to(torch::kCPU));
+    t.write("world_size", c10::IValue(state->world_size));
+    if (state->rng_cpu_ranks.defined()) t.write("rng_cpu_ranks", state->rng_cpu_ranks.to(torch::kCPU));
+    if (state->rng_cuda_ranks.defined()) t.write("rng_cuda_ranks", state->rng_cuda_ranks.to(torch::kCPU));
     archive.write("train", t);
   }
   write_archive_atomically(path, archive);
@@ -359,6 +362,11 @@ TrainState CheckpointFile::train_state() {
   torch::Tensor cpu, cuda;
   if (t.try_read("rng_cpu", cpu)) s.rng_cpu = cpu.to(torch::kCPU);
   if (t.try_read("rng_cuda", cuda)) s.rng_cuda = cuda.to(torch::kCPU);
+  c10::IValue world;
+  if (t.try_read("world_size", world)) s.world_size = world.toInt();  // absent before data parallelism: 1
+  torch::Tensor cpu_ranks, cuda_ranks;
+  if (t.try_read("rng_cpu_ranks", cpu_ranks)) s.rng_cpu_ranks = cpu_ranks.to(torch::kCPU);
+  if (t.try_read("rng_cuda_ranks", cuda_ranks)) s.rng_cuda_ranks = cuda_ranks.to(torch::kCPU);
   return s;
 }
 

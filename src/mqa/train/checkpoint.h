@@ -9,7 +9,8 @@
 //   vocab_size, pad_id, step, torch_version
 //   model/        names ("\n"-joined parameter and buffer names) and t0 .. tN, the tensors in that order
 //   optimizer/    the optimizer's own save() archive                              (train only)
-//   train/        step, epoch, data_state, elapsed_s, tokens, schedule name, rng_cpu, rng_cuda  (train only)
+//   train/        step, epoch, data_state, elapsed_s, tokens, schedule name, rng_cpu, rng_cuda, world_size,
+//                 rng_cpu_ranks, rng_cuda_ranks (the last two for data-parallel runs)            (train only)
 #pragma once
 #include <torch/torch.h>
 
@@ -51,6 +52,11 @@ struct TrainState {
   int64_t tokens = 0;       // target tokens trained on so far
   torch::Tensor rng_cpu;    // the default CPU generator's state (init, dropout)
   torch::Tensor rng_cuda;   // the default CUDA generator's state, when training on CUDA; else undefined
+  // Data-parallel runs (distributed.h). The data position above is every rank's (each takes its own batches of
+  // one shared order), but dropout draws differ by rank, so every rank's generator states are kept.
+  int64_t world_size = 1;        // ranks of the run that wrote it; resuming needs the same number
+  torch::Tensor rng_cpu_ranks;   // [world_size, n]: row r is rank r's rng_cpu; undefined for one process
+  torch::Tensor rng_cuda_ranks;  // [world_size, n]: the same for rng_cuda
 };
 
 // The RNG state of the default generators: CPU always, CUDA when `device` is CUDA.

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -62,6 +63,12 @@ std::shared_ptr<Distributed> Distributed::from_environment(const torch::Device& 
   d->local_rank_ = env_int("LOCAL_RANK", d->rank_, false);
   if (d->rank_ >= d->world_size_)
     throw std::runtime_error(fmt::format("distributed run: RANK {} is not below WORLD_SIZE {}", d->rank_, d->world_size_));
+  if (device.is_cuda()) {
+    // One GPU per rank; made current so that NCCL and the caching allocator do not all start on GPU 0. The
+    // virtual guard reaches the CUDA runtime without CUDA headers.
+    d->device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d->local_rank_));
+    c10::impl::VirtualGuardImpl(c10::DeviceType::CUDA).setDevice(d->device_);
+  }
   const char* addr = std::getenv("MASTER_ADDR");
   if (!addr || !*addr) throw std::runtime_error("distributed run: MASTER_ADDR is not set (launch with torchrun)");
   const int port = env_int("MASTER_PORT", 0, true);
@@ -183,6 +190,27 @@ double Distributed::allreduce_sum(double value) {
     group_->comm->allreduce(v)->wait();
   });
   return t.item<double>();
+}
+
+torch::Tensor Distributed::allreduce_sum(const torch::Tensor& t) {
+  if (!enabled()) return t;
+  auto sum = t.detach().to(device_).clone().contiguous();
+  run_collective("all-reduce", [&] {
+    std::vector<torch::Tensor> v{sum};
+    group_->comm->allreduce(v)->wait();
+  });
+  return sum;
+}
+
+torch::Tensor Distributed::all_gather(const torch::Tensor& t) {
+  std::vector<int64_t> shape{world_size_};
+  for (auto d : t.sizes()) shape.push_back(d);
+  if (!enabled()) return t.unsqueeze(0);
+  // Zeros everywhere but this rank's row, summed: every rank ends with every row (no all-gather needed from
+  // either backend, and float64 carries bytes and small integers exactly).
+  auto rows = torch::zeros(shape, torch::TensorOptions(device_).dtype(torch::kFloat64));
+  rows[rank_].copy_(t.detach().to(device_, torch::kFloat64));
+  return allreduce_sum(rows).to(t.device(), t.scalar_type());
 }
 
 void Distributed::barrier() {

@@ -13,7 +13,7 @@ namespace mqa {
 class Distributed {
  public:
   // Reads torchrun's variables; creates the TCP store and the process group for `device` (NCCL for CUDA,
-  // Gloo for CPU). Collectives time out after `timeout_s` seconds (MQA_DIST_TIMEOUT overrides), so a rank that
+  // Gloo for CPU). A CUDA device becomes cuda:LOCAL_RANK (one GPU per rank) and the current CUDA device. Collectives time out after `timeout_s` seconds (MQA_DIST_TIMEOUT overrides), so a rank that
   // died ends the others with an error instead of a hang. Throws with a clear message on bad variables.
   static std::shared_ptr<Distributed> from_environment(const torch::Device& device, int timeout_s = 300);
   // A single-process context (world size 1).
@@ -25,6 +25,8 @@ class Distributed {
   int local_rank() const { return local_rank_; }
   bool enabled() const { return world_size_ > 1; }
   bool is_main() const { return rank_ == 0; }
+  // Where this rank computes: the device given to from_environment, with the rank's GPU index on CUDA.
+  const torch::Device& device() const { return device_; }
 
   // Makes every rank's parameters equal to rank 0's.
   void broadcast_parameters(const std::vector<torch::Tensor>& params);
@@ -34,6 +36,12 @@ class Distributed {
   void allreduce_gradients(const std::vector<torch::Tensor>& params, double scale, int64_t bucket_bytes = 25 << 20);
   // Sum of a scalar over ranks (token counts, losses).
   double allreduce_sum(double value);
+  // Element-wise sum of a tensor over ranks, on device(): several scalars in one collective and without a host
+  // sync (a single process gets `t` back as it is).
+  torch::Tensor allreduce_sum(const torch::Tensor& t);
+  // Every rank's `t` (same shape and dtype on all ranks) stacked in rank order: [world_size, ...t's shape], on t's
+  // device. Values must be exact in float64 (bytes, integers below 2^53): it is built from one all-reduce.
+  torch::Tensor all_gather(const torch::Tensor& t);
   void barrier();
 
  private:

@@ -77,6 +77,23 @@ std::vector<std::pair<int64_t, std::string>> step_checkpoints(const std::string&
   return out;
 }
 
+// The stop signal every rank acts on: one that reached any rank stops them all before the same step (torchrun
+// forwards Ctrl-C to every worker, but not at the same instant). One process: its own flag, no collective.
+int agreed_stop_signal(Distributed& dist) {
+  const int local = StopSignals::requested();
+  if (!dist.enabled()) return local;
+  auto flags = dist.allreduce_sum(torch::tensor({local == SIGINT ? 1.0 : 0.0, local == SIGTERM ? 1.0 : 0.0},
+                                                torch::kFloat64))
+                   .cpu();
+  return flags[1].item<double>() > 0 ? SIGTERM : flags[0].item<double>() > 0 ? SIGINT : 0;
+}
+
+// Where the output of ranks other than 0 goes.
+std::ostream& discarded_output() {
+  static std::ostream null_stream(nullptr);  // no buffer: writes are dropped
+  return null_stream;
+}
+
 }  // namespace
 
 std::pair<double, int64_t> evaluate_nll(Transformer& model, BatchSource& data, const torch::Device& device,
@@ -110,6 +127,7 @@ struct Trainer::State {
   std::unique_ptr<BatchSource> train;
   ValidData valid;
   TrainerOptions opt;
+  std::shared_ptr<Distributed> dist;  // never null: Distributed::single() for one process
   torch::Device device = torch::kCPU;
   torch::ScalarType precision = torch::kFloat32;
   Transformer model{nullptr};
@@ -122,7 +140,7 @@ struct Trainer::State {
 
   std::string path(const std::string& name) const { return (fs::path(opt.run_dir) / name).string(); }
   void save(Progress& progress);
-  double validate(Progress& progress, MetricsLog& log, TrainResult& result, double elapsed);
+  double validate(Progress& progress, MetricsLog* log, TrainResult& result, double elapsed);
 };
 
 Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::unique_ptr<BatchSource> train,
@@ -135,6 +153,9 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
   s.train = std::move(train);
   s.valid = std::move(valid);
   s.opt = std::move(options);
+  s.dist = s.opt.dist ? s.opt.dist : Distributed::single();
+  const bool main_rank = s.dist->is_main();
+  if (!main_rank) s.opt.out = &discarded_output();
   const auto& c = s.cfg();
   if (s.opt.run_dir.empty()) throw std::invalid_argument("Trainer: no run directory");
   if (c.train.optimizer == "adafactor") {
@@ -146,13 +167,21 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
   }
   if (c.train.threads > 0) torch::set_num_threads(c.train.threads);
   s.device = resolve_device(c.train.device);
+  if (s.dist->enabled()) {
+    if (s.dist->device().type() != s.device.type())
+      throw std::invalid_argument(fmt::format("Trainer: the process group is for {} but train.device gives {}",
+                                              s.dist->device().str(), s.device.str()));
+    s.device = s.dist->device();  // cuda:LOCAL_RANK
+  }
   s.precision = resolve_precision(c.train.precision, s.device);
   s.config_yaml = config_to_yaml(c, s.loaded.origins);
 
   fs::create_directories(s.opt.run_dir);
-  // Temporary files of writes that a crash interrupted (checkpoint.cpp names them .tmp-*).
-  for (const auto& e : fs::directory_iterator(s.opt.run_dir))
-    if (e.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove(e.path());
+  // Temporary files of writes that a crash interrupted (checkpoint.cpp names them .tmp-*); rank 0 is the only
+  // writer.
+  if (main_rank)
+    for (const auto& e : fs::directory_iterator(s.opt.run_dir))
+      if (e.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove(e.path());
   const std::string last = s.path("checkpoint_last.pt");
   if (!s.opt.resume && fs::exists(last))
     throw std::runtime_error(fmt::format("{} already holds a run ({}); pass --resume to continue it or choose "
@@ -183,20 +212,36 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
     if (file.vocab_size() != s.model->vocab_size())
       throw std::runtime_error(fmt::format("{}: vocabulary size {} but the data gives {}", last, file.vocab_size(),
                                            s.model->vocab_size()));
+    s.ts = file.train_state();
+    if (s.ts.world_size != s.dist->world_size())
+      throw std::runtime_error(fmt::format(
+          "{}: written by a run of world size {} but this run has world size {}; resume with {} rank(s) (each "
+          "rank's data position and random state belong to that world size)",
+          last, s.ts.world_size, s.dist->world_size(), s.ts.world_size));
     file.load_model_into(*s.model);
     file.load_optimizer_into(*s.optimizer);
-    s.ts = file.train_state();
     if (s.ts.schedule != c.train.schedule)
       *s.opt.out << fmt::format("note: the schedule changes from {} (checkpoint) to {} at step {}\n", s.ts.schedule,
                                 c.train.schedule, s.ts.step);
     s.ts.schedule = c.train.schedule;
     s.train->restore(s.ts.data_state);
+    if (s.ts.rng_cpu_ranks.defined()) s.ts.rng_cpu = s.ts.rng_cpu_ranks[s.dist->rank()];
+    if (s.ts.rng_cuda_ranks.defined()) s.ts.rng_cuda = s.ts.rng_cuda_ranks[s.dist->rank()];
     restore_rng(s.ts, s.device);
     s.last_saved_step = s.ts.step;
     s.last_checkpoint = last;
-    truncate_metrics_after(s.path("metrics.jsonl"), s.ts.step);
+    if (main_rank) truncate_metrics_after(s.path("metrics.jsonl"), s.ts.step);
+  } else if (s.dist->rank() > 0) {
+    // Same initialisation on every rank (the broadcast below makes it exact), then a dropout stream of its own.
+    torch::manual_seed(static_cast<uint64_t>(c.train.seed) + 0x9E3779B97F4A7C15ULL * s.dist->rank());
   }
-  write_text_atomically(s.path("config.yaml"), s.config_yaml);
+  s.ts.world_size = s.dist->world_size();
+  // Rank 0's parameters everywhere, fresh or resumed (all ranks read the same checkpoint; this also guards
+  // against a file that changed between their reads).
+  std::vector<torch::Tensor> state = s.model->parameters();
+  for (const auto& b : s.model->buffers()) state.push_back(b);
+  s.dist->broadcast_parameters(state);
+  if (main_rank) write_text_atomically(s.path("config.yaml"), s.config_yaml);
 }
 
 Trainer::~Trainer() = default;
@@ -207,20 +252,25 @@ void Trainer::State::save(Progress& progress) {
   ts.epoch = train->epoch();
   ts.data_state = train->state();
   capture_rng(ts, device);
+  if (dist->enabled()) {  // a collective: every rank saves at the same step, rank 0 writes
+    ts.rng_cpu_ranks = dist->all_gather(ts.rng_cpu);
+    if (ts.rng_cuda.defined()) ts.rng_cuda_ranks = dist->all_gather(ts.rng_cuda);
+  }
+  last_saved_step = ts.step;
+  last_checkpoint = path("checkpoint_last.pt");
+  if (!dist->is_main()) return;
   const std::string step_path = path(fmt::format("checkpoint_{}.pt", ts.step));
   save_checkpoint(step_path, config_yaml, *model, model->vocab_size(), pad_id, optimizer.get(), &ts);
   link_atomically(step_path, path("checkpoint_last.pt"));
-  last_saved_step = ts.step;
-  last_checkpoint = path("checkpoint_last.pt");
   auto all = step_checkpoints(opt.run_dir);
   for (size_t i = 0; i + static_cast<size_t>(cfg().train.keep_checkpoints) < all.size(); ++i)
     fs::remove(all[i].second);
   progress.message(fmt::format("step {}: saved {}", ts.step, step_path));
 }
 
-double Trainer::State::validate(Progress& progress, MetricsLog& log, TrainResult& result, double elapsed) {
+double Trainer::State::validate(Progress& progress, MetricsLog* log, TrainResult& result, double elapsed) {
   last_valid_step = ts.step;
-  if (!valid) return std::nan("");
+  if (!valid || !dist->is_main()) return std::nan("");  // the other ranks wait in their next collective
   auto data = valid();
   auto [nll, tokens] = evaluate_nll(model, *data, device, precision);
   if (tokens == 0) throw std::runtime_error("validation data has no target tokens");
@@ -230,7 +280,7 @@ double Trainer::State::validate(Progress& progress, MetricsLog& log, TrainResult
   m.ln_ppl = nll / static_cast<double>(tokens);
   m.elapsed_s = elapsed;
   if (opt.valid_hook) m.extra = opt.valid_hook(model, ts.step);
-  log.write(m);
+  log->write(m);
   result.valid_ln_ppl.emplace_back(ts.step, m.ln_ppl);
   std::string extra;
   for (const auto& [k, v] : m.extra) extra += fmt::format(" {} {:.2f}", k, v);
@@ -248,8 +298,10 @@ TrainResult Trainer::run() {
   TrainResult result;
   result.start_step = s.ts.step;
   result.last_checkpoint = s.last_checkpoint;
+  result.main_rank = s.dist->is_main();
   Progress progress(*s.opt.out, s.opt.tty);
-  MetricsLog log(s.path("metrics.jsonl"));
+  std::unique_ptr<MetricsLog> log;  // rank 0 only
+  if (s.dist->is_main()) log = std::make_unique<MetricsLog>(s.path("metrics.jsonl"));
   s.model->train();
 
   std::vector<torch::Tensor> params = s.model->parameters();
@@ -263,6 +315,7 @@ TrainResult Trainer::run() {
   auto win_start = Clock::now();
   const int64_t first_step = s.ts.step;
   bool out_of_epochs = false;
+  int stop_signal = 0;
 
   if (s.ts.step == 0 && s.opt.out)
     progress.message(fmt::format("training {} parameters on {} ({}), {} steps, run dir {}",
@@ -272,12 +325,14 @@ TrainResult Trainer::run() {
                                    return n;
                                  }(),
                                  s.device.str(), s.precision == torch::kFloat32 ? "fp32" : "bf16 autocast",
-                                 tc.max_steps, s.opt.run_dir));
+                                 tc.max_steps, s.opt.run_dir) +
+                     (s.dist->enabled() ? fmt::format(", data-parallel over {} ranks", s.dist->world_size())
+                                        : std::string()));
   else
     progress.message(fmt::format("resumed from {} at step {}", s.last_checkpoint, s.ts.step));
 
   while (s.ts.step < tc.max_steps && !out_of_epochs) {
-    if (StopSignals::requested()) break;
+    if ((stop_signal = agreed_stop_signal(*s.dist))) break;
 
     // 1. the batches of this step
     std::vector<Batch> batches;
@@ -292,12 +347,19 @@ TrainResult Trainer::run() {
         break;
       }
       b = s.train->next();  // first batch of the next epoch
-      if (!b) throw std::runtime_error("the training data yields no batches");
+      if (!b)
+        throw std::runtime_error(s.dist->enabled()
+                                     ? fmt::format("the training data yields no batches for rank {} of {} (fewer "
+                                                   "batches than ranks?)",
+                                                   s.dist->rank(), s.dist->world_size())
+                                     : std::string("the training data yields no batches"));
       batches.push_back(std::move(*b));
     }
     if (batches.empty()) break;
-    int64_t step_tokens = 0;
-    for (const auto& b : batches) step_tokens += b.tgt_tokens;
+    int64_t local_tokens = 0;
+    for (const auto& b : batches) local_tokens += b.tgt_tokens;
+    // The loss is the per-token mean over the whole step, all ranks' batches together.
+    const auto step_tokens = static_cast<int64_t>(std::llround(s.dist->allreduce_sum(static_cast<double>(local_tokens))));
     if (step_tokens == 0) throw std::runtime_error(fmt::format("step {}: the batches hold no target tokens",
                                                                s.ts.step + 1));
 
@@ -317,6 +379,7 @@ TrainResult Trainer::run() {
       loss_sum += sums.loss.detach();
       nll_sum += sums.nll.detach();
     }
+    s.dist->allreduce_gradients(params, 1.0);  // summed over ranks: each rank's part is already / step_tokens
 
     // 3. gradient norm before clipping; clipping
     std::vector<torch::Tensor> norms;
@@ -329,18 +392,24 @@ TrainResult Trainer::run() {
         if (p.grad().defined()) p.grad().mul_(coef);
     }
 
-    // 4. one host sync per step: loss, nll and norm
-    auto stats = torch::stack({loss_sum, nll_sum, total_norm.to(torch::kFloat32)}).to(torch::kCPU, torch::kFloat64);
+    // 4. one host sync per step: loss, nll and norm. Data-parallel: the loss sums and a non-finite-norm flag are
+    //    summed over ranks in one collective, so every rank takes the same decision below.
+    auto summed = s.dist->allreduce_sum(
+        torch::stack({loss_sum, nll_sum, torch::isfinite(total_norm).logical_not().to(torch::kFloat32)}));
+    auto stats = torch::cat({summed.to(torch::kFloat32), total_norm.to(torch::kFloat32).reshape({1})})
+                     .to(torch::kCPU, torch::kFloat64);
     const double loss = stats[0].item<double>() / step_tokens;
     const double nll = stats[1].item<double>() / step_tokens;
-    const double norm = stats[2].item<double>();
+    const bool norm_finite_everywhere = stats[2].item<double>() == 0;
+    const double norm = stats[3].item<double>();
     const int64_t this_step = s.ts.step + 1;
-    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+    if (!std::isfinite(loss) || !std::isfinite(norm) || !norm_finite_everywhere) {
       progress.finish();
       result.status = TrainStatus::Diverged;
       result.message = fmt::format(
           "step {}: non-finite {} ({}); stopping without updating or saving. The last good checkpoint is {}",
-          this_step, std::isfinite(loss) ? "gradient norm" : "loss", std::isfinite(loss) ? norm : loss,
+          this_step, std::isfinite(loss) ? "gradient norm" : "loss",
+          std::isfinite(loss) ? (std::isfinite(norm) ? std::nan("") : norm) : loss,
           s.last_checkpoint.empty() ? std::string("none (no checkpoint was written yet)")
                                     : fmt::format("{} (step {})", s.last_checkpoint, s.last_saved_step));
       result.step = s.ts.step;
@@ -380,19 +449,20 @@ TrainResult Trainer::run() {
       const double rate = seconds_since(start) / std::max<int64_t>(1, s.ts.step - first_step);
       progress.update(m, rate * static_cast<double>(tc.max_steps - s.ts.step));
       if (log_now) {
-        log.write(m);
+        if (log) log->write(m);
         win_loss = win_nll = win_norm = win_lr = 0;
         win_tokens = win_steps = 0;
         win_start = Clock::now();
       }
     }
     s.ts.elapsed_s = elapsed();
-    if (s.ts.step % tc.valid_every == 0) s.validate(progress, log, result, elapsed());
+    if (s.ts.step % tc.valid_every == 0) s.validate(progress, log.get(), result, elapsed());
     if (s.ts.step % tc.save_every == 0) s.save(progress);
   }
 
   s.ts.elapsed_s = elapsed();
-  if (int sig = StopSignals::requested()) {
+  if (!stop_signal) stop_signal = agreed_stop_signal(*s.dist);  // a signal during the last step
+  if (int sig = stop_signal) {
     result.status = TrainStatus::Interrupted;
     result.signal = sig;
     progress.message(fmt::format("{} received: stopping at step {}", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -400,7 +470,8 @@ TrainResult Trainer::run() {
   } else {
     if (out_of_epochs)
       progress.message(fmt::format("reached train.max_epochs = {} at step {}", tc.max_epochs, s.ts.step));
-    if (s.last_valid_step != s.ts.step && s.ts.step > first_step) s.validate(progress, log, result, elapsed());
+    if (s.last_valid_step != s.ts.step && s.ts.step > first_step)
+      s.validate(progress, log.get(), result, elapsed());
   }
   if (s.last_saved_step != s.ts.step) s.save(progress);
   progress.finish();
@@ -419,7 +490,12 @@ TrainResult train_from_config(const std::string& config_path, const LoadedConfig
         "`mqa train` does not have yet; set it to 0 (validation reports per-token ln PPL)");
   if (options.run_dir.empty())
     options.run_dir = (fs::path("runs") / fs::path(config_path).stem()).string();
-  ensure_data_ready(c);
+  if (!options.dist) options.dist = Distributed::from_environment(resolve_device(c.train.device));
+  auto& dist = *options.dist;
+  // One writer of the prepared data; the others wait (within MQA_DIST_TIMEOUT: prepare big corpora beforehand
+  // with `mqa prepare`).
+  if (dist.is_main()) ensure_data_ready(c);
+  dist.barrier();
   Tokenizer vocab(vocab_path(c.data));
   auto train_set = Dataset::open(c.data, c.model.type, "train");
   auto valid_set = Dataset::open(c.data, c.model.type, "valid");
@@ -428,9 +504,13 @@ TrainResult train_from_config(const std::string& config_path, const LoadedConfig
   train_opts.shuffle = true;
   train_opts.seed = static_cast<uint64_t>(c.train.seed);
   train_opts.num_workers = c.data.num_workers;
+  train_opts.rank = dist.rank();  // this rank's shard of the one shuffled batch order
+  train_opts.world_size = dist.world_size();
   auto train = std::make_unique<IteratorBatchSource>(std::make_shared<BatchIterator>(train_set, train_opts));
   BatchOptions valid_opts = train_opts;
   valid_opts.shuffle = false;
+  valid_opts.rank = 0;  // rank 0 validates on all of it
+  valid_opts.world_size = 1;
   valid_opts.num_workers = 0;
   ValidData valid = [valid_set, valid_opts] {
     return std::make_unique<IteratorBatchSource>(std::make_shared<BatchIterator>(valid_set, valid_opts));

@@ -14,6 +14,16 @@
 // Resuming (--resume) loads run_dir/checkpoint_last.pt: parameters, optimizer moments, step, RNG (CPU, and CUDA
 // when on CUDA) and the data position, and continues exactly as if never stopped (on CPU bitwise identical losses
 // with the same thread count: see tests/test_train_loop.cpp).
+//
+// Data parallelism (TrainerOptions::dist, launched by torchrun: docs/distributed.md). Every rank builds the same
+// model, then takes rank 0's parameters. Each rank reads its own batches of one shared batch order (the
+// BatchIterator's shard: rank r of W takes batches r, r + W, ...), so a step of W ranks with train.accumulate A
+// consumes the same A x W batches as one process with accumulate A x W. The loss is divided by the target tokens
+// of the whole step (summed over ranks) and the gradients are summed over ranks before the norm, so clipping and
+// the update are the single-process ones up to float summation order, and identical on every rank. Stopping
+// (signal on any rank, non-finite loss or norm on any rank) is agreed through an all-reduce, so every rank stops
+// at the same step. Only rank 0 prints, validates and writes metrics.jsonl, config.yaml and checkpoints; the
+// checkpoint holds the world size and every rank's RNG, and resuming needs the same world size.
 #pragma once
 #include <torch/torch.h>
 
@@ -27,6 +37,7 @@
 #include "mqa/config/config.h"
 #include "mqa/model/transformer.h"
 #include "mqa/train/batch_source.h"
+#include "mqa/train/distributed.h"
 
 namespace mqa {
 
@@ -44,6 +55,8 @@ struct TrainerOptions {
   ValidHook valid_hook;         // optional
   // Called after every optimizer step (tests: fault injection; tools: probes).
   std::function<void(Transformer& model, int64_t step)> after_step;
+  // The data-parallel context; null: one process. The trainer's batch source must already be this rank's shard.
+  std::shared_ptr<Distributed> dist;
 };
 
 enum class TrainStatus { Finished, Interrupted, Diverged };
@@ -57,6 +70,7 @@ struct TrainResult {
   std::vector<double> losses;        // label-smoothed loss per token of each step of this invocation
   std::vector<std::pair<int64_t, double>> valid_ln_ppl;  // (step, ln PPL) of each validation
   std::string last_checkpoint;       // the newest checkpoint on disk ("" if none)
+  bool main_rank = true;             // false on ranks other than 0 of a data-parallel run: they report nothing
 };
 
 class Trainer {
@@ -79,7 +93,9 @@ std::pair<double, int64_t> evaluate_nll(Transformer& model, BatchSource& data, c
                                         torch::ScalarType precision);
 
 // `mqa train`: prepares the data when needed (data.synth / raw text), opens the train and valid splits, and runs
-// the trainer. The default run_dir is runs/<config file name without .yaml>.
+// the trainer. The default run_dir is runs/<config file name without .yaml>. Under torchrun (RANK, WORLD_SIZE,
+// ... set; distributed.h) it joins the process group, rank 0 prepares the data while the others wait, and each
+// rank trains on its shard of the batches.
 TrainResult train_from_config(const std::string& config_path, const LoadedConfig& config, TrainerOptions options);
 
 }  // namespace mqa
