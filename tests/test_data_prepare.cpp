@@ -24,21 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using mqa::test::error_of;
+using mqa::test::file_bytes;
 
 // Runs a shell command; returns (exit status, stdout + stderr).
 std::pair<int, std::string> run(const std::string& cmd) {
@@ -176,8 +163,8 @@ TEST(DataPrepare, SynthCorpusIsAFunctionOfTheSeed) {
   o.seed = 2;
   mqa::generate_synth_corpus(o, dir.path("c"));
   for (const char* f : {"train.src", "train.tgt", "valid.src", "test.tgt"})
-    EXPECT_EQ(read_all(dir.path(std::string("a/") + f)), read_all(dir.path(std::string("b/") + f))) << f;
-  EXPECT_NE(read_all(dir.path("a/train.src")), read_all(dir.path("c/train.src")));
+    EXPECT_EQ(file_bytes(dir.path(std::string("a/") + f)), file_bytes(dir.path(std::string("b/") + f))) << f;
+  EXPECT_NE(file_bytes(dir.path("a/train.src")), file_bytes(dir.path("c/train.src")));
   // Shape: 300 lines, capitalised, ending in . or ?; evaluation sentences never repeat training ones.
   std::ifstream train(dir.path("a/train.src"));
   std::set<std::string> seen;
@@ -306,7 +293,7 @@ TEST(DataPrepare, LmStreamEndsEverySentenceWithEosAndKeepsTheEvaluationText) {
   std::ostringstream log;
   auto stats = mqa::prepare_data(d, "lm", log);
   EXPECT_EQ(stats.train_kept, 400);
-  EXPECT_EQ(read_all(dir.path("lm/valid.txt")), read_all(dir.path("raw/valid.txt")));
+  EXPECT_EQ(file_bytes(dir.path("lm/valid.txt")), file_bytes(dir.path("raw/valid.txt")));
   mqa::Tokenizer tok(mqa::vocab_path(d));
   auto valid = mqa::Dataset::open(d, "lm", "valid");
   // The stream read back: [eos] s1 eos s2 eos ...; example i covers stream tokens [16 i, 16 i + 16].

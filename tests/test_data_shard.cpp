@@ -16,17 +16,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using mqa::test::error_of;
+
 std::vector<std::vector<int32_t>> sample_records() {
   return {{5, 6, 7}, {}, {8}, {9, 10, 11, 12, 13}, {100000}};
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 }  // namespace

@@ -22,6 +22,9 @@ using namespace mqa;
 
 namespace {
 
+using mqa::test::error_of;
+using mqa::test::file_bytes;
+
 struct TinyNetImpl : torch::nn::Module {
   explicit TinyNetImpl(int64_t n = 16) {
     a = register_module("a", torch::nn::Linear(n, n));
@@ -32,22 +35,6 @@ struct TinyNetImpl : torch::nn::Module {
   torch::nn::Linear a{nullptr}, b{nullptr};
 };
 TORCH_MODULE(TinyNet);
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 }  // namespace
 

@@ -2,6 +2,8 @@
 #pragma once
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <random>
 #include <string>
 
@@ -30,6 +32,24 @@ class TempDir {
  private:
   std::filesystem::path root_;
 };
+
+// The message of the exception fn throws, or "<no error>".
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+// The whole file, bytes as they are.
+inline std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 inline std::string source_path(const std::string& rel) { return std::string(MQA_SOURCE_DIR) + "/" + rel; }
 // ../shared/data beside the checkout (the real corpora), or ../../shared/data for a git worktree one level deeper

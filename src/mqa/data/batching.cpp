@@ -3,6 +3,8 @@
 // memory-mapped shards into int64 tensors through raw pointers.
 #include "mqa/data/batching.h"
 
+#include "mqa/util/splitmix.h"
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -20,21 +22,7 @@ namespace mqa {
 
 namespace {
 
-// splitmix64: the same sequence on every platform (std::shuffle's use of distributions is implementation-defined).
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  template <class T>
-  void shuffle(std::vector<T>& v) {  // Fisher-Yates
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[next() % i]);
-  }
-};
+using Rng = SplitMix64;
 
 // Batches of one epoch for this rank: batch b holds ids[starts[b] .. starts[b + 1]).
 struct Plan {

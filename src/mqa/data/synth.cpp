@@ -1,6 +1,8 @@
 // The built-in corpus (see synth.h for the two grammars).
 #include "mqa/data/synth.h"
 
+#include "mqa/util/splitmix.h"
+
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -20,20 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// splitmix64: tiny, fast, and the same sequence on every platform and standard library (std::distributions are
-// implementation-defined, which would make "same seed, same corpus" depend on the compiler).
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double real() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  size_t below(size_t n) { return static_cast<size_t>(real() * static_cast<double>(n)); }
-  bool chance(double p) { return real() < p; }
+struct Rng : SplitMix64 {
+  using SplitMix64::SplitMix64;
   // A skewed pick (density ~ 1/sqrt(rank)): frequent words are frequent, yet the rarest of a few thousand words
   // still appear a few dozen times in 40k sentences.
   size_t zipf(size_t n) {

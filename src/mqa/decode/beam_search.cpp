@@ -33,13 +33,9 @@ std::vector<NBest> beam_search(Transformer& model, const torch::Tensor& src, con
   std::vector<NBest> out(B);
   if (B == 0) return out;
 
-  std::vector<int64_t> eos_at(B);
-  const auto src_len = detail::source_lengths(src, model->pad_id());
   int64_t steps = 0;
-  for (int64_t b = 0; b < B; ++b) {
-    eos_at[b] = detail::eos_step(src_len[b], o, model->config().max_positions);
-    steps = std::max(steps, eos_at[b] + 1);
-  }
+  const std::vector<int64_t> eos_at =
+      detail::forced_eos_steps(src, o, model->pad_id(), model->config().max_positions, steps);
 
   EncoderOutput enc = model->encode(src);
   DecodeState state = model->start(&enc, B, steps, K);

@@ -27,6 +27,20 @@ inline int64_t eos_step(int64_t src_len, const SearchOptions& o, int64_t max_pos
   return std::max<int64_t>(0, std::min<int64_t>(limit, max_positions - 1));
 }
 
+// Per source row of src [B, S]: the step at which eos is forced (eos_step). Sets `steps` to the number of decode
+// steps the longest of them needs (the cache length to allocate).
+inline std::vector<int64_t> forced_eos_steps(const torch::Tensor& src, const SearchOptions& o, int64_t pad_id,
+                                             int64_t max_positions, int64_t& steps) {
+  const auto src_len = source_lengths(src, pad_id);
+  std::vector<int64_t> eos_at(src_len.size());
+  steps = 0;
+  for (size_t b = 0; b < src_len.size(); ++b) {
+    eos_at[b] = eos_step(src_len[b], o, max_positions);
+    steps = std::max(steps, eos_at[b] + 1);
+  }
+  return eos_at;
+}
+
 // Log-probabilities of the next token, logits [N, V] -> [N, V] float32. The model's own log-softmax over the whole
 // vocabulary; afterwards pad and bos are made impossible, and in rows where `forced_eos` [N] bool is true every
 // token but eos.
