@@ -14,7 +14,7 @@ namespace mqa::bench {
 struct TrainBenchOptions {
   int64_t warmup = 1, repeats = 3;
   double lr = 1e-4;
-  bool bf16_autocast = true;  // used only on a CUDA device of a LibTorch 2 build
+  bool bf16_autocast = true;  // used only on a CUDA device (only LibTorch 2 builds have CUDA here)
   // If set: after timing, one more step under the kernel profiler, its trace written here (kernel_profile.h).
   std::string profile_trace;
 };
