@@ -7,9 +7,8 @@
 # the traces ($OUT/profile_*.json).
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
-bash .deps/build-on-gpu.sh > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
-export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-mqa=./build-gpu/mqa
+MQA_BUILD_LOG=$out/build.log source scripts/mqa_build.sh
+mqa=$MQA
 report=$out/decode_profile.md; log=$out/decode_profile.log
 rm -f "$report"
 common=(--set bench.warmup=1 --set bench.repeats=2 --set bench.source_len=128 --set bench.target_len=128

@@ -11,10 +11,9 @@
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
 start=$(date +%s)
-bash .deps/build-on-gpu.sh > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
+MQA_BUILD_LOG=$out/build.log source scripts/mqa_build.sh
 tail -1 "$out/build.log"
-export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-mqa=./build-gpu/mqa
+mqa=$MQA
 json=$out/table2.jsonl; baseline=$out/baseline.jsonl; log=$out/table2.log
 rm -f "$json" "$baseline"
 B=${TABLE2_BATCH:-128}; REPEATS=${TABLE2_REPEATS:-3}

@@ -63,21 +63,9 @@ table_setup() {
 say() { echo "$*" | tee -a "$log"; }
 elapsed() { echo $(( $(date +%s) - start )); }
 
-# On a machine with a GPU and the carried .deps: the CUDA build (build-gpu/); otherwise build/ (built if missing).
+# On a machine with a GPU and the carried .deps: the CUDA build (build-gpu/); otherwise build/ (scripts/mqa_build.sh).
 build_mqa() {
-  if [[ -n ${MQA:-} ]]; then
-    :
-  elif [[ -f .deps/build-on-gpu.sh ]] && command -v nvidia-smi > /dev/null 2>&1; then
-    bash .deps/build-on-gpu.sh > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
-    export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-    MQA=./build-gpu/mqa
-  else
-    MQA=./build/mqa
-    if [[ ! -x $MQA ]]; then
-      { cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build build --target mqa mqa_spm; } \
-        > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
-    fi
-  fi
+  MQA_BUILD_LOG=$out/build.log source "$(dirname "${BASH_SOURCE[0]}")/mqa_build.sh"
   export MQA
   say "build: $MQA ready after $(elapsed) s"
 }

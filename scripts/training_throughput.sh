@@ -8,9 +8,8 @@
 # and .md to experiments/training-throughput/.
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
-bash .deps/build-on-gpu.sh > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
-export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-mqa=./build-gpu/mqa
+MQA_BUILD_LOG=$out/build.log source scripts/mqa_build.sh
+mqa=$MQA
 json=$out/throughput.jsonl; log=$out/throughput.log
 rm -f "$json"
 common=(--set bench.warmup=2 --set bench.repeats=5 --set bench.source_len=256 --set bench.target_len=256
