@@ -2,7 +2,8 @@
 //   - beam size 1 is greedy search, token for token;
 //   - the scores beam search reports are the model's: a teacher-forced full forward re-scores every n-best
 //     hypothesis to within 1e-4 (log-probability and length-penalised score);
-//   - on a model trained here to reverse sequences, beam 4 never scores below greedy on any sentence;
+//   - on a model trained here to reverse sequences, beam 4 never scores below greedy on any sentence; on untrained
+//     models textbook beam search does, keeping the greedy path (the default) does not;
 //   - finished sentences leaving the batch early changes nothing;
 //   - LM sampling with top_k = 1 is greedy; LM continuations are scored like the full forward.
 #include <gtest/gtest.h>
@@ -245,6 +246,49 @@ TEST_F(DecodeTrained, BeamFourNeverScoresBelowGreedy) {
   EXPECT_GT(differ, 0);
   std::cout << "[ reverse task ] final loss " << final_loss_ << ", beam 4 exact " << beam_correct
             << "/64, beam differs from greedy on " << differ << "\n";
+}
+
+// Textbook beam search loses the greedy path whenever beam_size other prefixes are more likely at some step, and
+// can then end below greedy. A random model with sharpened weights does that often; keep_greedy_path
+// (the default) must never score below greedy there (nor below the textbook search), and the textbook search must,
+// so the test can tell them apart.
+TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSearchDoes) {
+  int textbook_below = 0, kept_below = 0, sentences = 0;
+  for (uint64_t seed : {51, 52, 53, 54, 55}) {
+    Transformer model = untrained("seq2seq", 24, 1, seed);
+    {
+      // Every weight times 6: peaked next-token distributions, as a trained model's, over arbitrary tokens.
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) p.mul_(6.0);
+    }
+    torch::manual_seed(seed);
+    std::vector<int64_t> lengths(24);
+    for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = 1 + static_cast<int64_t>(i % 9);
+    auto src = random_sources(lengths, 24);
+    for (int64_t beam : {2, 4}) {
+      auto kept = options(beam, 1, 0.6), textbook = kept;
+      textbook.keep_greedy_path = false;
+      auto greedy = mqa::greedy_search(model, src, kept);
+      auto with = mqa::beam_search(model, src, kept);
+      auto without = mqa::beam_search(model, src, textbook);
+      for (int64_t b = 0; b < src.size(0); ++b) {
+        ++sentences;
+        textbook_below += without[b][0].score < greedy[b][0].score - 1e-5;
+        kept_below += with[b][0].score < greedy[b][0].score - 1e-5;
+        EXPECT_GE(with[b][0].score, greedy[b][0].score - 1e-5)
+            << "seed " << seed << " beam " << beam << " source " << b << ": beam " << show(with[b][0].tokens)
+            << " greedy " << show(greedy[b][0].tokens);
+        // The beams search as without the greedy row, so nothing textbook beam search finds is lost either.
+        EXPECT_GE(with[b][0].score, without[b][0].score - 1e-5) << "seed " << seed << " beam " << beam << " source " << b;
+        // The reported score is still the model's: re-scored by the full forward pass.
+        const double full = full_forward_logprob(model, src, b, with[b][0].tokens);
+        EXPECT_NEAR(with[b][0].logprob, full, 1e-4) << "seed " << seed << " beam " << beam << " source " << b;
+      }
+    }
+  }
+  EXPECT_GT(textbook_below, 0) << "textbook beam search never fell below greedy here: the test cannot tell";
+  std::cout << "[ greedy path ] below greedy of " << sentences << " sentences: textbook " << textbook_below
+            << ", keep_greedy_path " << kept_below << "\n";
 }
 
 // ---- (4) dropping finished sentences changes nothing ----------------------------------------------------------

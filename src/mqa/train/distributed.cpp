@@ -121,6 +121,22 @@ std::shared_ptr<Distributed> Distributed::from_environment(const torch::Device& 
   return d;
 }
 
+bool Distributed::has_gloo() {
+#ifdef MQA_HAVE_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool Distributed::has_nccl() {
+#ifdef MQA_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 void Distributed::run_collective(const char* what, const std::function<void()>& fn) {
   try {
     fn();

@@ -18,6 +18,10 @@ class Distributed {
   static std::shared_ptr<Distributed> from_environment(const torch::Device& device, int timeout_s = 300);
   // A single-process context (world size 1).
   static std::shared_ptr<Distributed> single();
+  // Whether this build has the process group of CPU ranks (Gloo: needs gloo's headers, which Debian's libgloo-dev
+  // has and PyTorch's wheel lacks) and of CUDA ranks (NCCL: a CUDA LibTorch built with it).
+  static bool has_gloo();
+  static bool has_nccl();
 
   ~Distributed();
   int rank() const { return rank_; }
