@@ -287,6 +287,15 @@ TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSe
     }
   }
   EXPECT_GT(textbook_below, 0) << "textbook beam search never fell below greedy here: the test cannot tell";
+  // The greedy row's hypothesis joins the n-best list only where the beams did not find it too: no duplicates.
+  Transformer model = untrained("seq2seq", 24, 1, 51);
+  torch::manual_seed(51);
+  auto src = random_sources({1, 2, 3, 4, 5, 6, 7, 8, 9}, 24);
+  for (const NBest& list : mqa::beam_search(model, src, options(4, 4, 0.6))) {
+    std::set<std::vector<int64_t>> distinct;
+    for (const Hypothesis& h : list) distinct.insert(h.tokens);
+    EXPECT_EQ(distinct.size(), list.size());
+  }
   std::cout << "[ greedy path ] below greedy of " << sentences << " sentences: textbook " << textbook_below
             << ", keep_greedy_path " << kept_below << "\n";
 }
