@@ -8,8 +8,8 @@
 #   bash scripts/beam_vs_greedy.sh runs/quickstart/checkpoint_last.pt data/quickstart/test.src.txt
 #   bash scripts/beam_vs_greedy.sh CKPT SRC -- --set decode.keep_greedy_path=false   # textbook beam search
 #
-# SOURCES defaults to the checkpoint's test set (data/quickstart/test.src.txt for the quickstart). BEAM (default 4)
-# sets the beam width. Writes greedy.txt and beam.txt (`i ||| text ||| score`) to $OUT_DIR when it is set.
+# SOURCES defaults to data/quickstart/test.src.txt (the quickstart's test set). BEAM (default 4) sets the beam width.
+# Keeps greedy.txt and beam.txt (`i ||| text ||| score`) in $OUT_DIR when it is set (else in a removed temp dir).
 set -euo pipefail
 source "$(dirname "$0")/mqa_build.sh"
 ckpt=${1:?usage: beam_vs_greedy.sh CKPT [SOURCES] [-- mqa translate options...]}
@@ -20,8 +20,11 @@ if [[ $# -gt 0 && $1 != -- ]]; then src=$1; shift; fi
 [[ -f $ckpt ]] || { echo "error: $ckpt: no such checkpoint" >&2; exit 2; }
 [[ -f $src ]] || { echo "error: $src: no such source file" >&2; exit 2; }
 beam=${BEAM:-4}
-dir=${OUT_DIR:-$(mktemp -d)}
-mkdir -p "$dir"
+if [[ -n ${OUT_DIR:-} ]]; then
+  dir=$OUT_DIR; mkdir -p "$dir"
+else
+  dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+fi
 
 "$MQA" translate "$ckpt" --input "$src" --beam 1 --scores --quiet "$@" > "$dir/greedy.txt"
 start=$(date +%s.%N)

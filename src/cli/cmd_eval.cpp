@@ -128,12 +128,12 @@ void run_eval(const EvalArgs& a) {
       mqa::BleuScore bleu = mqa::corpus_bleu(hyps, {refs});
       if (log) *log << fmt::format("eval: beam {}: {}\n", beam, bleu.format(2, false, bleu.signature()));
       runs.push_back(fmt::format(
-          "{{\"beam\": {}, \"length_penalty\": {}, \"keep_greedy_path\": {}, \"bleu\": {}, \"bleu_signature\": {}, \"bleu_verbose\": {}, "
-          "\"sentences\": {}, \"skipped\": {}, \"source_tokens\": {}, \"output_tokens\": {}, \"seconds\": {}, "
-          "\"output_tokens_per_s\": {}}}",
-          beam, num(config.decode.length_penalty), config.decode.keep_greedy_path && beam > 1, num(bleu.score), str(bleu.signature()), str(bleu.verbose()),
-          st.sentences, st.skipped, st.source_tokens, st.output_tokens, num(st.seconds),
-          num(st.output_tokens / std::max(st.seconds, 1e-9))));
+          "{{\"beam\": {}, \"length_penalty\": {}, \"keep_greedy_path\": {}, \"bleu\": {}, \"bleu_signature\": {}, "
+          "\"bleu_verbose\": {}, \"sentences\": {}, \"skipped\": {}, \"source_tokens\": {}, \"output_tokens\": {}, "
+          "\"seconds\": {}, \"output_tokens_per_s\": {}}}",
+          beam, num(config.decode.length_penalty), config.decode.keep_greedy_path && beam > 1, num(bleu.score),
+          str(bleu.signature()), str(bleu.verbose()), st.sentences, st.skipped, st.source_tokens, st.output_tokens,
+          num(st.seconds), num(st.output_tokens / std::max(st.seconds, 1e-9))));
     }
     fields.push_back(fmt::format("\"device\": {}", str(device.str())));
     fields.push_back(fmt::format("\"decode\": [\n    {}\n  ]", fmt::join(runs, ",\n    ")));

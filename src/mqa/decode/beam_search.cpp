@@ -71,8 +71,8 @@ std::vector<NBest> beam_search(Transformer& model, const torch::Tensor& src, con
     const int64_t V = logits.size(1);
     torch::Tensor lp = detail::next_token_logprobs(logits, row_eos_at_t.eq(t), model->pad_id(), o.bos_id, o.eos_id);
     torch::Tensor prior = torch::tensor(beam_lp, torch::TensorOptions().dtype(torch::kDouble)).to(device, torch::kFloat);
-    // Candidates: the beams' rows only (not the greedy row).
-    auto beams_only = [&](const torch::Tensor& x) { return x.view({A, R, V}).narrow(1, 0, K).reshape({A, K * V}); };
+    // Candidates: the beams' rows only, the first K of each source's R (a view: a source's K*V leading entries).
+    auto beams_only = [&](const torch::Tensor& x) { return x.view({A, R * V}).narrow(1, 0, K * V); };
     torch::Tensor cand = beams_only(lp + prior.unsqueeze(1));  // [A, K*V]
     const int64_t C = std::min<int64_t>(2 * K, K * V);
     auto [top_val, top_idx] = cand.topk(C, 1);                    // [A, C]
