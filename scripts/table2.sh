@@ -1,52 +1,96 @@
 #!/usr/bin/env bash
-# Table 2 on the GPU machine (carry .deps; see ../shared/gpu/README.md), from the project root:
+# Table 2 and the decoding sweep on the GPU machine, from the project root (see README "GPU build"):
 #   bash scripts/table2.sh
-# Builds (incrementally), runs the CUDA-graph decode tests, then for the paper's four rows
-# (configs/wmt14/{base,multi_query,multi_head_local,multi_query_local}.yaml): training, greedy and beam-4 decoding
-# per output token (mqa bench), a large-batch multi-query greedy run (the 1.3x-of-floor goal), and the plain PyTorch
-# baseline (scripts/baseline_decode.py) for multi-head and multi-query. Writes into $OUT: table2.jsonl (mqa),
-# baseline.jsonl, table2.log, build.log, bench_cuda_tests.log and results.md (copy it to
-# experiments/table2/results.md). Prints a short summary last. Expected 3-5 minutes on an H100.
-# TABLE2_BATCH (128) and TABLE2_REPEATS (3) change the batch and the timed repeats.
+# One call does, in this order (each step logged; a failing step does not stop the others):
+#   1. build (scripts/mqa_build.sh), then the CUDA tests of the decode engine: kernels == LibTorch path, graph
+#      replays == eager, bf16 engine == full forward (DecodeKernels.*, BenchCuda.*, CudaModel.*);
+#   2. the paper's four rows (configs/wmt14/{base,multi_query,multi_head_local,multi_query_local}.yaml): training,
+#      greedy and beam-4 decoding per output token at batch TABLE2_BATCH (128), S = T = 128;
+#   3. the greedy sweep over batch {1, 32, 128, 1024} x target length {128, 512, 2048} for multi-head and
+#      multi-query, each point against its bytes/FLOPs floor;
+#   4. the plain PyTorch baseline (scripts/baseline_decode.py, eager and CUDA graph) for multi-head and multi-query;
+#   5. `mqa translate` of newstest2014 (3003 sentences) with beam 4 on a random-initialised paper-size model (a
+#      throughput measurement: its outputs run to the length limit), and `mqa bench decode` at the same batch and
+#      lengths. Needs the test sets at $NEWSTEST (default .carry/newstest: copy ../shared/data/wmt-newstest there
+#      and carry it); skipped when absent;
+#   6. scripts/table2_report.py -> results.md, scripts/plot_table2.py -> table2_sweep.png.
+# Everything lands in $OUT: table2.jsonl, sweep.jsonl, baseline.jsonl, build.log, cuda_tests.log, table2.log,
+# results.md and table2_sweep.png.
+# TABLE2_BUDGET (seconds, default 540) skips what would start after it.
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
 start=$(date +%s)
 MQA_BUILD_LOG=$out/build.log source scripts/mqa_build.sh
 tail -1 "$out/build.log"
 mqa=$MQA
-json=$out/table2.jsonl; baseline=$out/baseline.jsonl; log=$out/table2.log
-rm -f "$json" "$baseline"
+json=$out/table2.jsonl; sweep=$out/sweep.jsonl; baseline=$out/baseline.jsonl; log=$out/table2.log
+rm -f "$json" "$sweep" "$baseline"
 B=${TABLE2_BATCH:-128}; REPEATS=${TABLE2_REPEATS:-3}
 common=(--set bench.warmup=1 --set bench.repeats="$REPEATS" --set bench.batch_size="$B" --set bench.source_len=128
-        --set bench.target_len=128 --set bench.beam_size=4 --set bench.bucket=16 --set bench.device=cuda)
+        --set bench.target_len=128 --set bench.beam_size=4 --set bench.device=cuda)
+budget=${TABLE2_BUDGET:-540}
 failed=0
-# The graph path against the plain decode on this GPU first (a few seconds): a wrong graph would make every
-# decode number meaningless.
-./build-gpu/mqa_tests --gtest_filter='*BenchCuda*' > "$out/bench_cuda_tests.log" 2>&1 \
-  && echo "BenchCuda tests passed" || { echo "BenchCuda tests FAILED:"; grep -E "Failure|Expected|Which|FAILED|error" -A3 "$out/bench_cuda_tests.log" | head -40; failed=$((failed + 1)); }
-budget=${TABLE2_BUDGET:-480}  # seconds after which the remaining commands are skipped (the device call has 600)
 run() {  # run LIMIT_SECONDS COMMAND...: log everything, keep going on failure
   local limit=$1; shift
   local elapsed=$(( $(date +%s) - start ))
-  if [ $elapsed -ge $budget ]; then echo "SKIPPED (time budget, ${elapsed} s): $*" | tee -a "$log"; return; fi
-  [ $limit -gt $(( budget + 60 - elapsed )) ] && limit=$(( budget + 60 - elapsed ))
-  echo "== $*" >> "$log"
+  if [ $elapsed -ge "$budget" ]; then echo "SKIPPED (time budget, ${elapsed} s): $*" | tee -a "$log"; return; fi
+  [ "$limit" -gt $(( budget + 50 - elapsed )) ] && limit=$(( budget + 50 - elapsed ))
+  echo "== [$(( $(date +%s) - start )) s] $*" >> "$log"
   timeout "$limit" "$@" >> "$log" 2>&1
   local rc=$?
   if [ $rc -ne 0 ]; then echo "FAILED (exit $rc): $*" | tee -a "$log"; tail -6 "$log" | grep -v "^FAILED"; failed=$((failed + 1)); fi
-  grep -E "^  \| " "$log" | tail -2
+  grep -E "^  \| " "$log" | tail -1
 }
+
+# 1. Correctness first: a wrong kernel or graph would make every number below meaningless.
+bin=$(dirname "$mqa")
+timeout 240 "$bin/mqa_tests" --gtest_filter='DecodeKernels.*:*BenchCuda*:*CudaModel*' > "$out/cuda_tests.log" 2>&1 \
+  && echo "CUDA decode tests passed" \
+  || { echo "CUDA decode tests FAILED:"; grep -E "Failure|Expected|Which|FAILED|error|relative" -A2 "$out/cuda_tests.log" | head -40; failed=$((failed + 1)); }
+grep -E "^\[ (self|cross|residual|greedy|search)" "$out/cuda_tests.log" | head -40
+
+# 2. The paper's rows.
 for row in base multi_query multi_head_local multi_query_local; do
-  run 100 $mqa bench decode configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
-  run 80 $mqa bench train configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
+  run 100 "$mqa" bench decode configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
+  run 80 "$mqa" bench train configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
 done
-run 60 $mqa bench decode configs/wmt14/multi_query.yaml --label multi_query --modes greedy "${common[@]}" \
-  --set bench.batch_size=512 --json "$json"
+
+# 3. The sweep (one process per row; warm-up generation, one timed).
+for row in base multi_query; do
+  run 200 "$mqa" bench decode configs/wmt14/$row.yaml --label $row --modes greedy --batches 1,32,128,1024 \
+    --lengths 128,512,2048 --set bench.warmup=1 --set bench.repeats=1 --set bench.check_graph=false \
+    --set bench.source_len=128 --set bench.device=cuda --json "$sweep"
+done
+
+# 4. The plain PyTorch baseline.
 for row in base multi_query; do
   run 120 python3 scripts/baseline_decode.py --config configs/wmt14/$row.yaml --label $row --batch "$B" \
     --source-len 128 --target-len 128 --beam-size 4 --warmup 1 --repeats "$REPEATS" --json "$baseline"
 done
-python3 scripts/table2_report.py --mqa "$json" --baseline "$baseline" --out "$out/results.md" --batch "$B" \
+
+# 5. translate on newstest2014, and the benchmark at the same batch and lengths.
+newstest=${NEWSTEST:-.carry/newstest}
+if [ -f "$newstest/newstest2014.en" ]; then
+  tdir=/tmp/mqa-translate; rm -rf "$tdir"; mkdir -p "$tdir"
+  cat "$newstest"/newstest201[0-2].en > "$tdir/train.en"; cat "$newstest"/newstest201[0-2].de > "$tdir/train.de"
+  run 150 "$mqa" train configs/wmt14/base.yaml --run-dir "$tdir/run" --set data.dir="$tdir/data" \
+    --set data.train_source="$tdir/train.en" --set data.train_target="$tdir/train.de" \
+    --set data.valid_source="$newstest/newstest2013.en" --set data.valid_target="$newstest/newstest2013.de" \
+    --set data.vocab_size=16000 --set data.max_len=200 --set train.max_steps=1 --set train.save_every=1 --set train.valid_every=1000 \
+    --set train.device=cuda
+  ckpt=$tdir/run/checkpoint_last.pt
+  if [ -f "$ckpt" ]; then
+    run 120 "$mqa" translate "$ckpt" --input "$newstest/newstest2014.en" --beam 4 --device cuda \
+      --output "$tdir/newstest2014.out"
+    grep "translate:" "$log" | tail -1
+  fi
+else
+  echo "SKIPPED translate: no $newstest/newstest2014.en" | tee -a "$log"
+fi
+
+# 6. Reports.
+python3 scripts/table2_report.py --mqa "$json" "$sweep" --baseline "$baseline" --out "$out/results.md" --batch "$B" \
   2>&1 | tee -a "$log"
-echo "table2.sh: $(( $(date +%s) - start )) s, $failed failed command(s); results in $out/results.md"
+python3 scripts/plot_table2.py "$sweep" -o "$out/table2_sweep.png" 2>&1 | tail -1
+echo "table2.sh: $(( $(date +%s) - start )) s, $failed failed step(s); results in $out/results.md"
 [ $failed -eq 0 ]

@@ -34,6 +34,10 @@ def fmt(x, nd=2):
     return "n/a" if x is None or x < 0 else f"{x:.{nd}f}"
 
 
+def path(r):
+    return ("kernels" if r.get("kernels") else "LibTorch") + (" + graph" if r.get("cuda_graph") else "")
+
+
 def times(x, nd=2):
     return "n/a" if x is None else f"{x:.{nd}f}x"
 
@@ -51,6 +55,8 @@ def main():
     train = {r["label"]: r for r in recs if r.get("kind") == "train"}
     if not decode and not train:
         raise SystemExit("table2_report.py: expected decode or train results in " + " ".join(a.mqa))
+    sweep = [r for r in decode if r.get("sweep")]
+    decode = [r for r in decode if not r.get("sweep")]
     batches = [r["batch"] for r in decode]
     batch = a.batch or (max(set(batches), key=batches.count) if batches else None)
     dec = {(r["label"], r["mode"]): r for r in decode if r["batch"] == batch}
@@ -103,30 +109,59 @@ def main():
     L.append("Floor of a step = max(bytes / measured copy bandwidth, FLOPs / measured bf16 matmul rate). Bytes: "
              "decoder weights once per step (incl. the V x D output projection), self-attention K/V reads "
              "(window-limited, averaged over the generated length), cross-attention K/V once per source, cache "
-             "writes. Beam reordering (read + write of the kept cache rows) is shown but not in the floor. "
-             "`floor/measured` is the achieved fraction; `graph = eager` is the fraction of output tokens of the "
-             "graph replays equal to an eager run of the same step.\n")
+             "writes. Beam search moves no cache rows (the kernels read through a row table), so the reorder bytes of a "
+             "copying implementation are shown for reference only. `floor/measured` is the achieved fraction; `graph "
+             "= eager` is the fraction of output tokens of the graph replays equal to an eager run of the same "
+             "step.\n")
     L.append("| Row | Mode | B | Weights MB | Self K/V MB | Cross K/V MB | Reorder MB | GFLOP/step | Floor us/tok "
-             "| Measured us/tok | floor/measured | Bound | Graphs | graph = eager |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+             "| Measured us/tok | floor/measured | Bound | Path | graph = eager |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
     for r in decode:
         f = r["roofline"]
         L.append(f"| {r['label']} | {r['mode']} | {r['batch']} | {f['weight_bytes'] / 1e6:.0f} "
                  f"| {f['self_kv_read_bytes'] / 1e6:.0f} | {f['cross_kv_read_bytes'] / 1e6:.0f} "
                  f"| {f['reorder_bytes'] / 1e6:.0f} | {f['flops_per_step'] / 1e9:.1f} | {f['floor_us_per_token']:.3f} "
                  f"| {r['decoder_us_per_token']:.3f} | {100 * f['fraction_of_floor']:.0f}% | {f['bound']} "
-                 f"| {r['graphs']} | {fmt(r.get('graph_eager_agreement'), 3)} |")
+                 f"| {path(r)} | {fmt(r.get('graph_eager_agreement'), 3)} |")
     c = any_rec.get("ceilings", {})
     L.append(f"\nCeilings measured in the same runs (first run shown): copy {fmt(c.get('copy_GBps'), 0)} GB/s (bytes "
              f"read + written, {c.get('copy_bytes', 0) / 2**20:.0f} MiB per copy), {c.get('dtype')} matmul "
              f"{fmt(c.get('matmul_TFLOPs'), 0)} TFLOP/s (n = {c.get('matmul_n')}).\n")
-    mq = [r for r in decode if r["label"].startswith("multi_query") and r["mode"] == "greedy"
-          and r["model"]["window"] == 0 and r["batch"] >= 32]
-    if mq:
-        best = max(mq, key=lambda r: r["batch"])
-        ratio = 1 / best["roofline"]["fraction_of_floor"]
-        L.append(f"**Goal (multi-query greedy within 1.3x of its floor at batch >= 32):** batch {best['batch']}: "
-                 f"measured / floor = {ratio:.2f}x -- {'met' if ratio <= 1.3 else 'not met'}.\n")
+    if sweep:
+        L.append("## Greedy decoding over batch and target length (`mqa bench decode --batches --lengths`)\n")
+        L.append("Source length 128. `x floor` = measured / floor. Ratio = multi-head / multi-query decoder time per "
+                 "token; `of floor ratio` = that ratio over the ratio of the two floors (issue 14 asks >= 80% at every "
+                 "point). Plot: `table2_sweep.png` (scripts/plot_table2.py).\n")
+        L.append("| B | T | multi-head us/tok | floor | x floor | multi-query us/tok | floor | x floor | ratio "
+                 "| floor ratio | of floor ratio |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        pts = {(r["label"], r["batch"], r["target_len"]): r for r in sweep if r["mode"] == "greedy"}
+        keys = sorted({(b, t) for (_, b, t) in pts})
+        worst_share, best_x = None, {}
+        for b, t in keys:
+            h, q = pts.get(("base", b, t)), pts.get(("multi_query", b, t))
+            if not h or not q:
+                continue
+            hx = h["decoder_us_per_token"] / h["roofline"]["floor_us_per_token"]
+            qx = q["decoder_us_per_token"] / q["roofline"]["floor_us_per_token"]
+            ratio = h["decoder_us_per_token"] / q["decoder_us_per_token"]
+            fratio = h["roofline"]["floor_us_per_token"] / q["roofline"]["floor_us_per_token"]
+            share = ratio / fratio
+            worst_share = share if worst_share is None else min(worst_share, share)
+            if b >= 128:
+                for name, x in (("multi-head", hx), ("multi-query", qx)):
+                    best_x[name] = min(best_x.get(name, x), x)
+            L.append(f"| {b} | {t} | {h['decoder_us_per_token']:.3f} | {h['roofline']['floor_us_per_token']:.3f} "
+                     f"| {hx:.2f} | {q['decoder_us_per_token']:.3f} | {q['roofline']['floor_us_per_token']:.3f} "
+                     f"| {qx:.2f} | {ratio:.2f}x | {fratio:.2f}x | {100 * share:.0f}% |")
+        L.append("")
+        for name in ("multi-query", "multi-head"):
+            if name in best_x:
+                L.append(f"**{name} greedy, batch >= 128, closest to its floor:** {best_x[name]:.2f}x the floor "
+                         f"(goal 1.5x: {'met' if best_x[name] <= 1.5 else 'not met'}).  ")
+        if worst_share is not None:
+            L.append(f"**Multi-head / multi-query ratio, worst point:** {100 * worst_share:.0f}% of the floor ratio "
+                     f"(goal 80%: {'met' if worst_share >= 0.8 else 'not met'}).\n")
 
     if base:
         L.append("## mqa against a plain PyTorch implementation (scripts/baseline_decode.py)\n")

@@ -1,6 +1,6 @@
-// The benchmark's own correctness (issue 7): the timed decode loop (the same step function the GPU captures as
-// graphs, run eagerly here) produces exactly the tokens of a plain greedy decode and of a plain beam search, and
-// its beam scores are the log-probabilities the full model gives its outputs; the bytes/FLOPs model equals a hand
+// The benchmark's own correctness (issues 7, 14): the timed decode (the searches translate runs, in fixed-length
+// mode) produces exactly the tokens of a plain greedy decode through the full forward, and the scores it reports
+// are the log-probabilities the full model gives its outputs; the bytes/FLOPs model equals a hand
 // count; the statistics of repeated timings; the training step trains. No timing assertions.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -12,7 +12,7 @@
 
 #include "mqa/bench/decode_bench.h"
 #include "mqa/bench/roofline.h"
-#include "mqa/bench/timer.h"
+#include "mqa/util/timer.h"
 #include "mqa/bench/train_bench.h"
 #include "mqa/model/transformer.h"
 #include "test_util.h"
@@ -48,52 +48,38 @@ Transformer make(const ModelConfig& c) {
   return m;
 }
 
-// Plain greedy decoding: step, argmax, feed back. [B, T]
+// Plain fixed-length greedy decoding through the full forward (no cache): at every step the most likely token but
+// pad, bos and eos, and eos at the last step. [B, T] (the last column eos).
 torch::Tensor plain_greedy(Transformer& m, const torch::Tensor& src, int64_t steps) {
   torch::NoGradGuard no_grad;
-  auto enc = m->encode(src);
-  auto st = m->start(&enc, src.size(0), steps);
-  auto tok = torch::full({src.size(0)}, kBos, src.options());
-  std::vector<torch::Tensor> out;
-  for (int64_t t = 0; t < steps; ++t) {
-    tok = m->step(st, tok).argmax(-1);
-    out.push_back(tok);
+  constexpr int64_t kEos = 3;
+  auto tgt = torch::full({src.size(0), 1}, kBos, torch::kLong);
+  for (int64_t t = 0; t + 1 < steps; ++t) {
+    auto logits = m->forward(src, tgt).select(1, t);  // [B, V]
+    logits.index_fill_(1, torch::tensor(std::vector<int64_t>{0, kBos, kEos}, torch::kLong), -INFINITY);
+    tgt = torch::cat({tgt, logits.argmax(1, true)}, 1);
   }
-  return torch::stack(out, 1);
+  return torch::cat({tgt.narrow(1, 1, steps - 1), torch::full({src.size(0), 1}, kEos, torch::kLong)}, 1);
 }
 
-// Plain fixed-length beam search with the out-of-place reorder; returns tokens [B*K, T] and scores [B, K].
-std::pair<torch::Tensor, torch::Tensor> plain_beam(Transformer& m, const torch::Tensor& src, int64_t K, int64_t steps) {
+// log p(tokens, eos | src row b) by the full forward.
+double rescored(Transformer& m, const torch::Tensor& src, int64_t b, const std::vector<int64_t>& tokens) {
   torch::NoGradGuard no_grad;
-  const int64_t B = src.size(0);
-  auto enc = m->encode(src);
-  auto st = m->start(&enc, B, steps, K);
-  auto tok = torch::full({B * K}, kBos, torch::kLong);
-  auto scores = torch::full({B, K}, -1e9, torch::kFloat32);
-  scores.select(1, 0).fill_(0);
-  torch::Tensor hist = torch::zeros({B * K, 0}, torch::kLong);
-  for (int64_t t = 0; t < steps; ++t) {
-    auto logp = torch::log_softmax(m->step(st, tok).to(torch::kFloat32), -1);  // [B*K, V]
-    auto total = (scores.view({B * K, 1}) + logp).view({B, K * kVocab});
-    auto [best, index] = total.topk(K, -1);
-    auto from = torch::div(index, kVocab, "floor"), word = index - from * kVocab;
-    auto rows = (torch::arange(B, torch::kLong).unsqueeze(1) * K + from).view({B * K});
-    m->reorder(st, rows);
-    hist = torch::cat({hist.index_select(0, rows), word.view({B * K, 1})}, 1);
-    tok = word.view({B * K});
-    scores = best;
-  }
-  return {hist, scores};
+  std::vector<int64_t> in = {kBos}, out = tokens;
+  in.insert(in.end(), tokens.begin(), tokens.end());
+  out.push_back(3);
+  auto logits = m->forward(src.narrow(0, b, 1), torch::tensor(in, torch::kLong).unsqueeze(0).to(src.device()));
+  auto lp = torch::log_softmax(logits.to(torch::kFloat64), -1);
+  return lp.gather(2, torch::tensor(out, torch::kLong).view({1, -1, 1}).to(src.device())).sum().item<double>();
 }
 
-mqa::bench::DecodeBenchOptions options(int64_t beams, int64_t bucket, int64_t steps) {
+mqa::bench::DecodeBenchOptions options(int64_t beams, int64_t steps) {
   mqa::bench::DecodeBenchOptions o;
   o.target_len = steps;
   o.beams = beams;
   o.warmup = 1;
   o.repeats = 2;
-  o.bucket = bucket;
-  o.bos = kBos;
+  o.check_every = 4;
   return o;
 }
 
@@ -108,73 +94,49 @@ const Variant kVariants[] = {{"multi_head", 4, 0}, {"multi_query", 1, 0}, {"mult
 
 class DecodeBench : public ::testing::TestWithParam<Variant> {};
 
-TEST_P(DecodeBench, GreedyTokensEqualPlainGreedyDecodeForEveryBucket) {
+TEST_P(DecodeBench, GreedyTokensEqualAPlainGreedyDecodeThroughTheFullForward) {
   auto m = make(tiny(GetParam().kv_heads, GetParam().window));
   torch::manual_seed(3);
   auto src = torch::randint(4, kVocab, {3, 7}, torch::kLong);
   const int64_t steps = 11;
   auto expected = plain_greedy(m, src, steps);
-  for (int64_t bucket : {1, 4, 16}) {
-    auto r = mqa::bench::run_decode_bench(m, src, options(1, bucket, steps));
-    EXPECT_TRUE(torch::equal(r.tokens, expected)) << "bucket " << bucket;
-    EXPECT_EQ(r.graphs, 0);  // CPU: the same step function, eagerly
-    EXPECT_EQ(r.decoder_ms.n, 2);
-  }
-}
-
-TEST_P(DecodeBench, BeamTokensAndScoresEqualPlainBeamSearchWithInPlaceReorder) {
-  auto m = make(tiny(GetParam().kv_heads, GetParam().window));
-  torch::manual_seed(4);
-  auto src = torch::randint(4, kVocab, {2, 6}, torch::kLong);
-  const int64_t steps = 9, K = 4;
-  auto [tokens, scores] = plain_beam(m, src, K, steps);
-  for (int64_t bucket : {1, 4}) {
-    auto r = mqa::bench::run_decode_bench(m, src, options(K, bucket, steps));
-    EXPECT_TRUE(torch::equal(r.tokens, tokens)) << "bucket " << bucket;
-    EXPECT_LT((r.scores - scores).abs().max().item<double>(), 1e-4) << "bucket " << bucket;
+  auto r = mqa::bench::run_decode_bench(m, src, options(1, steps));
+  EXPECT_FALSE(r.graph);  // CPU: the same step, eagerly
+  EXPECT_EQ(r.decoder_ms.n, 2);
+  for (int64_t b = 0; b < 3; ++b) {
+    ASSERT_EQ(r.outputs[b].size(), 1u);
+    const auto& h = r.outputs[b][0];
+    ASSERT_EQ(static_cast<int64_t>(h.tokens.size()), steps - 1);  // fixed length: T steps, the last one eos
+    auto want = expected[b].narrow(0, 0, steps - 1);
+    EXPECT_EQ(h.tokens, std::vector<int64_t>(want.data_ptr<int64_t>(), want.data_ptr<int64_t>() + steps - 1));
+    EXPECT_NEAR(h.logprob, rescored(m, src, b, h.tokens), 1e-4);
   }
 }
 
 TEST_P(DecodeBench, BeamScoresAreTheFullModelsLogProbabilitiesOfTheBeamsTokens) {
-  // Independent of any reference search: if the in-place cache reorder mixed up histories, the teacher-forced
-  // score of a returned hypothesis would differ from the score the search accumulated for it.
+  // If the cache reorder mixed up histories, the teacher-forced score of a returned hypothesis would differ from
+  // the score the search accumulated for it.
   auto m = make(tiny(GetParam().kv_heads, GetParam().window));
   torch::manual_seed(5);
   auto src = torch::randint(4, kVocab, {2, 8}, torch::kLong);
   const int64_t steps = 10, K = 3;
-  auto r = mqa::bench::run_decode_bench(m, src, options(K, 4, steps));
-  torch::NoGradGuard no_grad;
-  auto tgt_in = torch::cat({torch::full({2 * K, 1}, kBos, torch::kLong), r.tokens.narrow(1, 0, steps - 1)}, 1);
-  auto logp = torch::log_softmax(m->forward(src.repeat_interleave(K, 0), tgt_in), -1);  // [B*K, T, V]
-  auto rescored = logp.gather(2, r.tokens.unsqueeze(2)).sum({1, 2}).view({2, K});
-  EXPECT_LT((rescored - r.scores).abs().max().item<double>(), 1e-3);
-  // Beams are distinct hypotheses, best first.
+  auto r = mqa::bench::run_decode_bench(m, src, options(K, steps));
   for (int64_t b = 0; b < 2; ++b) {
-    for (int64_t k = 1; k < K; ++k) {
-      EXPECT_GE(r.scores[b][k - 1].item<double>(), r.scores[b][k].item<double>());
-      EXPECT_FALSE(torch::equal(r.tokens[b * K + k], r.tokens[b * K + k - 1]));
+    ASSERT_EQ(static_cast<int64_t>(r.outputs[b].size()), K);
+    for (int64_t k = 0; k < K; ++k) {
+      const auto& h = r.outputs[b][k];
+      EXPECT_EQ(static_cast<int64_t>(h.tokens.size()), steps - 1);
+      EXPECT_NEAR(h.logprob, rescored(m, src, b, h.tokens), 1e-4) << "source " << b << " beam " << k;
+      if (k > 0) {  // distinct hypotheses, best first
+        EXPECT_GE(r.outputs[b][k - 1].score, h.score);
+        EXPECT_NE(r.outputs[b][k - 1].tokens, h.tokens);
+      }
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, DecodeBench, ::testing::ValuesIn(kVariants),
                          [](const auto& info) { return std::string(info.param.name); });
-
-TEST(KVCache, SelectRowsIntoMovesOnlyTheRangeAndKeepsStorage) {
-  mqa::KVCache c(3, 2, 8, 4, 5, torch::TensorOptions());
-  c.k.copy_(torch::randn_like(c.k));
-  c.v.copy_(torch::randn_like(c.v));
-  auto k0 = c.k.clone(), v0 = c.v.clone();
-  const void* storage = c.k.data_ptr();
-  auto rows = torch::tensor({2, 2, 0}, torch::kLong);
-  c.select_rows_into(rows, 3, 6);
-  EXPECT_EQ(c.k.data_ptr(), storage);
-  EXPECT_TRUE(torch::equal(c.k.narrow(2, 3, 3), k0.narrow(2, 3, 3).index_select(0, rows)));
-  EXPECT_TRUE(torch::equal(c.v.narrow(2, 3, 3), v0.narrow(2, 3, 3).index_select(0, rows)));
-  EXPECT_TRUE(torch::equal(c.k.narrow(2, 0, 3), k0.narrow(2, 0, 3)));
-  EXPECT_TRUE(torch::equal(c.v.narrow(2, 6, 2), v0.narrow(2, 6, 2)));
-  EXPECT_THROW(c.select_rows_into(torch::tensor({0, 1}, torch::kLong), 0, 2), c10::Error);
-}
 
 TEST(Roofline, DecodeStepBytesAndFlopsEqualAHandCount) {
   // d_model 8, h 2, g 1, d_k 4, d_v 6, d_ff 16, 1 encoder and 2 decoder layers, vocabulary 10, pre-norm.
@@ -250,14 +212,14 @@ TEST(Roofline, MeasuredCeilingsArePositiveAndTheFloorIsTheLargerTerm) {
 }
 
 TEST(Timer, StatisticsOfRepeats) {
-  auto s = mqa::bench::summarize({5.0, 1.0, 3.0});
+  auto s = mqa::summarize({5.0, 1.0, 3.0});
   EXPECT_EQ(s.median, 3.0);
   EXPECT_EQ(s.min, 1.0);
   EXPECT_EQ(s.max, 5.0);
   EXPECT_EQ(s.n, 3);
-  EXPECT_EQ(mqa::bench::summarize({4.0, 1.0, 3.0, 2.0}).median, 2.5);
-  EXPECT_EQ(mqa::bench::summarize({7.0}).median, 7.0);
-  EXPECT_THROW(mqa::bench::summarize({}), std::invalid_argument);
+  EXPECT_EQ(mqa::summarize({4.0, 1.0, 3.0, 2.0}).median, 2.5);
+  EXPECT_EQ(mqa::summarize({7.0}).median, 7.0);
+  EXPECT_THROW(mqa::summarize({}), std::invalid_argument);
 }
 
 TEST(TrainBench, TheTimedStepTrainsTheModelOnItsBatch) {
@@ -301,7 +263,7 @@ bench:
   beam_size: 2
   warmup: 0
   repeats: 1
-  bucket: 4
+  check_every: 4
   device: cpu
 )");
   auto json = dir.path("out.jsonl");
@@ -324,8 +286,8 @@ bench:
   EXPECT_EQ(std::system((mqa + " bench decode " + config + " --modes sampled > /dev/null 2>&1").c_str()) == 0, false);
 }
 
-// On a CUDA machine: the captured graphs (one per bucket of positions) replay exactly what the plain decode
-// computes. Skipped elsewhere.
+// On a CUDA machine: the bf16 kernel path with the step replayed as a captured graph computes what the same path
+// computes eagerly, and its beams' scores are the full model's. Skipped elsewhere.
 class BenchCuda : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
@@ -333,27 +295,24 @@ class BenchCuda : public ::testing::TestWithParam<Variant> {
   }
 };
 
-TEST_P(BenchCuda, GraphReplaysGiveThePlainDecodesTokensAndScores) {
-  auto m = make(tiny(GetParam().kv_heads, GetParam().window));
-  m->to(torch::kCUDA);  // fp32: token equality with the plain decode is not at the mercy of bf16 near-ties
+TEST_P(BenchCuda, GraphReplaysGiveTheEagerDecodesTokensAndTheScoresAreTheModels) {
+  auto c = tiny(GetParam().kv_heads, GetParam().window);
+  c.d_k = c.d_v = 8;  // the attention kernel's granularity
+  auto m = make(c);
+  m->to(torch::kCUDA, torch::kBFloat16);
   torch::manual_seed(6);
   auto src = torch::randint(4, kVocab, {3, 7}, torch::TensorOptions(torch::kCUDA).dtype(torch::kLong));
   const int64_t steps = 13, K = 3;
-  auto greedy = mqa::bench::run_decode_bench(m, src, options(1, 4, steps));
-  EXPECT_EQ(greedy.graph_error, "");
-  EXPECT_EQ(greedy.graphs, 4);  // ceil(13 / 4)
-  EXPECT_EQ(greedy.graph_eager_agreement, 1.0);
-  EXPECT_TRUE(torch::equal(greedy.tokens, plain_greedy(m, src, steps).cpu()));
-
-  auto beam = mqa::bench::run_decode_bench(m, src, options(K, 4, steps));
-  EXPECT_EQ(beam.graph_error, "");
-  EXPECT_EQ(beam.graph_eager_agreement, 1.0);
-  torch::NoGradGuard no_grad;
-  auto tokens = beam.tokens.to(torch::kCUDA);
-  auto tgt_in = torch::cat({torch::full({3 * K, 1}, kBos, tokens.options()), tokens.narrow(1, 0, steps - 1)}, 1);
-  auto logp = torch::log_softmax(m->forward(src.repeat_interleave(K, 0), tgt_in), -1);
-  auto rescored = logp.gather(2, tokens.unsqueeze(2)).sum({1, 2}).view({3, K}).cpu();
-  EXPECT_LT((rescored - beam.scores).abs().max().item<double>(), 1e-3);
+  for (int64_t beams : {int64_t{1}, K}) {
+    auto r = mqa::bench::run_decode_bench(m, src, options(beams, steps));
+    EXPECT_EQ(r.graph_error, "");
+    EXPECT_TRUE(r.kernels);
+    EXPECT_TRUE(r.graph);
+    EXPECT_EQ(r.graph_eager_agreement, 1.0) << "beams " << beams;
+    for (int64_t b = 0; b < 3; ++b)
+      for (const auto& h : r.outputs[b])  // bf16: a mixed-up history would be off by nats, not hundredths
+        EXPECT_NEAR(h.logprob, rescored(m, src, b, h.tokens), 0.05 * steps) << "beams " << beams << " source " << b;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, BenchCuda, ::testing::ValuesIn(kVariants),

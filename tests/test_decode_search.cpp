@@ -1,10 +1,11 @@
-// Decoding (issue 5): greedy and beam search over the incremental API, and LM continuation.
+// Decoding (issues 5, 14): greedy and beam search on the decode engine, and LM continuation.
 //   - beam size 1 is greedy search, token for token;
 //   - the scores beam search reports are the model's: a teacher-forced full forward re-scores every n-best
 //     hypothesis to within 1e-4 (log-probability and length-penalised score);
-//   - on a model trained here to reverse sequences, beam 4 never scores below greedy on any sentence; on untrained
-//     models textbook beam search does, keeping the greedy path (the default) does not;
-//   - finished sentences leaving the batch early changes nothing;
+//   - on a model trained here to reverse sequences, beam 4 keeping the greedy path never scores below greedy on any
+//     sentence; on untrained models textbook beam search (the default) does, keeping the greedy path does not;
+//   - a sentence's result does not depend on its batch (sentences that finish early idle in place), nor on what an
+//     earlier batch left in a reused search's buffers;
 //   - LM sampling with top_k = 1 is greedy; LM continuations are scored like the full forward.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -16,6 +17,7 @@
 #include "mqa/decode/beam_search.h"
 #include "mqa/decode/greedy_search.h"
 #include "mqa/decode/sampling.h"
+#include "mqa/decode/search.h"
 #include "mqa/model/transformer.h"
 
 using mqa::Hypothesis;
@@ -228,7 +230,8 @@ TEST_F(DecodeTrained, BeamFourNeverScoresBelowGreedy) {
   EXPECT_LT(final_loss_, 1.0) << "the reverse task did not train";
   torch::manual_seed(99);
   auto src = reverse_batch(64, 2, 8).src;
-  const auto o = options(4, 1, 0.6);
+  auto o = options(4, 1, 0.6);
+  o.keep_greedy_path = true;
   auto greedy = mqa::greedy_search(*model_, src, o);
   auto beam = mqa::beam_search(*model_, src, o);
   int differ = 0, beam_correct = 0;
@@ -250,7 +253,7 @@ TEST_F(DecodeTrained, BeamFourNeverScoresBelowGreedy) {
 
 // Textbook beam search loses the greedy path whenever beam_size other prefixes are more likely at some step, and
 // can then end below greedy. A random model with sharpened weights does that often; keep_greedy_path
-// (the default) must never score below greedy there (nor below the textbook search), and the textbook search must,
+// must never score below greedy there (nor below the textbook search), and the textbook search must,
 // so the test can tell them apart.
 TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSearchDoes) {
   int textbook_below = 0, kept_below = 0, sentences = 0;
@@ -267,6 +270,7 @@ TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSe
     auto src = random_sources(lengths, 24);
     for (int64_t beam : {2, 4}) {
       auto kept = options(beam, 1, 0.6), textbook = kept;
+      kept.keep_greedy_path = true;
       textbook.keep_greedy_path = false;
       auto greedy = mqa::greedy_search(model, src, kept);
       auto with = mqa::beam_search(model, src, kept);
@@ -291,7 +295,9 @@ TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSe
   Transformer model = untrained("seq2seq", 24, 1, 51);
   torch::manual_seed(51);
   auto src = random_sources({1, 2, 3, 4, 5, 6, 7, 8, 9}, 24);
-  for (const NBest& list : mqa::beam_search(model, src, options(4, 4, 0.6))) {
+  auto kept = options(4, 4, 0.6);
+  kept.keep_greedy_path = true;
+  for (const NBest& list : mqa::beam_search(model, src, kept)) {
     std::set<std::vector<int64_t>> distinct;
     for (const Hypothesis& h : list) distinct.insert(h.tokens);
     EXPECT_EQ(distinct.size(), list.size());
@@ -300,43 +306,64 @@ TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSe
             << ", keep_greedy_path " << kept_below << "\n";
 }
 
-// ---- (4) dropping finished sentences changes nothing ----------------------------------------------------------
+// ---- (4) a sentence's result does not depend on its batch or on an earlier batch ---------------------------------
 
-// Searches src with and without dropping finished sentences; returns the distinct lengths of the best hypotheses.
-static std::set<size_t> expect_same_with_and_without_dropping(Transformer& model, const torch::Tensor& src, int64_t beam) {
-  auto keep = options(beam, beam, 0.6), drop = keep;
-  keep.drop_finished = false;
-  drop.drop_finished = true;
-  auto a = beam == 1 ? mqa::greedy_search(model, src, keep) : mqa::beam_search(model, src, keep);
-  auto b = beam == 1 ? mqa::greedy_search(model, src, drop) : mqa::beam_search(model, src, drop);
+// Each sentence of src searched alone (unpadded) gives what the batch gave it; returns the distinct lengths of the
+// best hypotheses.
+static std::set<size_t> expect_each_alone_equal(Transformer& model, const torch::Tensor& src, const SearchOptions& o,
+                                                const std::vector<NBest>& batched) {
   std::set<size_t> lengths;
-  EXPECT_EQ(a.size(), b.size());
-  for (size_t s = 0; s < a.size() && s < b.size(); ++s) {
-    EXPECT_EQ(a[s].size(), b[s].size()) << "source " << s;
-    for (size_t k = 0; k < a[s].size() && k < b[s].size(); ++k) {
-      EXPECT_EQ(a[s][k].tokens, b[s][k].tokens) << "beam " << beam << " source " << s << " hypothesis " << k;
-      EXPECT_NEAR(a[s][k].logprob, b[s][k].logprob, 1e-5);
-      EXPECT_NEAR(a[s][k].score, b[s][k].score, 1e-5);
+  for (int64_t b = 0; b < src.size(0); ++b) {
+    const int64_t len = src[b].ne(kPad).sum().item<int64_t>();
+    auto one = src.narrow(0, b, 1).narrow(1, 0, len);
+    auto alone = o.beam_size == 1 ? mqa::greedy_search(model, one, o) : mqa::beam_search(model, one, o);
+    EXPECT_EQ(alone[0].size(), batched[b].size()) << "source " << b;
+    for (size_t k = 0; k < alone[0].size() && k < batched[b].size(); ++k) {
+      EXPECT_EQ(alone[0][k].tokens, batched[b][k].tokens) << "beam " << o.beam_size << " source " << b << " hypothesis " << k;
+      EXPECT_NEAR(alone[0][k].logprob, batched[b][k].logprob, 1e-4);
+      EXPECT_NEAR(alone[0][k].score, batched[b][k].score, 1e-4);
     }
-    if (!a[s].empty()) lengths.insert(a[s][0].tokens.size());
+    if (!batched[b].empty()) lengths.insert(batched[b][0].tokens.size());
   }
   return lengths;
 }
 
-TEST(DecodeSearch, DroppingFinishedSentencesGivesTheSameOutputs) {
-  Transformer model = untrained("seq2seq", 12, 1, 31);  // small vocabulary: eos comes early and often
-  auto src = random_sources({1, 6, 2, 9, 4, 3, 8, 1}, 12);
-  for (int64_t beam : {1, 3}) expect_same_with_and_without_dropping(model, src, beam);
-}
-
-TEST_F(DecodeTrained, DroppingFinishedSentencesGivesTheSameOutputs) {
+TEST_F(DecodeTrained, SentencesFinishingEarlyIdleWithoutChangingAnyResult) {
   torch::manual_seed(17);
   auto src = reverse_batch(16, 1, 8).src;
   for (int64_t beam : {1, 4}) {
+    auto o = options(beam, beam, 0.6);
+    auto batched = beam == 1 ? mqa::greedy_search(*model_, src, o) : mqa::beam_search(*model_, src, o);
     // The trained model stops after about as many tokens as the source has, so sentences finish at different
-    // steps and rows really leave the batch mid-search.
-    EXPECT_GE(expect_same_with_and_without_dropping(*model_, src, beam).size(), 4u) << "beam " << beam;
+    // steps and idle in the batch while the others go on.
+    EXPECT_GE(expect_each_alone_equal(*model_, src, o, batched).size(), 4u) << "beam " << beam;
   }
+}
+
+TEST(DecodeSearch, AReusedSearchGivesWhatAFreshOneGives) {
+  // One search object decodes batch A, then batch B of the same shape in the same buffers (as translate does, to
+  // replay one captured graph): nothing of A may leak into B.
+  Transformer model = untrained("seq2seq", 12, 1, 31);  // small vocabulary: eos comes early and often
+  torch::manual_seed(32);
+  auto a = random_sources({1, 6, 2, 9, 4, 3, 8, 1}, 12), b = random_sources({7, 2, 9, 1, 5, 3, 3, 6}, 12);
+  for (bool keep_greedy : {false, true})
+    for (int64_t beam : {1, 3}) {
+      auto o = options(beam, beam, 0.6);
+      o.keep_greedy_path = keep_greedy;
+      mqa::DecodeEngine engine(model, mqa::engine_options(torch::kFloat32));
+      auto reused = mqa::make_search(engine, o);
+      reused->search(a);
+      auto second = reused->search(b);
+      auto fresh = mqa::make_search(engine, o)->search(b);
+      for (size_t s = 0; s < fresh.size(); ++s) {
+        ASSERT_EQ(second[s].size(), fresh[s].size()) << "beam " << beam << " source " << s;
+        for (size_t k = 0; k < fresh[s].size(); ++k) {
+          EXPECT_EQ(second[s][k].tokens, fresh[s][k].tokens) << "beam " << beam << " source " << s;
+          EXPECT_EQ(second[s][k].logprob, fresh[s][k].logprob);
+        }
+      }
+      expect_each_alone_equal(model, b, o, second);
+    }
 }
 
 TEST(DecodeSearch, BatchedSearchEqualsEachSentenceAlone) {

@@ -1,10 +1,12 @@
-// The model's invariants (issue 3): cached step-by-step decoding equals the full forward for every attention
-// variant; multi-query equals multi-head with copied K/V heads; local attention sees only its window; a padded
+// The model's invariants (issues 3, 14): the decode engine's cached step-by-step decoding (and an LM prompt's
+// prefill) equals the full forward for every attention variant, also across beam reorders (rows gathered, or read
+// through the kernel path's row table); multi-query equals multi-head with copied K/V heads; local attention sees only its window; a padded
 // batch equals its sentences alone; parameter counts match hand-derived ones.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "mqa/config/config.h"
+#include "mqa/decode/engine.h"
 #include "mqa/model/transformer.h"
 #include "test_util.h"
 
@@ -61,10 +63,17 @@ Transformer make(const ModelConfig& c) {
   return m;
 }
 
-// Feeds tgt_in column by column through the cache; returns logits [N, T, V].
-torch::Tensor incremental_logits(Transformer& m, mqa::DecodeState& st, const torch::Tensor& tgt_in) {
+// Feeds tgt_in [N, T] column by column through the engine; at step `reorder_at` (after its step) row r takes over
+// the history of row perm[r]. Returns logits [N, T, V].
+torch::Tensor incremental_logits(mqa::DecodeEngine& e, mqa::DecodeBatch& batch, const torch::Tensor& tgt_in,
+                                 int64_t reorder_at = -1, const torch::Tensor& perm = {}) {
   std::vector<torch::Tensor> out;
-  for (int64_t t = 0; t < tgt_in.size(1); ++t) out.push_back(m->step(st, tgt_in.select(1, t).contiguous()));
+  for (int64_t t = 0; t < tgt_in.size(1); ++t) {
+    batch.tokens.copy_(tgt_in.select(1, t));
+    out.push_back(e.step(batch));
+    if (t == reorder_at) e.reorder(batch, perm);
+    e.advance(batch);
+  }
   return torch::stack(out, 1);
 }
 
@@ -88,19 +97,41 @@ TEST_P(CachedDecoding, Seq2SeqStepByStepEqualsFullForward) {
   std::vector<int64_t> src_len = {7, 4, 9}, tgt_len = {5, 8, 3};
   auto src = padded_tokens(src_len, false), tgt = padded_tokens(tgt_len, true);
   auto full = m->forward(src, tgt);
-  auto enc = m->encode(src);
-  auto st = m->start(&enc, 3, tgt.size(1));
-  EXPECT_LT(max_diff_valid(incremental_logits(m, st, tgt), full, tgt_len), 1e-5);
+  mqa::DecodeEngine e(m, mqa::engine_options(torch::kFloat32));
+  mqa::DecodeBatch batch;
+  e.start_sources(batch, src, 1, tgt.size(1), kBos, false);
+  EXPECT_LT(max_diff_valid(incremental_logits(e, batch, tgt), full, tgt_len), 1e-5);
 }
 
-TEST_P(CachedDecoding, LanguageModelStepByStepEqualsFullForward) {
+TEST_P(CachedDecoding, LanguageModelPrefillThenStepsEqualFullForward) {
   torch::NoGradGuard no_grad;
   auto m = make(tiny("lm", GetParam()));
-  std::vector<int64_t> len = {6, 11, 2};
+  std::vector<int64_t> len = {6, 11, 2}, prompt_len = {3, 5, 1};
   auto tokens = padded_tokens(len, true);
-  auto full = m->forward(torch::Tensor(), tokens);
-  auto st = m->start(nullptr, 3, tokens.size(1));
-  EXPECT_LT(max_diff_valid(incremental_logits(m, st, tokens), full, len), 1e-5);
+  auto full = m->forward(torch::Tensor(), tokens);  // [N, T, V]
+  std::vector<std::vector<int64_t>> prompts;
+  for (size_t r = 0; r < len.size(); ++r) {
+    auto p = tokens[r].narrow(0, 0, prompt_len[r]);
+    prompts.emplace_back(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + prompt_len[r]);
+  }
+  mqa::DecodeEngine e(m, mqa::engine_options(torch::kFloat32));
+  mqa::DecodeBatch batch;
+  auto first = e.start_prompts(batch, prompts, tokens.size(1));  // after each prompt's last token
+  for (size_t r = 0; r < len.size(); ++r)
+    EXPECT_LT((first[r] - full[r][prompt_len[r] - 1]).abs().max().item<double>(), 1e-5) << "prompt " << r;
+  // Then the rest of each sequence, one token a step, every row at its own position (within the cache's 11).
+  e.advance(batch);
+  for (int64_t t = 0; t < 6; ++t) {
+    std::vector<int64_t> next(len.size(), kPad);
+    for (size_t r = 0; r < len.size(); ++r)
+      if (prompt_len[r] + t < len[r]) next[r] = tokens[r][prompt_len[r] + t].item<int64_t>();
+    batch.tokens.copy_(torch::tensor(next, torch::kLong));
+    auto logits = e.step(batch);
+    for (size_t r = 0; r < len.size(); ++r)
+      if (prompt_len[r] + t < len[r])
+        EXPECT_LT((logits[r] - full[r][prompt_len[r] + t]).abs().max().item<double>(), 1e-5) << "row " << r << " t " << t;
+    e.advance(batch);
+  }
 }
 
 TEST_P(CachedDecoding, BeamsShareCrossAttentionAndReorderKeepsThemExact) {
@@ -111,37 +142,22 @@ TEST_P(CachedDecoding, BeamsShareCrossAttentionAndReorderKeepsThemExact) {
   auto src = padded_tokens(src_len, false);
   // Row r = source r / beams; each row its own target prefix.
   auto tgt = padded_tokens(std::vector<int64_t>(2 * beams, steps), true);
-  auto enc = m->encode(src);
-  auto st = m->start(&enc, 2, steps, beams);
-  EXPECT_EQ(st.cross_k[0].size(0), 2);  // one copy per source, not per beam
-  // Three steps, then permute the beams within each source (as beam search does), then three more.
-  std::vector<torch::Tensor> got;
-  for (int t = 0; t < 3; ++t) got.push_back(m->step(st, tgt.select(1, t).contiguous()));
-  auto perm = torch::tensor({2, 2, 0, 4, 3, 5}, torch::kLong);  // rows stay within their source's block
-  m->reorder(st, perm);
-  auto history = torch::stack(got, 1).index_select(0, perm);
+  // After three steps the beams are permuted within each source (as beam search does), then three more steps.
+  auto perm = torch::tensor({2, 2, 0, 4, 3, 5}, torch::kLong);
   auto tgt_after = torch::cat({tgt.narrow(1, 0, 3).index_select(0, perm), tgt.narrow(1, 3, 3)}, 1);
-  std::vector<torch::Tensor> rest;
-  for (int t = 3; t < steps; ++t) rest.push_back(m->step(st, tgt_after.select(1, t).contiguous()));
-  auto inc = torch::cat({history, torch::stack(rest, 1)}, 1);
   auto full = m->forward(src.repeat_interleave(beams, 0), tgt_after);
-  EXPECT_LT((inc - full).abs().max().item<double>(), 1e-5);
-
-  // Dropping a finished source (source 0) keeps the rest exact.
-  auto keep_rows = torch::tensor({3, 4, 5}, torch::kLong);
-  m->reorder(st, keep_rows, torch::tensor({1}, torch::kLong));
-  EXPECT_EQ(st.cross_k[0].size(0), 1);
-}
-
-TEST_P(CachedDecoding, BucketedCacheReadsGiveTheSameLogits) {
-  torch::NoGradGuard no_grad;
-  auto m = make(tiny("lm", GetParam()));
-  std::vector<int64_t> len = {9, 9};
-  auto tokens = padded_tokens(len, true);
-  auto full = m->forward(torch::Tensor(), tokens);
-  auto st = m->start(nullptr, 2, 16);
-  st.bucket = 4;
-  EXPECT_LT(max_diff_valid(incremental_logits(m, st, tokens), full, len), 1e-5);
+  for (bool table : {false, true}) {
+    mqa::DecodeEngine e(m, mqa::engine_options(torch::kFloat32));
+    mqa::DecodeBatch batch;
+    e.start_sources(batch, src, beams, steps, kBos, true);
+    EXPECT_EQ(batch.cross_kv.size(0), 2);  // one copy per source, not per beam
+    // The kernel path's row table (kv_cache.h), read here by the LibTorch path: the rows are not moved.
+    if (table) batch.table = torch::arange(2 * beams, torch::kInt).unsqueeze(1).expand({2 * beams, steps}).contiguous();
+    auto inc = incremental_logits(e, batch, tgt, 2, perm);
+    // Rows' logits before the reorder belong to their parents' histories.
+    inc = torch::cat({inc.narrow(1, 0, 3).index_select(0, perm), inc.narrow(1, 3, 3)}, 1);
+    EXPECT_LT((inc - full).abs().max().item<double>(), 1e-5) << (table ? "row table" : "rows gathered");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, CachedDecoding, ::testing::ValuesIn(kVariants),

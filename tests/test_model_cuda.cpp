@@ -1,8 +1,10 @@
-// CUDA-only model checks (skipped on CPU builds and machines): bf16 cached decoding against the full forward, and
+// CUDA-only model checks (skipped on CPU builds and machines): the bf16 decode engine (kernel path) against the full
+// forward, and
 // LibTorch 2's fused scaled_dot_product_attention path against the plain reference path.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "mqa/decode/engine.h"
 #include "mqa/model/transformer.h"
 
 namespace {
@@ -55,10 +57,16 @@ TEST_P(CudaModel, Bf16CachedDecodingMatchesFullForward) {
   auto src = torch::randint(4, 1000, {4, 40}, opts), tgt = torch::randint(4, 1000, {4, 30}, opts);
   src.narrow(1, 30, 10)[1].fill_(0);  // a padded source
   auto full = m->forward(src, tgt);
-  auto enc = m->encode(src);
-  auto st = m->start(&enc, 4, 30);
+  mqa::DecodeEngine e(m, mqa::engine_options(torch::kBFloat16));
+  EXPECT_TRUE(e.kernel_path());
+  mqa::DecodeBatch batch;
+  e.start_sources(batch, src, 1, 30, 2, false);
   std::vector<torch::Tensor> steps;
-  for (int64_t t = 0; t < 30; ++t) steps.push_back(m->step(st, tgt.select(1, t).contiguous()));
+  for (int64_t t = 0; t < 30; ++t) {
+    batch.tokens.copy_(tgt.select(1, t));
+    steps.push_back(e.step(batch));
+    e.advance(batch);
+  }
   // bf16 has 8 bits of mantissa; different summation orders of the two paths differ by ~1e-2 relative.
   EXPECT_LT(relative_error(torch::stack(steps, 1), full), 3e-2);
 }

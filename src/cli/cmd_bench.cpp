@@ -32,7 +32,7 @@ class Json {
   Json& flag(const std::string& k, bool v) { return raw(k, v ? "true" : "false"); }
   Json& str(const std::string& k, const std::string& v) { return raw(k, quote(v)); }
   Json& obj(const std::string& k, const Json& v) { return raw(k, v.dump()); }
-  Json& stats(const std::string& k, const mqa::bench::Stats& s) {
+  Json& stats(const std::string& k, const mqa::Stats& s) {
     return obj(k, Json().num("median", s.median).num("min", s.min).num("max", s.max).num("n", s.n));
   }
   std::string dump() const { return "{" + body_ + "}"; }
@@ -131,33 +131,60 @@ std::string device_name(const torch::Device& d) {
   return d.str();
 }
 
+// Comma-separated positive integers ("1,32,128"), or `fallback` alone when the list is empty.
+std::vector<int64_t> int_list(const std::string& text, int64_t fallback, const char* option) {
+  if (text.empty()) return {fallback};
+  std::vector<int64_t> out;
+  for (const auto& item : mqa::split(text, ',')) {
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1)
+      throw std::runtime_error(fmt::format("{}: expected comma-separated positive integers, got '{}'", option, text));
+    out.push_back(v);
+  }
+  return out;
+}
+
 void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, const std::string& modes,
-                const std::string& json, const std::string& profile) {
+                const std::string& json, const std::string& profile, const std::string& batches_arg,
+                const std::string& lengths_arg) {
   using namespace mqa::bench;
   auto s = load(args, label);
   const auto& b = s.config.bench;
+  const std::vector<int64_t> batches = int_list(batches_arg, b.batch_size, "--batches");
+  const std::vector<int64_t> lengths = int_list(lengths_arg, b.target_len, "--lengths");
+  for (const auto& mode : mqa::split(modes, ','))
+    if (mode != "greedy" && mode != "beam")
+      throw std::runtime_error("--modes: expected greedy and/or beam (comma-separated), got '" + mode + "'");
+  // A random model: the position table only has to reach the longest target of the sweep.
+  const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  if (longest > s.config.model.max_positions) {
+    std::cout << fmt::format("bench decode: model.max_positions {} -> {} for --lengths\n", s.config.model.max_positions,
+                             longest);
+    s.config.model.max_positions = longest;
+  }
   torch::manual_seed(b.seed);
   mqa::Transformer model(s.config.model, s.vocab, 0);
   const int64_t params = count_params(model);
   model->to(s.device, s.precision);
-  const auto src =
-      torch::randint(4, s.vocab, {b.batch_size, b.source_len}, torch::TensorOptions(s.device).dtype(torch::kLong));
-  std::cout << fmt::format("bench decode {}: {} params, {} on {} ({}), B {} S {} T {}\n", s.label, params,
-                           c10::toString(s.precision), s.device.str(), device_name(s.device), b.batch_size,
-                           b.source_len, b.target_len);
+  std::cout << fmt::format("bench decode {}: {} params, {} on {} ({}), S {}\n", s.label, params,
+                           c10::toString(s.precision), s.device.str(), device_name(s.device), b.source_len);
   const auto ceilings = measure_ceilings(s.device, s.precision);
   std::cout << fmt::format("  ceilings: copy {:.0f} GB/s (read+write), {} matmul {:.1f} TFLOP/s\n",
                            ceilings.copy_bytes_per_s / 1e9, ceilings.dtype, ceilings.matmul_flops_per_s / 1e12);
+  for (const int64_t batch : batches)
+  for (const int64_t target_len : lengths)
   for (const auto& mode : mqa::split(modes, ',')) {
-    if (mode != "greedy" && mode != "beam")
-      throw std::runtime_error("--modes: expected greedy and/or beam (comma-separated), got '" + mode + "'");
+    const auto src =
+        torch::randint(4, s.vocab, {batch, b.source_len}, torch::TensorOptions(s.device).dtype(torch::kLong));
     DecodeBenchOptions o;
-    o.target_len = b.target_len;
+    o.target_len = target_len;
     o.beams = mode == "beam" ? b.beam_size : 1;
     o.warmup = b.warmup;
     o.repeats = b.repeats;
-    o.bucket = b.bucket;
+    o.check_every = b.check_every;
     o.cuda_graph = b.cuda_graph;
+    o.check_graph = b.check_graph;
     if (!profile.empty()) o.profile_trace = profile + "." + mode + ".json";
     auto r = run_decode_bench(model, src, o);
     if (!profile.empty()) std::cout << "  kernel trace of one generation: " << o.profile_trace << "\n";
@@ -165,23 +192,23 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
       std::cout << "  WARNING: CUDA graph capture failed, timed the eager step instead: "
                 << r.graph_error.substr(0, 2000) << "\n";
 
-    DecodeShape shape{s.config.model, s.vocab, b.batch_size, o.beams, b.source_len, b.target_len,
+    DecodeShape shape{s.config.model, s.vocab, batch, o.beams, b.source_len, target_len,
                       static_cast<int64_t>(c10::elementSize(s.precision))};
     auto cost = decode_step_cost(shape);
     auto floor = floor_of(cost.bytes(), cost.flops, ceilings);
-    const double out_tokens = static_cast<double>(b.batch_size) * b.target_len;
+    const double out_tokens = static_cast<double>(batch) * target_len;
     const double enc_us = r.encoder_ms.median * 1e3 / out_tokens, dec_us = r.decoder_ms.median * 1e3 / out_tokens;
-    const double floor_us_token = floor.seconds() * 1e6 * b.target_len / out_tokens;
+    const double floor_us_token = floor.seconds() * 1e6 * target_len / out_tokens;
     const double fraction = floor_us_token / dec_us;
     std::cout << fmt::format(
         "  {:<6} beams {}: encoder {:.3f} us/token, decoder {:.3f} us/token (median of {}, {:.3f}..{:.3f}); "
-        "floor {:.3f} us/token ({}: {:.1f} MB, {:.2f} GFLOP per step) = {:.0f}% of measured; {} graphs{}\n",
+        "floor {:.3f} us/token ({}: {:.1f} MB, {:.2f} GFLOP per step) = {:.0f}% of measured; {}, {}{}\n",
         mode, o.beams, enc_us, dec_us, r.decoder_ms.n, r.decoder_ms.min * 1e3 / out_tokens,
         r.decoder_ms.max * 1e3 / out_tokens, floor_us_token, floor.bound(), cost.bytes() / 1e6, cost.flops / 1e9,
-        100 * fraction, r.graphs,
+        100 * fraction, r.kernels ? "CUDA kernels" : "LibTorch ops", r.graph ? "CUDA graph" : "eager",
         r.graph_eager_agreement >= 0 ? fmt::format(", tokens equal to eager: {:.4f}", r.graph_eager_agreement) : "");
-    std::cout << fmt::format("  | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.0f}% | {} |\n", s.label, mode,
-                             b.batch_size, enc_us, dec_us, floor_us_token, 100 * fraction, floor.bound());
+    std::cout << fmt::format("  | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.0f}% | {} |\n", s.label, mode,
+                             batch, target_len, enc_us, dec_us, floor_us_token, 100 * fraction, floor.bound());
     Json roof;
     roof.num("step_params", cost.step_params)
         .num("weight_bytes", cost.weight_bytes)
@@ -203,16 +230,17 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
         .str("label", s.label)
         .str("config", args.path)
         .str("mode", mode)
-        .num("batch", int64_t{b.batch_size})
+        .num("batch", batch)
         .num("beams", o.beams)
         .num("source_len", int64_t{b.source_len})
-        .num("target_len", int64_t{b.target_len})
+        .num("target_len", target_len)
         .str("precision", std::string(c10::toString(s.precision)))
         .str("device", device_name(s.device))
         .str("torch", mqa::torch_version())
-        .flag("cuda_graph", r.graphs > 0)
-        .num("graphs", r.graphs)
-        .num("bucket", int64_t{b.bucket})
+        .flag("cuda_graph", r.graph)
+        .flag("kernels", r.kernels)
+        .flag("sweep", !batches_arg.empty() || !lengths_arg.empty())
+        .num("check_every", int64_t{b.check_every})
         .num("warmup", int64_t{b.warmup})
         .num("repeats", int64_t{b.repeats})
         .flag("early_stop", false)
@@ -297,15 +325,17 @@ static void setup_bench(CLI::App& app) {
         "decode", "microseconds per output token of the encoder and of greedy / beam decoding (fixed length, no "
                   "early stop), with the bytes/FLOPs floor of a decode step");
     static mqa::cli::ConfigArgs args;
-    static std::string label, modes = "greedy,beam", json, profile;
+    static std::string label, modes = "greedy,beam", json, profile, batches, lengths;
     mqa::cli::add_config_args(cmd, args);
     cmd->add_option("--modes", modes, "greedy, beam or greedy,beam (beam width bench.beam_size)");
+    cmd->add_option("--batches", batches, "sweep: comma-separated batch sizes (default bench.batch_size)");
+    cmd->add_option("--lengths", lengths, "sweep: comma-separated target lengths (default bench.target_len)");
     cmd->add_option("--label", label, "row name in the outputs (default: the config file's name)");
     cmd->add_option("--json", json, "append one JSON object per result to this file");
     cmd->add_option("--profile", profile,
                     "after timing, profile one generation's kernels (CUDA, LibTorch >= 2) into PREFIX.<mode>.json "
                     "(Chrome trace; summarise with scripts/profile_report.py)");
-    cmd->callback([] { run_decode(args, label, modes, json, profile); });
+    cmd->callback([] { run_decode(args, label, modes, json, profile, batches, lengths); });
   }
   {
     auto* cmd = group->add_subcommand(

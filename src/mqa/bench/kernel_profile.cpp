@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "mqa/bench/timer.h"
+#include "mqa/util/timer.h"
 
 #if defined(MQA_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
 #include <torch/csrc/autograd/profiler_kineto.h>

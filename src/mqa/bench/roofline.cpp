@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "mqa/bench/timer.h"
+#include "mqa/util/timer.h"
 
 namespace mqa::bench {
 

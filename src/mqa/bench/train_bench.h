@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "mqa/bench/timer.h"
+#include "mqa/util/timer.h"
 #include "mqa/model/transformer.h"
 
 namespace mqa::bench {

@@ -14,10 +14,11 @@ void declare_bench_keys(std::vector<KeyDef>& k) {
   k.push_back(key("bench.repeats", S, &B::repeats, "timed repetitions; the median and spread are reported",
                   range(1, 100000)));
   k.push_back(key("bench.cuda_graph", S, &B::cuda_graph, "replay the decode step as a captured CUDA graph"));
-  k.push_back(key("bench.bucket", S, &B::bucket,
-                  "consecutive decode positions one captured graph serves; the self-attention reads whole buckets "
-                  "of the cache and masks the rest",
+  k.push_back(key("bench.check_every", S, &B::check_every,
+                  "decode steps between the host's checks whether every sentence is done (as in translate)",
                   range(1, 1 << 20)));
+  k.push_back(key("bench.check_graph", S, &B::check_graph,
+                  "with a CUDA graph: decode once more eagerly and report the fraction of equal tokens"));
   k.push_back(key("bench.train_batch_size", S, &B::train_batch_size,
                   "sentences per step of the training benchmark; 0 = bench.batch_size", range(0, 1 << 20)));
   k.push_back(key("bench.seed", S, &B::seed, "seed of the random weights and tokens", range(0, 1 << 30)));

@@ -12,7 +12,8 @@ struct BenchConfig {
   int warmup = 2;                     // untimed repetitions
   int repeats = 5;                    // timed repetitions; median and spread reported
   bool cuda_graph = true;             // capture the decode step as a CUDA graph where LibTorch offers it
-  int bucket = 16;                    // decode positions served by one captured graph (self-attention read granularity)
+  int check_every = 16;               // decode steps between the host's checks whether every sentence is done
+  bool check_graph = true;            // decode once more without the graph and compare the tokens
   int train_batch_size = 0;           // sentences per training step of `mqa bench train`; 0 = batch_size
   int seed = 1;                       // random weights and tokens
   std::string precision = "auto";     // auto (bf16 on CUDA) | fp32 | bf16

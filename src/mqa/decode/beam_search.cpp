@@ -2,11 +2,20 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include "mqa/decode/search_common.h"
+#include "mqa/util/timer.h"
 
 namespace mqa {
+
+namespace {
+constexpr float kNegInfF = -std::numeric_limits<float>::infinity();
+// History hash: h' = (h * kHashMultiplier + token + 1) mod kHashModulus; products stay below 2^62.
+constexpr int64_t kHashMultiplier = 1000003, kHashModulus = 2147483647;
+}  // namespace
 
 SearchOptions search_options(const DecodeConfig& c) {
   SearchOptions o;
@@ -19,186 +28,237 @@ SearchOptions search_options(const DecodeConfig& c) {
   return o;
 }
 
-std::vector<NBest> beam_search(Transformer& model, const torch::Tensor& src, const SearchOptions& o) {
-  if (!model->is_seq2seq()) throw std::invalid_argument("beam_search: the model is a language model, not seq2seq");
-  if (src.dim() != 2 || src.scalar_type() != torch::kLong)
-    throw std::invalid_argument(fmt::format("beam_search: expected src [B, S] int64, got {}-d {}", src.dim(),
-                                            std::string(c10::toString(src.scalar_type()))));
-  if (o.beam_size < 1) throw std::invalid_argument(fmt::format("beam_search: beam_size {} < 1", o.beam_size));
-  if (o.nbest < 1 || o.nbest > o.beam_size)
-    throw std::invalid_argument(fmt::format("beam_search: nbest {} must be in 1..beam_size ({})", o.nbest, o.beam_size));
-  torch::NoGradGuard no_grad;
-  detail::EvalModeGuard eval_mode(*model);
-  const torch::Device device = src.device();
+// Device-side state of a batch of B sources x R rows (K beams, plus the greedy row with keep_greedy_path).
+struct BeamSearch::State {
+  int64_t sources = 0, steps = 0, source_len = 0;
+  int64_t K = 0, R = 0, F = 0;       // beams, rows per source, finished slots (column F is a dump for non-writes)
+  torch::Tensor scores;              // [B, R] float: summed log-probability of each row (-inf: dead), for ranking
+  torch::Tensor sums;                // [B, R] double: the same sums as reported (accumulated in double, as greedy's)
+  torch::Tensor row_eos_at;          // [N] long: the step at which the row's source forces eos
+  torch::Tensor longest_pen;         // [B] float: length penalty of the longest output allowed
+  torch::Tensor pen;                 // [steps + 2] float: length penalty of a hypothesis of len tokens (with eos)
+  torch::Tensor done, greedy_open;   // [B] bool
+  torch::Tensor fin_count, beams_finished;       // [B] long: slots used; of them found by the beams
+  torch::Tensor fin_score;                       // [B, F + 1] float
+  torch::Tensor fin_lp;                          // [B, F + 1] double
+  torch::Tensor fin_step, fin_row, fin_hash;     // [B, F + 1] long: eos step, parent row at that step, history hash
+  torch::Tensor hash;                // [N] long: hash of each row's history
+  torch::Tensor hist_tok, hist_par;  // [steps, N] long: each step's token and parent row of every row
+  torch::Tensor rank;                // [1, 2K] long: 0 .. 2K-1
+  torch::Tensor row_base;            // [B, 1] long: b * R
+  torch::Tensor slot_ids;            // [1, F + 1] long
+  torch::Tensor pad_bos;             // [2] long
+  torch::Tensor not_eos;             // [1, V] bool
+};
+
+BeamSearch::BeamSearch(DecodeEngine& engine, const SearchOptions& options) : engine_(engine), options_(options) {
+  if (options.beam_size < 1)
+    throw std::invalid_argument(fmt::format("beam_search: beam_size {} < 1", options.beam_size));
+  if (options.nbest < 1 || options.nbest > options.beam_size)
+    throw std::invalid_argument(
+        fmt::format("beam_search: nbest {} must be in 1..beam_size ({})", options.nbest, options.beam_size));
+}
+BeamSearch::~BeamSearch() = default;
+
+void BeamSearch::update(const torch::Tensor& logits) {
+  State& st = *state_;
+  const SearchOptions& o = options_;
+  const int64_t B = st.sources, K = st.K, R = st.R, N = B * R, V = logits.size(1);
+  const int64_t C = std::min<int64_t>(2 * K, K * V);
+  auto t = batch_.pos.narrow(0, 0, 1);  // [1]: the step (every row is at the same position, from 0)
+
+  auto lp = torch::log_softmax(logits.to(torch::kFloat32), -1);  // [N, V]: the model's own distribution
+  lp.index_fill_(1, st.pad_bos, kNegInfF);
+  lp.masked_fill_(st.row_eos_at.eq(t).unsqueeze(1).logical_and(st.not_eos), kNegInfF);  // the length limit
+  if (o.min_len > 0) lp.select(1, o.eos_id).masked_fill_(t.lt(o.min_len), kNegInfF);
+
+  // Candidates: the beams' rows only (the first K of each source's R).
+  auto cand = (st.scores.view({N, 1}) + lp).view({B, R * V}).narrow(1, 0, K * V);  // [B, K*V]
+  auto [top_val, top_idx] = cand.topk(C, 1);                                         // [B, C], best first
+  auto from = torch::div(top_idx, V, "floor");                                       // beam extended
+  auto tok = top_idx - from * V;                                                     // token appended
+  // The reported sums: the parent's double sum plus this step's log-probability, as greedy search adds them.
+  auto step_lp = lp.view({B, R * V}).narrow(1, 0, K * V).gather(1, top_idx).to(torch::kFloat64);  // [B, C]
+  auto top_sum = st.sums.gather(1, from) + step_lp;                                  // [B, C]
+  auto finite = top_val.gt(kNegInfF);
+  auto is_eos = tok.eq(o.eos_id).logical_and(finite);
+  auto rank = st.rank.narrow(1, 0, C);
+  auto pen_now = st.pen.index_select(0, t + 1);  // [1]: every eos now ends a hypothesis of t + 1 tokens
+  auto row_hash = st.hash.view({B, R});
+
+  // eos ranked within the first K finishes a hypothesis (into the next free slot, in rank order).
+  auto fin_now = is_eos.logical_and(rank.lt(K)).logical_and(st.done.logical_not().unsqueeze(1));  // [B, C]
+  auto slot = (st.fin_count.unsqueeze(1) + fin_now.cumsum(1) - 1).clamp_max(st.F).masked_fill(fin_now.logical_not(),
+                                                                                               st.F);
+  st.fin_score.scatter_(1, slot, top_val / pen_now);
+  st.fin_lp.scatter_(1, slot, top_sum);
+  st.fin_step.scatter_(1, slot, t.expand({B, C}).contiguous());
+  st.fin_row.scatter_(1, slot, st.row_base + from);
+  st.fin_hash.scatter_(1, slot, row_hash.gather(1, from));
+  auto n_fin = fin_now.sum(1);
+  st.fin_count.add_(n_fin).clamp_max_(st.F);
+  st.beams_finished.add_(n_fin);
+
+  // The first K candidates that are not eos continue, in rank order (dead where fewer than K are possible).
+  auto cont = is_eos.logical_not().logical_and(finite);
+  auto sel = std::get<1>((rank + cont.logical_not().to(torch::kLong) * C).topk(K, 1, /*largest=*/false));  // [B, K]
+  auto next_val = top_val.gather(1, sel).masked_fill(cont.gather(1, sel).logical_not(), kNegInfF);
+  auto next_sum = top_sum.gather(1, sel);
+  auto next_tok = tok.gather(1, sel);
+  auto parents = st.row_base + from.gather(1, sel);
+  auto settled = st.greedy_open.logical_not();
+
+  if (R > K) {  // keep_greedy_path: row K of each source follows the greedy path
+    auto [g_lp, g_tok] = lp.view({B, R, V}).select(1, K).max(1);  // [B]: the same reduction as greedy search
+    auto g_total = st.scores.select(1, K) + g_lp;
+    auto g_sum = st.sums.select(1, K) + g_lp.to(torch::kFloat64);
+    auto g_eos = st.greedy_open.logical_and(st.done.logical_not()).logical_and(g_tok.eq(o.eos_id));
+    auto g_hash = row_hash.select(1, K);
+    auto filled = st.slot_ids.lt(st.fin_count.unsqueeze(1));  // [B, F + 1]
+    auto dup = st.fin_hash.eq(g_hash.unsqueeze(1)).logical_and(st.fin_step.eq(t)).logical_and(filled).any(1);
+    auto add = g_eos.logical_and(dup.logical_not());
+    auto g_slot = st.fin_count.masked_fill(add.logical_not(), st.F).unsqueeze(1);  // [B, 1]
+    st.fin_score.scatter_(1, g_slot, (g_total / pen_now).unsqueeze(1));
+    st.fin_lp.scatter_(1, g_slot, g_sum.unsqueeze(1));
+    st.fin_step.scatter_(1, g_slot, t.expand({B, 1}).contiguous());
+    st.fin_row.scatter_(1, g_slot, st.row_base + K);
+    st.fin_hash.scatter_(1, g_slot, g_hash.unsqueeze(1));
+    st.fin_count.add_(add.to(torch::kLong)).clamp_max_(st.F);
+    st.greedy_open.logical_and_(g_eos.logical_not());
+    // Settled once it cannot beat the best finished hypothesis: its log-prob only falls, and its length penalty is
+    // at most that of the longest output allowed.
+    auto best = std::get<0>(st.fin_score.narrow(1, 0, st.F).max(1));  // [B]
+    auto longest = torch::maximum(st.pen.index_select(0, t + 2).expand({B}), st.longest_pen);
+    settled = st.greedy_open.logical_not().logical_or((g_total / longest).le(best));
+    next_tok = torch::cat({next_tok, g_tok.unsqueeze(1)}, 1);
+    next_val = torch::cat({next_val, g_total.masked_fill(st.greedy_open.logical_not(), kNegInfF).unsqueeze(1)}, 1);
+    next_sum = torch::cat({next_sum, g_sum.unsqueeze(1)}, 1);
+    parents = torch::cat({parents, st.row_base + K}, 1);
+  }
+  auto done = st.done.logical_or(st.beams_finished.ge(K).logical_and(settled)).logical_or(cont.sum(1).eq(0));
+
+  auto flat_parents = parents.reshape({N}), flat_tok = next_tok.reshape({N});
+  st.hist_tok.index_copy_(0, t, flat_tok.unsqueeze(0));
+  st.hist_par.index_copy_(0, t, flat_parents.unsqueeze(0));
+  st.hash.copy_(torch::remainder(st.hash.index_select(0, flat_parents) * kHashMultiplier + flat_tok + 1, kHashModulus));
+  engine_.reorder(batch_, flat_parents);
+  batch_.tokens.copy_(flat_tok);
+  st.scores.copy_(next_val);
+  st.sums.copy_(next_sum);
+  st.done.copy_(done);
+  batch_.pos.add_(1);
+}
+
+std::vector<NBest> BeamSearch::search(const torch::Tensor& src, SearchTimings* timings) {
+  Transformer& model = engine_.model();
+  detail::check_source(model, src, "beam_search");
+  const SearchOptions& o = options_;
   const int64_t B = src.size(0), K = o.beam_size;
   std::vector<NBest> out(B);
   if (B == 0) return out;
-
   int64_t steps = 0;
   const std::vector<int64_t> eos_at =
       detail::forced_eos_steps(src, o, model->pad_id(), model->config().max_positions, steps);
+  // Rows per source: its K beams, then (keep_greedy_path, K > 1) the row that follows the greedy path.
+  const int64_t R = K + (o.keep_greedy_path && K > 1 ? 1 : 0), N = B * R;
 
-  // Rows per source: its K beams, then (keep_greedy_path, K > 1) one row that follows the greedy path. The beams
-  // never extend the greedy row, so they search exactly as without it; with K = 1 the beam is the greedy path.
-  const bool greedy_row = o.keep_greedy_path && K > 1;
-  const int64_t R = K + (greedy_row ? 1 : 0);
-  EncoderOutput enc = model->encode(src);
-  DecodeState state = model->start(&enc, B, steps, R);
-
-  // The live sources, in batch order; row r of the state is row r % R of source active[r / R].
-  std::vector<int64_t> active(B);
-  for (int64_t b = 0; b < B; ++b) active[b] = b;
-  std::vector<bool> done(B, false);
-  std::vector<std::vector<Hypothesis>> finished(B);
-  std::vector<bool> greedy_open(B, greedy_row);  // the greedy row has not produced eos yet
-  std::vector<int64_t> beams_finished(B, 0);     // finished hypotheses the beams found (the greedy row's not counted)
-  // Per row: summed log-probability (host, double) and generated tokens. Step 0: beam 0 and the greedy row are
-  // live; the other beams start at -inf so that they do not duplicate beam 0.
-  std::vector<double> beam_lp(B * R, detail::kNegInf);
-  for (int64_t b = 0; b < B; ++b) {
-    beam_lp[b * R] = 0.0;
-    if (greedy_row) beam_lp[b * R + K] = 0.0;
-  }
-  std::vector<std::vector<int64_t>> hist(B * R);
-  std::vector<int64_t> row_eos_at(B * R);
-  for (int64_t r = 0; r < B * R; ++r) row_eos_at[r] = eos_at[r / R];
-  torch::Tensor row_eos_at_t = detail::long_tensor(row_eos_at, device);
-  torch::Tensor tokens = torch::full({B * R}, o.bos_id, torch::TensorOptions().dtype(torch::kLong).device(device));
-
-  for (int64_t t = 0; t < steps; ++t) {
-    const int64_t A = static_cast<int64_t>(active.size());
-    torch::Tensor logits = model->step(state, tokens);  // [A*R, V]
-    const int64_t V = logits.size(1);
-    torch::Tensor lp = detail::next_token_logprobs(logits, row_eos_at_t.eq(t), model->pad_id(), o.bos_id, o.eos_id);
-    torch::Tensor prior = torch::tensor(beam_lp, torch::TensorOptions().dtype(torch::kDouble)).to(device, torch::kFloat);
-    // Candidates: the beams' rows only, the first K of each source's R (a view: a source's K*V leading entries).
-    auto beams_only = [&](const torch::Tensor& x) { return x.view({A, R * V}).narrow(1, 0, K * V); };
-    torch::Tensor cand = beams_only(lp + prior.unsqueeze(1));  // [A, K*V]
-    const int64_t C = std::min<int64_t>(2 * K, K * V);
-    auto [top_val, top_idx] = cand.topk(C, 1);                    // [A, C]
-    torch::Tensor top_step_lp = beams_only(lp).gather(1, top_idx);  // the step's own log-prob
-    top_val = top_val.to(torch::kCPU).contiguous();
-    top_idx = top_idx.to(torch::kCPU).contiguous();
-    top_step_lp = top_step_lp.to(torch::kCPU, torch::kDouble).contiguous();
-    const float* val_p = top_val.data_ptr<float>();
-    const int64_t* idx_p = top_idx.data_ptr<int64_t>();
-    const double* step_p = top_step_lp.data_ptr<double>();
-    // The greedy rows' next tokens: the same reduction greedy_search takes, so ties break the same way.
-    std::vector<double> greedy_lp;
-    std::vector<int64_t> greedy_tok;
-    if (greedy_row) {
-      auto [mx, arg] = lp.view({A, R, V}).select(1, K).max(1);  // [A]
-      mx = mx.to(torch::kCPU, torch::kDouble).contiguous();
-      arg = arg.to(torch::kCPU).contiguous();
-      greedy_lp.assign(mx.data_ptr<double>(), mx.data_ptr<double>() + A);
-      greedy_tok.assign(arg.data_ptr<int64_t>(), arg.data_ptr<int64_t>() + A);
+  engine_.on_stream([&] {
+    std::optional<Timer> timer;
+    if (timings) timer.emplace(engine_.device()), timer->start();
+    if (!state_ || state_->sources != B || state_->steps != steps || state_->source_len != src.size(1)) {
+      graph_.reset();  // it reads the buffers of the previous shape
+      state_ = std::make_unique<State>();
     }
+    engine_.start_sources(batch_, src, R, steps, o.bos_id, /*beams=*/true);
+    State& st = *state_;
+    const auto longs = batch_.pos.options(), floats = longs.dtype(torch::kFloat32);
+    if (!st.scores.defined()) {
+      st.sources = B, st.steps = steps, st.source_len = src.size(1);
+      st.K = K, st.R = R, st.F = R > K ? K * steps + 1 : 2 * K;
+      const int64_t V = model->vocab_size();
+      st.scores = torch::empty({B, R}, floats);
+      st.sums = torch::empty({B, R}, floats.dtype(torch::kFloat64));
+      st.row_eos_at = torch::empty({N}, longs);
+      st.longest_pen = torch::empty({B}, floats);
+      std::vector<double> pen(steps + 2);
+      for (int64_t len = 0; len < steps + 2; ++len) pen[len] = gnmt_length_penalty(len, o.length_penalty);
+      st.pen = torch::tensor(pen, torch::kFloat64).to(engine_.device(), torch::kFloat32);
+      st.done = torch::empty({B}, longs.dtype(torch::kBool));
+      st.greedy_open = torch::empty({B}, longs.dtype(torch::kBool));
+      st.fin_count = torch::empty({B}, longs);
+      st.beams_finished = torch::empty({B}, longs);
+      st.fin_score = torch::empty({B, st.F + 1}, floats);
+      st.fin_lp = torch::empty({B, st.F + 1}, floats.dtype(torch::kFloat64));
+      st.fin_step = torch::empty({B, st.F + 1}, longs);
+      st.fin_row = torch::empty({B, st.F + 1}, longs);
+      st.fin_hash = torch::empty({B, st.F + 1}, longs);
+      st.hash = torch::empty({N}, longs);
+      st.hist_tok = torch::empty({steps, N}, longs);
+      st.hist_par = torch::empty({steps, N}, longs);
+      st.rank = torch::arange(2 * K, longs).unsqueeze(0);
+      st.row_base = (torch::arange(B, longs) * R).unsqueeze(1);
+      st.slot_ids = torch::arange(st.F + 1, longs).unsqueeze(0);
+      st.pad_bos = torch::tensor({model->pad_id(), o.bos_id}, torch::kLong).to(engine_.device());
+      st.not_eos = torch::arange(V, longs).ne(o.eos_id).unsqueeze(0);
+    }
+    // Step 0: only beam 0 and the greedy row of each source are live.
+    st.scores.fill_(kNegInfF);
+    st.scores.select(1, 0).zero_();
+    if (R > K) st.scores.select(1, K).zero_();
+    st.sums.zero_();
+    std::vector<int64_t> row_eos(N);
+    std::vector<double> longest(B);
+    for (int64_t r = 0; r < N; ++r) row_eos[r] = eos_at[r / R];
+    for (int64_t b = 0; b < B; ++b) longest[b] = gnmt_length_penalty(eos_at[b] + 1, o.length_penalty);
+    st.row_eos_at.copy_(detail::long_tensor(row_eos, engine_.device()));
+    st.longest_pen.copy_(torch::tensor(longest, torch::kFloat64));
+    st.done.zero_();
+    st.greedy_open.fill_(R > K);
+    st.fin_count.zero_();
+    st.beams_finished.zero_();
+    st.fin_score.fill_(kNegInfF);
+    st.fin_lp.fill_(kNegInfF);
+    st.fin_step.fill_(-1);
+    st.fin_row.zero_();
+    st.fin_hash.fill_(-1);
+    st.hash.zero_();
+    if (timings) timings->encode_ms = timer->stop(), timer->start();
 
-    // The next rows of every active source: parent row, token, summed log-prob.
-    std::vector<int64_t> parent(A * R), next_tok(A * R, o.eos_id);
-    std::vector<double> next_lp(A * R, detail::kNegInf);
-    std::vector<bool> now_done(A, false);
-    for (int64_t s = 0; s < A; ++s) {
-      const int64_t b = active[s];
-      for (int64_t k = 0; k < R; ++k) parent[s * R + k] = s * R + k;  // dead rows idle in place
-      if (done[b]) {  // drop_finished off: the source idles until the batch ends
-        now_done[s] = true;
-        continue;
-      }
-      auto finish = [&](int64_t from, double total) {
+    const int64_t ran = engine_.run(
+        batch_, graph_, [&] { update(engine_.step(batch_)); }, [&](int64_t) { return st.done.all().item<bool>(); },
+        steps);
+    if (timings) timings->decode_ms = timer->stop(), timings->steps = ran, timings->graph = graph_ != nullptr;
+
+    // Read the finished hypotheses back by following parents.
+    auto count = st.fin_count.cpu(), step = st.fin_step.cpu(), row = st.fin_row.cpu();
+    auto lp = st.fin_lp.cpu();
+    auto htok = st.hist_tok.narrow(0, 0, ran).cpu(), hpar = st.hist_par.narrow(0, 0, ran).cpu();
+    const int64_t* tok_p = htok.data_ptr<int64_t>();
+    const int64_t* par_p = hpar.data_ptr<int64_t>();
+    for (int64_t b = 0; b < B; ++b) {
+      auto& f = out[b];
+      for (int64_t k = 0; k < count[b].item<int64_t>(); ++k) {
         Hypothesis h;
-        h.tokens = hist[from];
-        h.logprob = total;
-        h.score = total / gnmt_length_penalty(static_cast<int64_t>(h.tokens.size()) + 1, o.length_penalty);
-        finished[b].push_back(std::move(h));
-      };
-      int64_t n = 0;
-      for (int64_t j = 0; j < C; ++j) {
-        if (val_p[s * C + j] == -std::numeric_limits<float>::infinity()) break;  // sorted: the rest are impossible
-        const int64_t from = s * R + idx_p[s * C + j] / V, tok = idx_p[s * C + j] % V;
-        const double total = beam_lp[from] + step_p[s * C + j];
-        if (tok == o.eos_id) {
-          if (j < K) {
-            finish(from, total);
-            ++beams_finished[b];
-          }
-        } else if (n < K) {
-          parent[s * R + n] = from;
-          next_tok[s * R + n] = tok;
-          next_lp[s * R + n] = total;
-          ++n;
+        int64_t r = row[b][k].item<int64_t>();
+        for (int64_t s = step[b][k].item<int64_t>() - 1; s >= 0; --s) {
+          h.tokens.push_back(tok_p[s * N + r]);
+          r = par_p[s * N + r];
         }
+        std::reverse(h.tokens.begin(), h.tokens.end());
+        h.logprob = lp[b][k].item<double>();
+        h.score = h.logprob / gnmt_length_penalty(static_cast<int64_t>(h.tokens.size()) + 1, o.length_penalty);
+        f.push_back(std::move(h));
       }
-      // The greedy row takes its most likely token; its eos is a finished hypothesis unless the beams found the
-      // same one.
-      bool greedy_settled = !greedy_open[b];
-      if (greedy_open[b]) {
-        const int64_t g = s * R + K;
-        const double total = beam_lp[g] + greedy_lp[s];
-        if (greedy_tok[s] == o.eos_id) {
-          const bool found = std::any_of(finished[b].begin(), finished[b].end(),
-                                         [&](const Hypothesis& h) { return h.tokens == hist[g]; });
-          if (!found) finish(g, total);
-          greedy_open[b] = false;
-          greedy_settled = true;
-        } else {
-          next_tok[g] = greedy_tok[s];
-          next_lp[g] = total;
-          // Settled once it cannot beat the best finished hypothesis: its log-prob only falls, and its length
-          // penalty is at most that of the longest output allowed.
-          double best = detail::kNegInf;
-          for (const Hypothesis& h : finished[b]) best = std::max(best, h.score);
-          const double longest = std::max(gnmt_length_penalty(t + 2, o.length_penalty),
-                                          gnmt_length_penalty(eos_at[b] + 1, o.length_penalty));
-          greedy_settled = total / longest <= best;
-        }
-      }
-      if ((beams_finished[b] >= K && greedy_settled) || n == 0) {
-        done[b] = true;
-        now_done[s] = true;
-      }
+      std::stable_sort(f.begin(), f.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
+      if (static_cast<int64_t>(f.size()) > o.nbest) f.resize(o.nbest);
     }
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
-
-    // Rows (and sources) that go on: with drop_finished, the sources still searching; else all of them.
-    std::vector<int64_t> rows, sources;
-    for (int64_t s = 0; s < A; ++s) {
-      if (o.drop_finished && now_done[s]) continue;
-      sources.push_back(s);
-      for (int64_t k = 0; k < R; ++k) rows.push_back(parent[s * R + k]);
-    }
-    std::vector<double> new_lp;
-    std::vector<std::vector<int64_t>> new_hist;
-    std::vector<int64_t> new_tokens, new_active;
-    for (int64_t s : sources) {
-      new_active.push_back(active[s]);
-      for (int64_t k = 0; k < R; ++k) {
-        const int64_t i = s * R + k;
-        new_lp.push_back(next_lp[i]);
-        new_tokens.push_back(next_tok[i]);
-        new_hist.push_back(hist[parent[i]]);
-        if (next_lp[i] != detail::kNegInf) new_hist.back().push_back(next_tok[i]);
-      }
-    }
-    torch::Tensor rows_t = detail::long_tensor(rows, device);
-    if (static_cast<int64_t>(sources.size()) != A)
-      model->reorder(state, rows_t, detail::long_tensor(sources, device));
-    else
-      model->reorder(state, rows_t);
-    row_eos_at_t = row_eos_at_t.index_select(0, rows_t);
-    active = std::move(new_active);
-    beam_lp = std::move(new_lp);
-    hist = std::move(new_hist);
-    tokens = detail::long_tensor(new_tokens, device);
-  }
-
-  for (int64_t b = 0; b < B; ++b) {
-    auto& f = finished[b];
-    std::stable_sort(f.begin(), f.end(), [](const Hypothesis& x, const Hypothesis& y) { return x.score > y.score; });
-    if (static_cast<int64_t>(f.size()) > o.nbest) f.resize(o.nbest);
-    out[b] = std::move(f);
-  }
+  });
   return out;
+}
+
+std::vector<NBest> beam_search(Transformer& model, const torch::Tensor& src, const SearchOptions& options) {
+  DecodeEngine engine(model, engine_options(options.precision));
+  return BeamSearch(engine, options).search(src);
 }
 
 }  // namespace mqa

@@ -1,19 +1,36 @@
-// Greedy search over the incremental decoding API (Transformer::start / step / reorder): one token per step, the
-// most likely one, with the cached keys/values of earlier positions; finished sentences leave the batch.
+// Greedy search on the decode engine: one token per step, the most likely one, chosen on the device (with the
+// kernel path, by one kernel that also updates every row's state), the loop replayed as a CUDA graph.
 #pragma once
 #include <torch/torch.h>
 
+#include <memory>
 #include <vector>
 
 #include "mqa/decode/hypothesis.h"
 #include "mqa/decode/sampling.h"
+#include "mqa/decode/search.h"
 #include "mqa/model/transformer.h"
 
 namespace mqa {
 
-// Seq2seq. src [B, S] long, right-padded with the model's pad id, on the model's device. Uses max_len_a/b,
-// length_penalty (for the reported score), bos/eos and drop_finished of `options`; beam_size and nbest are ignored.
-// Returns one hypothesis per source, in row order.
+class GreedySearch : public Search {
+ public:
+  // Uses max_len_a/b, min_len, length_penalty (for the reported score) and bos/eos of `options`.
+  GreedySearch(DecodeEngine& engine, const SearchOptions& options);
+  ~GreedySearch() override;
+  std::vector<NBest> search(const torch::Tensor& src, SearchTimings* timings = nullptr) override;
+
+ private:
+  struct State;
+  DecodeEngine& engine_;
+  SearchOptions options_;
+  DecodeBatch batch_;
+  std::unique_ptr<State> state_;
+  std::unique_ptr<GraphSet> graph_;
+};
+
+// One-shot seq2seq greedy search (an engine in options.precision for this call). src [B, S] long, right-padded, on
+// the model's device. Returns one hypothesis per source, in row order.
 std::vector<NBest> greedy_search(Transformer& model, const torch::Tensor& src, const SearchOptions& options);
 
 // Language model: continues each prompt with its most likely token at every step (see sampling.h for the

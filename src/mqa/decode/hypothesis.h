@@ -11,6 +11,8 @@
 //   - GNMT length penalty: score = logprob / ((5 + len) / 6)^alpha, with len = generated tokens INCLUDING eos.
 //   - `tokens` holds the generated tokens WITHOUT eos (and without bos).
 #pragma once
+#include <c10/core/ScalarType.h>
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -41,11 +43,13 @@ struct SearchOptions {
   int64_t max_len_b = 10;
   int64_t bos_id = 2, eos_id = 3;
   // Beam search keeps the greedy hypothesis among its beams (see beam_search.h), so that it never returns a
-  // hypothesis scoring below greedy search's. Off: textbook beam search, as fairseq's.
-  bool keep_greedy_path = true;
-  // Sources whose search is over leave the batch (their rows and cross-attention keys/values are dropped).
-  // Off only to test that dropping changes nothing.
-  bool drop_finished = true;
+  // hypothesis scoring below greedy search's. Off (the default): textbook beam search, as fairseq's and the paper's.
+  bool keep_greedy_path = false;
+  // eos may not be chosen before this step (0 = any step). With max_len_a 0 and max_len_b = min_len the search
+  // runs a fixed number of steps: the timing benchmark (`mqa bench decode`) does that.
+  int64_t min_len = 0;
+  // Compute precision of the decoder (fp32, or bf16: weights, activations and caches in bf16).
+  c10::ScalarType precision = c10::ScalarType::Float;
 };
 
 }  // namespace mqa

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 
+#include "mqa/decode/engine.h"
 #include "mqa/decode/search_common.h"
 
 namespace mqa {
@@ -20,18 +22,17 @@ GenerateOptions generate_options(const DecodeConfig& c) {
 std::vector<Continuation> continue_prompts(Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
                                            const GenerateOptions& o, const TokenChooser& choose) {
   if (model->is_seq2seq()) throw std::invalid_argument("continue_prompts: the model is seq2seq, not a language model");
-  torch::NoGradGuard no_grad;
-  detail::EvalModeGuard eval_mode(*model);
-  const torch::Device device = detail::device_of(*model);
   const int64_t B = static_cast<int64_t>(prompts.size());
   const int64_t max_positions = model->config().max_positions;
   std::vector<Continuation> out(B);
-  if (B == 0) return out;
+  if (B == 0 || o.max_new_tokens <= 0) return out;
 
-  // Per row: the fed tokens (prompt), and the last step whose output is still wanted.
+  // Per row: the fed tokens (start token + prompt, P of them at positions 0 .. P-1), and the last step t whose token
+  // is still wanted: new token t is fed back at position P + t, which must lie below max_positions unless t is the
+  // last step.
   std::vector<std::vector<int64_t>> fed(B);
-  std::vector<int64_t> last_step(B);
-  int64_t steps = 0;
+  std::vector<int64_t> stop_at(B);
+  int64_t steps = 0, max_len = 0;
   for (int64_t b = 0; b < B; ++b) {
     if (o.start_id >= 0) fed[b].push_back(o.start_id);
     fed[b].insert(fed[b].end(), prompts[b].begin(), prompts[b].end());
@@ -41,65 +42,63 @@ std::vector<Continuation> continue_prompts(Transformer& model, const std::vector
     if (P > max_positions)
       throw std::invalid_argument(fmt::format("continue_prompts: prompt {} has {} tokens, more than model.max_positions "
                                               "({})", b, P, max_positions));
-    // Step t reads position t; the output of step P-1+i is new token i (i < max_new_tokens), and a new token is fed
-    // back only if it fits at position < max_positions.
-    last_step[b] = std::min(P - 1 + o.max_new_tokens - 1, max_positions - 1);
-    steps = std::max(steps, last_step[b] + 1);
+    stop_at[b] = std::min(o.max_new_tokens - 1, max_positions - P);
+    steps = std::max(steps, stop_at[b] + 1);
+    max_len = std::max(max_len, P + stop_at[b]);
   }
-  if (o.max_new_tokens <= 0) return out;
 
-  DecodeState state = model->start(nullptr, B, steps, /*beams=*/1);
-  std::vector<int64_t> row_seq(B);  // row -> prompt index
-  for (int64_t b = 0; b < B; ++b) row_seq[b] = b;
-
-  std::vector<int64_t> first(B);
-  for (int64_t b = 0; b < B; ++b) first[b] = fed[b][0];
-  torch::Tensor tokens = detail::long_tensor(first, device);
-  for (int64_t t = 0; t < steps; ++t) {
-    torch::Tensor logits = model->step(state, tokens);  // [N, V]
-    const auto N = static_cast<int64_t>(row_seq.size());
-    // Only the rows past their prompt choose a token; the others feed their next prompt token.
-    torch::Tensor lp = detail::next_token_logprobs(
-        logits, torch::zeros({N}, torch::TensorOptions().dtype(torch::kBool).device(logits.device())), model->pad_id(),
-        o.bos_id, o.eos_id);
-    torch::Tensor chosen = choose(lp).to(torch::kLong);                       // [N]
-    torch::Tensor chosen_lp = lp.gather(1, chosen.unsqueeze(1)).squeeze(1);  // [N]
-    chosen = chosen.to(torch::kCPU).contiguous();
-    chosen_lp = chosen_lp.to(torch::kCPU, torch::kDouble).contiguous();
-    const int64_t* tok_p = chosen.data_ptr<int64_t>();
-    const double* lp_p = chosen_lp.data_ptr<double>();
-
-    std::vector<int64_t> keep, next;
-    for (int64_t r = 0; r < N; ++r) {
-      const int64_t b = row_seq[r];
-      const auto P = static_cast<int64_t>(fed[b].size());
-      if (t + 1 < P) {  // still reading the prompt
-        keep.push_back(r);
-        next.push_back(fed[b][t + 1]);
-        continue;
+  EngineOptions eo = engine_options(o.precision);
+  if (o.on_token) eo.check_every = 1;
+  DecodeEngine engine(model, eo);
+  const torch::Device device = engine.device();
+  engine.on_stream([&] {
+    DecodeBatch batch;
+    torch::Tensor logits = engine.start_prompts(batch, fed, max_len);  // [N, V] after each prompt
+    decode_ops::GreedyState s;
+    const auto longs = batch.pos.options();
+    s.pos = batch.pos, s.start = batch.start, s.next = batch.tokens;
+    s.pad = model->pad_id(), s.bos = o.bos_id, s.eos = o.eos_id;
+    s.stop_at = detail::long_tensor(stop_at, device);
+    s.done = torch::zeros({B}, longs.dtype(torch::kBool));
+    s.logprob = torch::zeros({B}, longs.dtype(torch::kFloat64));
+    s.length = torch::zeros({B}, longs);
+    s.out = torch::full({steps, B}, model->pad_id(), longs);
+    auto no_forced_eos = torch::zeros({B}, longs.dtype(torch::kBool));
+    auto choose_from = [&](const torch::Tensor& step_logits) {
+      if (!choose) return decode_ops::greedy_pick(step_logits, s);
+      auto lp = detail::next_token_logprobs(step_logits, no_forced_eos, model->pad_id(), o.bos_id, o.eos_id);
+      auto token = choose(lp, s.pos - s.start).to(torch::kLong);                           // [N]
+      decode_ops::commit_choice(s, token, lp.gather(1, token.unsqueeze(1)).squeeze(1).to(torch::kFloat64));
+    };
+    // Streaming: the tokens of steps [emitted, t) of rows still going (or that ended after them).
+    int64_t emitted = 0;
+    auto stop = [&](int64_t t) {
+      if (o.on_token && t > emitted) {
+        auto tokens = s.out.narrow(0, emitted, t - emitted).cpu();
+        auto done = s.done.cpu(), length = s.length.cpu();
+        for (int64_t i = emitted; i < t; ++i)
+          for (int64_t b = 0; b < B; ++b)
+            if (!done[b].item<bool>() || i < length[b].item<int64_t>()) o.on_token(b, tokens[i - emitted][b].item<int64_t>());
+        emitted = t;
       }
-      if (t > last_step[b]) continue;  // already over (only reached when the row was not dropped)
-      Continuation& c = out[b];
-      c.logprob += lp_p[r];
-      if (tok_p[r] == o.eos_id) {
-        c.ended_with_eos = true;
-        continue;
-      }
-      c.tokens.push_back(tok_p[r]);
-      if (t == last_step[b]) continue;
-      keep.push_back(r);
-      next.push_back(tok_p[r]);
+      return s.done.all().item<bool>();
+    };
+    choose_from(logits);  // the first new token, from the prefill's logits
+    ++batch.host.min_pos, ++batch.host.max_pos;
+    std::unique_ptr<GraphSet> graph;
+    int64_t ran = 1;
+    if (!stop(1)) ran += engine.run(batch, graph, [&] { choose_from(engine.step(batch)); },
+                                    [&](int64_t t) { return stop(t + 1); }, steps - 1);
+    auto tokens = s.out.narrow(0, 0, ran).t().contiguous().cpu();  // [B, ran]
+    auto length = s.length.cpu(), logprob = s.logprob.cpu();
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = length[b].item<int64_t>();
+      const int64_t* row = tokens[b].data_ptr<int64_t>();
+      out[b].tokens.assign(row, row + len);
+      out[b].ended_with_eos = len < ran && row[len] == o.eos_id;
+      out[b].logprob = logprob[b].item<double>();
     }
-    if (keep.empty()) break;
-    if (static_cast<int64_t>(keep.size()) != N) {
-      torch::Tensor rows = detail::long_tensor(keep, device);
-      model->reorder(state, rows);
-      std::vector<int64_t> kept;
-      for (int64_t r : keep) kept.push_back(row_seq[r]);
-      row_seq = std::move(kept);
-    }
-    tokens = detail::long_tensor(next, device);
-  }
+  });
   return out;
 }
 
@@ -131,24 +130,30 @@ std::vector<Continuation> sample(Transformer& model, const std::vector<std::vect
                                  const GenerateOptions& o) {
   // Validate once, before any work.
   (void)filtered_probabilities(torch::zeros({1, 2}), o.temperature, o.top_k, o.top_p);
-  auto rng = std::make_shared<std::mt19937_64>(o.seed);
-  return continue_prompts(model, prompts, o, [&o, rng](const torch::Tensor& lp) {
+  // Every draw made on the host up front ([steps, N], at most max_new_tokens steps), so that the same seed gives the
+  // same tokens on every device and the loop needs no host round trip.
+  const auto rows = static_cast<int64_t>(prompts.size());
+  const int64_t steps = std::max<int64_t>(o.max_new_tokens, 0);
+  std::mt19937_64 rng(o.seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<double> draws(steps * rows);
+  for (auto& x : draws) x = uniform(rng);
+  torch::Tensor uniforms;  // [steps, N] on the model's device, made on first use
+  return continue_prompts(model, prompts, o, [&](const torch::Tensor& lp, const torch::Tensor& t) {
+    if (!uniforms.defined())
+      uniforms = torch::tensor(draws, torch::kFloat64).view({steps, rows}).to(lp.device(), torch::kFloat32);
     torch::Tensor probs = filtered_probabilities(lp, o.temperature, o.top_k, o.top_p);  // [N, V]
-    const int64_t N = probs.size(0);
-    // Inverse-CDF draw with host uniforms: the same seed gives the same tokens on every device.
-    std::uniform_real_distribution<double> uniform(0.0, 1.0);
-    std::vector<double> u(N);
-    for (auto& x : u) x = uniform(*rng);
-    torch::Tensor ut = torch::tensor(u, torch::TensorOptions().dtype(torch::kDouble)).to(probs.device(), torch::kFloat);
-    torch::Tensor cdf = probs.cumsum(1);                                                     // [N, V]
-    torch::Tensor idx = cdf.lt(ut.unsqueeze(1) * cdf.narrow(1, probs.size(1) - 1, 1)).sum(1);  // [N]
-    idx = idx.clamp_max(probs.size(1) - 1);
+    const int64_t V = probs.size(1);
+    auto u = uniforms.index({t.clamp_max(steps - 1), torch::arange(rows, t.options())});  // [N]
+    // Inverse-CDF draw.
+    torch::Tensor cdf = probs.cumsum(1);                                                 // [N, V]
+    torch::Tensor idx = cdf.lt(u.unsqueeze(1) * cdf.narrow(1, V - 1, 1)).sum(1).clamp_max(V - 1);  // [N]
     // Never land on a zero-probability token through rounding: step back to the last kept one.
     torch::Tensor kept = probs.gt(0);
-    torch::Tensor pos = torch::arange(probs.size(1), idx.options()).unsqueeze(0).expand_as(probs);
+    torch::Tensor pos = torch::arange(V, idx.options()).unsqueeze(0).expand_as(probs);
     torch::Tensor last_kept_at_or_before =
         torch::where(kept.logical_and(pos.le(idx.unsqueeze(1))), pos, torch::full_like(pos, -1)).amax(1);
-    torch::Tensor first_kept = torch::where(kept, pos, torch::full_like(pos, probs.size(1))).amin(1);
+    torch::Tensor first_kept = torch::where(kept, pos, torch::full_like(pos, V)).amin(1);
     return torch::where(last_kept_at_or_before.ge(0), last_kept_at_or_before, first_kept);
   });
 }

@@ -1,12 +1,13 @@
-// Language-model continuation of prompts over the incremental decoding API: greedy (greedy_search.h's lm_greedy)
-// or sampled with temperature, top-k and top-p (nucleus) filtering.
+// Language-model continuation of prompts on the decode engine: greedy (greedy_search.h's lm_greedy) or sampled with
+// temperature, top-k and top-p (nucleus) filtering. The prompts are prefilled in one forward pass; then one token a
+// step, chosen on the device.
 //
 // Conventions: each prompt is fed token by token after `start_id` (eos by default: an lm stream is
 // `s1 eos s2 eos ...` read as if it began with eos, data/dataset.h, so eos is what precedes a sentence); the
 // continuation starts after
 // the prompt's last token and ends at eos (not included in `tokens`), after max_new_tokens tokens, or when the
 // model's max_positions are used up. pad and bos are never generated. Prompts of different lengths share a batch;
-// a row leaves the batch when its continuation ends.
+// a row that has ended idles until every row has.
 #pragma once
 #include <torch/torch.h>
 
@@ -27,6 +28,10 @@ struct GenerateOptions {
   uint64_t seed = 1;         // sampling draws come from a host std::mt19937_64 seeded with this (device-independent)
   int64_t start_id = 3;      // fed before each prompt; -1 = none (the prompt must then not be empty)
   int64_t bos_id = 2, eos_id = 3;
+  c10::ScalarType precision = c10::ScalarType::Float;  // of the decoder (see SearchOptions::precision)
+  // Streaming: called with (prompt index, token) for every generated token (eos excluded) as soon as it is known;
+  // the loop then checks in with the host after every step instead of every few.
+  std::function<void(int64_t row, int64_t token)> on_token;
 };
 
 struct Continuation {
@@ -35,10 +40,11 @@ struct Continuation {
   double logprob = 0.0;         // the model's (untempered, unfiltered) log-probability of tokens (+ eos when ended)
 };
 
-// Picks the next token of every row from log-probabilities lp [N, V] (pad/bos already -inf). Returns [N] long.
-using TokenChooser = std::function<torch::Tensor(const torch::Tensor& lp)>;
+// Picks the next token of every row on the device from log-probabilities lp [N, V] (pad/bos already -inf) at step
+// t [N] long (0 = the first new token). Returns [N] long. No host synchronisation (it runs inside the loop's graph).
+using TokenChooser = std::function<torch::Tensor(const torch::Tensor& lp, const torch::Tensor& t)>;
 
-// The loop every LM continuation shares: feeds the prompts, asks `choose` for each new token.
+// The loop every LM continuation shares: prefills the prompts, asks `choose` for each new token (null: greedy).
 std::vector<Continuation> continue_prompts(Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
                                            const GenerateOptions& options, const TokenChooser& choose);
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "mqa/decode/hypothesis.h"
@@ -28,16 +30,14 @@ inline int64_t eos_step(int64_t src_len, const SearchOptions& o, int64_t max_pos
 }
 
 // Per source row of src [B, S]: the step at which eos is forced (eos_step). Sets `steps` to the number of decode
-// steps the longest of them needs (the cache length to allocate).
+// steps a source of S tokens (the padded width) needs: the cache length to allocate, the same for every batch of
+// that width, so that batches of one width share buffers and a captured graph.
 inline std::vector<int64_t> forced_eos_steps(const torch::Tensor& src, const SearchOptions& o, int64_t pad_id,
                                              int64_t max_positions, int64_t& steps) {
   const auto src_len = source_lengths(src, pad_id);
   std::vector<int64_t> eos_at(src_len.size());
-  steps = 0;
-  for (size_t b = 0; b < src_len.size(); ++b) {
-    eos_at[b] = eos_step(src_len[b], o, max_positions);
-    steps = std::max(steps, eos_at[b] + 1);
-  }
+  for (size_t b = 0; b < src_len.size(); ++b) eos_at[b] = eos_step(src_len[b], o, max_positions);
+  steps = eos_step(src.size(1), o, max_positions) + 1;
   return eos_at;
 }
 
@@ -53,6 +53,15 @@ inline torch::Tensor next_token_logprobs(const torch::Tensor& logits, const torc
                  ninf);
   torch::Tensor not_eos = torch::arange(V, torch::TensorOptions().dtype(torch::kLong).device(lp.device())).ne(eos_id);
   return lp.masked_fill(forced_eos.unsqueeze(1).logical_and(not_eos.unsqueeze(0)), ninf);
+}
+
+// A seq2seq model and src [B, S] int64, or an error naming the search.
+inline void check_source(Transformer& model, const torch::Tensor& src, const char* search) {
+  if (!model->is_seq2seq())
+    throw std::invalid_argument(std::string(search) + ": the model is a language model, not seq2seq");
+  if (src.dim() != 2 || src.scalar_type() != torch::kLong)
+    throw std::invalid_argument(std::string(search) + ": expected src [B, S] int64, got " +
+                                std::to_string(src.dim()) + "-d " + std::string(c10::toString(src.scalar_type())));
 }
 
 inline torch::Tensor long_tensor(const std::vector<int64_t>& v, const torch::Device& device) {

@@ -6,8 +6,8 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "mqa/decode/beam_search.h"
-#include "mqa/decode/greedy_search.h"
+#include "mqa/decode/engine.h"
+#include "mqa/decode/search.h"
 #include "mqa/decode/search_common.h"
 
 namespace mqa {
@@ -81,27 +81,31 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
     if (!ids[i].empty()) todo.push_back(i);
   }
 
-  // Shortest first (ties in input order), cut into batches of rows x longest <= batch_tokens.
+  // Shortest first (ties in input order), cut into batches of rows x width <= batch_tokens, the width being the
+  // longest source rounded up to a multiple of 8. Where the engine replays CUDA graphs, every batch of one width
+  // gets the same number of rows (the last one padded with copies of its last sentence), so that they share buffers
+  // and one captured graph.
   std::stable_sort(todo.begin(), todo.end(), [&](int64_t a, int64_t b) { return ids[a].size() < ids[b].size(); });
+  DecodeEngine engine(model, engine_options(o.search.precision));
+  std::unique_ptr<Search> search = make_search(engine, o.search);
+  const bool fixed_shapes = engine.kernel_path() && engine.options().cuda_graphs;
+  auto width_of = [&](size_t i) { return (static_cast<int64_t>(ids[todo[i]].size()) + 7) / 8 * 8; };
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   int64_t done = 0;
   for (size_t first = 0; first < todo.size();) {
     size_t end = first + 1;
-    while (end < todo.size() &&
-           static_cast<int64_t>((end - first + 1) * ids[todo[end]].size()) <= o.batch_tokens)
-      ++end;
+    while (end < todo.size() && static_cast<int64_t>(end - first + 1) * width_of(end) <= o.batch_tokens) ++end;
+    const int64_t S = width_of(end - 1);
     const auto B = static_cast<int64_t>(end - first);
-    const auto S = static_cast<int64_t>(ids[todo[end - 1]].size());
-    torch::Tensor src = torch::full({B, S}, model->pad_id(), torch::TensorOptions().dtype(torch::kLong));  // [B, S]
-    for (int64_t r = 0; r < B; ++r) {
-      const auto& row = ids[todo[first + r]];
+    const int64_t rows = fixed_shapes ? std::max<int64_t>(B, o.batch_tokens / S) : B;
+    torch::Tensor src = torch::full({rows, S}, model->pad_id(), torch::TensorOptions().dtype(torch::kLong));  // [rows, S]
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto& row = ids[todo[first + std::min(r, B - 1)]];
       std::copy(row.begin(), row.end(), src[r].data_ptr<int64_t>());
-      st.source_tokens += static_cast<int64_t>(row.size());
+      if (r < B) st.source_tokens += static_cast<int64_t>(row.size());
     }
-    src = src.to(device);
-    std::vector<NBest> result =
-        o.search.beam_size == 1 ? greedy_search(model, src, o.search) : beam_search(model, src, o.search);
+    std::vector<NBest> result = search->search(src.to(device));
     for (int64_t r = 0; r < B; ++r) {
       Translation& t = out[todo[first + r]];
       t.hypotheses = std::move(result[r]);

@@ -99,46 +99,4 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   return o_proj(out.transpose(1, 2).reshape({b, t, o.heads * o.d_v}));
 }
 
-torch::Tensor AttentionImpl::step_self(const torch::Tensor& x, KVCache& cache, int64_t pos,
-                                       const torch::Tensor& pos_tensor, int64_t bucket) {
-  const auto& o = options_;
-  const int64_t n = x.size(0);
-  TORCH_CHECK(pos < cache.max_len(), "decoding past the cache length ", cache.max_len());
-  auto q = q_proj(x).view({n, 1, o.heads, o.d_k}).transpose(1, 2);          // [N, h, 1, dk]
-  auto k_new = k_proj(x).view({n, 1, o.kv_heads, o.d_k}).transpose(1, 2);  // [N, g, 1, dk]
-  auto v_new = v_proj(x).view({n, 1, o.kv_heads, o.d_v}).transpose(1, 2);  // [N, g, 1, dv]
-  cache.write(pos_tensor, k_new, v_new);
-
-  // Read only the positions this query may see: [lo, hi). Views of the cache, no copies.
-  int64_t lo = o.window > 0 ? std::max<int64_t>(0, pos - o.window + 1) : 0;
-  int64_t hi = pos + 1;
-  torch::Tensor allowed;
-  if (bucket > 1) {
-    // The range must depend on pos only through pos / bucket, so that every position of a bucket replays the
-    // same captured graph: start from the bucket's first position.
-    const int64_t first = pos / bucket * bucket;
-    hi = std::min(cache.max_len(), first + bucket);
-    lo = o.window > 0 ? std::max<int64_t>(0, first - o.window + 1) / bucket * bucket : 0;
-    auto kpos = torch::arange(lo, hi, pos_tensor.options());  // [L]
-    allowed = kpos.le(pos_tensor);
-    if (o.window > 0) allowed = allowed.logical_and(kpos.gt(pos_tensor - o.window));
-    allowed = allowed.view({1, 1, hi - lo});
-  }
-  auto k = cache.k.narrow(2, lo, hi - lo);  // [N, g, L, dk]
-  auto v = cache.v.narrow(2, lo, hi - lo);
-  auto out = grouped_attention(q.contiguous(), k, v, allowed, 0.0, false);  // [N, h, 1, dv]
-  return o_proj(out.transpose(1, 2).reshape({n, 1, o.heads * o.d_v}));
-}
-
-torch::Tensor AttentionImpl::step_cross(const torch::Tensor& x, const torch::Tensor& k, const torch::Tensor& v,
-                                        const torch::Tensor& key_padding) {
-  const auto& o = options_;
-  const int64_t n = x.size(0);
-  auto q = q_proj(x).view({n, 1, o.heads, o.d_k}).transpose(1, 2).contiguous();  // [N, h, 1, dk]
-  torch::Tensor allowed;
-  if (key_padding.defined()) allowed = key_padding.logical_not().unsqueeze(1);  // [B, 1, S]
-  auto out = grouped_attention(q, k, v, allowed, 0.0, false);                   // [N, h, 1, dv]
-  return o_proj(out.transpose(1, 2).reshape({n, 1, o.heads * o.d_v}));
-}
-
 }  // namespace mqa

@@ -11,7 +11,6 @@
 #pragma once
 #include <torch/torch.h>
 
-#include "mqa/model/kv_cache.h"
 
 namespace mqa {
 
@@ -32,18 +31,6 @@ class AttentionImpl : public torch::nn::Module {
 
   // Keys and values of `memory` [B, S, d_model]: K [B, g, S, d_k], V [B, g, S, d_v].
   std::pair<torch::Tensor, torch::Tensor> project_kv(const torch::Tensor& memory);
-
-  // One decoding step of self-attention: x [N, 1, d_model] at position `pos` (host) / `pos_tensor` (device, [1]).
-  // Writes its key/value into `cache` and attends over positions max(0, pos-w+1) .. pos, reading only those
-  // cache entries. With bucket > 1 the range read is widened to multiples of `bucket` and the extra positions are
-  // masked through pos_tensor, so one captured CUDA graph serves `bucket` consecutive positions.
-  torch::Tensor step_self(const torch::Tensor& x, KVCache& cache, int64_t pos, const torch::Tensor& pos_tensor,
-                          int64_t bucket = 1);
-
-  // One decoding step of cross-attention over precomputed K [B, g, S, d_k], V [B, g, S, d_v] shared by the
-  // N = B * beams rows of x [N, 1, d_model]. key_padding [B, S]. Returns [N, 1, d_model].
-  torch::Tensor step_cross(const torch::Tensor& x, const torch::Tensor& k, const torch::Tensor& v,
-                           const torch::Tensor& key_padding);
 
   const AttentionOptions& options() const { return options_; }
   // Whether whole-sequence calls may use LibTorch 2's fused scaled_dot_product_attention (CUDA only; on by

@@ -78,17 +78,4 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   return residual(h, norm3, [&](const torch::Tensor& y) { return ffn(y); });
 }
 
-torch::Tensor DecoderLayerImpl::step(const torch::Tensor& x, KVCache& cache, int64_t pos,
-                                     const torch::Tensor& pos_tensor, int64_t bucket, const torch::Tensor& cross_k,
-                                     const torch::Tensor& cross_v, const torch::Tensor& memory_padding) {
-  auto h = residual(x, norm1, [&](const torch::Tensor& y) {
-    return self_attn->step_self(y, cache, pos, pos_tensor, bucket);
-  });
-  if (cross_attn)
-    h = residual(h, norm2, [&](const torch::Tensor& y) {
-      return cross_attn->step_cross(y, cross_k, cross_v, memory_padding);
-    });
-  return residual(h, norm3, [&](const torch::Tensor& y) { return ffn(y); });
-}
-
 }  // namespace mqa

@@ -6,7 +6,6 @@
 
 #include "mqa/config/model_config.h"
 #include "mqa/model/attention.h"
-#include "mqa/model/kv_cache.h"
 
 namespace mqa {
 
@@ -45,10 +44,6 @@ class DecoderLayerImpl : public torch::nn::Module {
   DecoderLayerImpl(const ModelConfig& c, bool with_cross_attention);
   // Whole target: x [B, T, D]; memory [B, S, D] and its padding [B, S] (undefined for a language model).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, const torch::Tensor& memory_padding);
-  // One position: x [N, 1, D]; cross_k/v [B, g, S, d] shared by the N = B * beams rows (undefined for lm).
-  torch::Tensor step(const torch::Tensor& x, KVCache& cache, int64_t pos, const torch::Tensor& pos_tensor,
-                     int64_t bucket, const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                     const torch::Tensor& memory_padding);
   Attention self_attn{nullptr}, cross_attn{nullptr};
   FeedForward ffn{nullptr};
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};

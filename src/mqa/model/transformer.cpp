@@ -100,78 +100,12 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& src, const torch::Te
   return decode(tgt_in, &enc);
 }
 
-DecodeState TransformerImpl::start(const EncoderOutput* enc, int64_t batch, int64_t max_len, int64_t beams) {
-  TORCH_CHECK(is_seq2seq() == (enc != nullptr), "start(): seq2seq needs the encoder output, lm takes none");
-  TORCH_CHECK(max_len <= config_.max_positions, "decoding length ", max_len, " exceeds model.max_positions (",
-              config_.max_positions, ")");
-  const auto& c = config_;
-  auto weight = tgt_embedding->weight;
-  auto opts = weight.options();
-  if (enc) {
-    batch = enc->memory.size(0);
-    opts = enc->memory.options();  // the compute precision (bf16 under autocast or a bf16 model)
-  }
-  DecodeState st;
-  st.beams = beams;
-  for (int i = 0; i < c.decoder_layers; ++i) st.self.emplace_back(batch * beams, c.kv_heads, max_len, c.d_k, c.d_v, opts);
-  if (enc) {
-    st.src_padding = enc->padding;
-    for (auto& layer : *decoder_layers) {
-      auto [k, v] = layer->as<DecoderLayer>()->cross_attn->project_kv(enc->memory);  // once per source
-      st.cross_k.push_back(k);
-      st.cross_v.push_back(v);
-    }
-  }
-  st.pos_tensor = torch::zeros({1}, weight.options().dtype(torch::kLong));
-  return st;
+torch::Tensor TransformerImpl::position_table() const {
+  return position_embedding ? position_embedding->weight : sinusoid_table;
 }
 
-torch::Tensor TransformerImpl::step(DecodeState& st, const torch::Tensor& tokens) {
-  const int64_t n = tokens.size(0);
-  auto x = embed(tokens.view({n, 1}), st.pos_tensor, tgt_embedding);  // [N, 1, D]
-  const bool cross = is_seq2seq();
-  for (size_t i = 0; i < decoder_layers->size(); ++i) {
-    x = decoder_layers->ptr<DecoderLayerImpl>(i)->step(x, st.self[i], st.pos, st.pos_tensor, st.bucket,
-                                                        cross ? st.cross_k[i] : torch::Tensor(),
-                                                        cross ? st.cross_v[i] : torch::Tensor(), st.src_padding);
-  }
-  if (decoder_norm) x = decoder_norm(x);
-  st.pos += 1;
-  st.pos_tensor.add_(1);
-  return output_logits(x).view({n, -1});  // [N, V]
-}
-
-void TransformerImpl::reorder(DecodeState& st, const torch::Tensor& rows, const torch::Tensor& sources) {
-  for (auto& cache : st.self) cache.select_rows(rows);
-  if (sources.defined()) {
-    TORCH_CHECK(rows.size(0) == sources.size(0) * st.beams, "reorder: ", rows.size(0), " rows for ",
-                sources.size(0), " sources of ", st.beams, " beams");
-    for (auto& k : st.cross_k) k = k.index_select(0, sources);
-    for (auto& v : st.cross_v) v = v.index_select(0, sources);
-    if (st.src_padding.defined()) st.src_padding = st.src_padding.index_select(0, sources);
-  }
-}
-
-void TransformerImpl::reorder_in_place(DecodeState& st, const torch::Tensor& rows) {
-  TORCH_CHECK(st.pos >= 1, "reorder_in_place: nothing decoded yet");
-  const int64_t last = st.pos - 1, b = st.bucket, w = config_.window;
-  const int64_t first = last / b * b;
-  const int64_t hi = std::min<int64_t>(st.self.front().max_len(), first + b);
-  const int64_t lo = w > 0 ? std::max<int64_t>(0, first - w + 1) / b * b : 0;
-  for (auto& cache : st.self) cache.select_rows_into(rows, lo, hi);
-}
-
-void TransformerImpl::refill_source(DecodeState& st, const EncoderOutput& enc) {
-  TORCH_CHECK(is_seq2seq() && st.cross_k.size() == decoder_layers->size(), "refill_source: needs a seq2seq state");
-  TORCH_CHECK(enc.memory.size(0) == st.cross_k[0].size(0) && enc.memory.size(1) == st.cross_k[0].size(2),
-              "refill_source: expected memory of ", st.cross_k[0].size(0), " sources x ", st.cross_k[0].size(2),
-              " positions, got ", enc.memory.sizes());
-  for (size_t i = 0; i < decoder_layers->size(); ++i) {
-    auto [k, v] = decoder_layers->ptr<DecoderLayerImpl>(i)->cross_attn->project_kv(enc.memory);
-    st.cross_k[i].copy_(k);
-    st.cross_v[i].copy_(v);
-  }
-  st.src_padding.copy_(enc.padding);
+torch::Tensor TransformerImpl::output_weight() const {
+  return output_projection ? output_projection->weight : tgt_embedding->weight;
 }
 
 std::vector<std::pair<std::string, int64_t>> TransformerImpl::parameter_breakdown() const {

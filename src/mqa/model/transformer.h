@@ -12,7 +12,6 @@
 
 #include "mqa/config/model_config.h"
 #include "mqa/model/attention.h"
-#include "mqa/model/kv_cache.h"
 #include "mqa/model/layers.h"
 
 namespace mqa {
@@ -21,19 +20,6 @@ namespace mqa {
 struct EncoderOutput {
   torch::Tensor memory;   // [B, S, d_model]
   torch::Tensor padding;  // [B, S] bool, true at padded source positions
-};
-
-// Incremental decoding state. Rows N = sources B * beams; row r belongs to source r / beams.
-struct DecodeState {
-  std::vector<KVCache> self;           // per decoder layer, [N, g, max_len, d]
-  std::vector<torch::Tensor> cross_k;  // per decoder layer, [B, g, S, d_k]: computed once, shared by a source's beams
-  std::vector<torch::Tensor> cross_v;  // per decoder layer, [B, g, S, d_v]
-  torch::Tensor src_padding;           // [B, S] bool
-  torch::Tensor pos_tensor;            // [1] long on the model's device: the position step() writes next
-  int64_t pos = 0;                     // the same position on the host
-  int64_t beams = 1;
-  int64_t bucket = 1;                  // self-attention read granularity (see Attention::step_self)
-  int64_t rows() const { return self.empty() ? 0 : self[0].k.size(0); }
 };
 
 class TransformerImpl : public torch::nn::Module {
@@ -52,23 +38,12 @@ class TransformerImpl : public torch::nn::Module {
   // seq2seq: encode(src) then decode(tgt_in); lm: decode(tgt_in) (src is ignored and may be undefined).
   torch::Tensor forward(const torch::Tensor& src, const torch::Tensor& tgt_in);
 
-  // ---- incremental decoding ----
-  // Allocates caches for `rows` = B * beams hypotheses of up to max_len positions; for seq2seq, computes the
-  // cross-attention keys/values of each source once. For lm pass enc = null and batch = number of sequences.
-  DecodeState start(const EncoderOutput* enc, int64_t batch, int64_t max_len, int64_t beams = 1);
-  // Feeds one token per row (tokens [N] long) at state.pos, returns logits [N, V] and advances pos.
-  torch::Tensor step(DecodeState& state, const torch::Tensor& tokens);
-  // Reorders / shrinks the hypotheses: rows [N'] indexes the current rows (beam search survivors); sources [B']
-  // (optional) selects the sources kept when finished sentences leave the batch. N' must be B' * beams.
-  void reorder(DecodeState& state, const torch::Tensor& rows, const torch::Tensor& sources = {});
-  // Beam reorder that keeps every buffer's storage (for captured CUDA graphs): rows [N] (N = state.rows(), repeats
-  // allowed) selects, for each row, the row whose history it continues. Moves only the cache positions a later
-  // step may still read: up to the end of the bucket of the last written position (state.pos - 1), from the start
-  // of the local window (rounded down to the bucket). Depends on the host position only through pos / bucket.
-  void reorder_in_place(DecodeState& state, const torch::Tensor& rows);
-  // Recomputes the cross-attention keys/values and source padding of a new encoder output (same batch and source
-  // length) into the state's existing tensors, so that a captured graph that reads them sees the new source.
-  void refill_source(DecodeState& state, const EncoderOutput& enc);
+  // ---- what the decode engine (decode/engine.h) reads ----
+  const torch::nn::Embedding& target_embedding() const { return tgt_embedding; }
+  torch::Tensor position_table() const;  // [max_positions, d_model]: the learned or the sinusoidal positions
+  const DecoderLayerImpl& decoder_layer(int64_t i) const { return *decoder_layers->ptr<DecoderLayerImpl>(i); }
+  const torch::nn::LayerNorm& final_decoder_norm() const { return decoder_norm; }  // null for post-norm
+  torch::Tensor output_weight() const;   // [V, d_model]: the target embedding when the output is tied
 
   // Parameter counts by component (embeddings, encoder attention, encoder ffn, decoder self-attention, ...).
   std::vector<std::pair<std::string, int64_t>> parameter_breakdown() const;

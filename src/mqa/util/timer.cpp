@@ -1,4 +1,4 @@
-#include "mqa/bench/timer.h"
+#include "mqa/util/timer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,7 +9,7 @@
 #include <cuda_runtime_api.h>
 #endif
 
-namespace mqa::bench {
+namespace mqa {
 
 Stats summarize(std::vector<double> values) {
   if (values.empty()) throw std::invalid_argument("summarize: expected at least one measurement, got none");
@@ -85,4 +85,4 @@ double Timer::stop() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - impl_->t0).count();
 }
 
-}  // namespace mqa::bench
+}  // namespace mqa

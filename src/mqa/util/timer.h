@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-namespace mqa::bench {
+namespace mqa {
 
 // Median and spread of repeated measurements (milliseconds, or whatever unit they come in).
 struct Stats {
@@ -36,4 +36,4 @@ class Timer {
 // Waits for all queued work on `device` (a no-op on the CPU).
 void synchronize(const torch::Device& device);
 
-}  // namespace mqa::bench
+}  // namespace mqa

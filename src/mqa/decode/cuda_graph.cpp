@@ -1,4 +1,4 @@
-#include "mqa/bench/cuda_graph.h"
+#include "mqa/decode/cuda_graph.h"
 
 #include <stdexcept>
 #include <vector>
@@ -9,7 +9,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
-namespace mqa::bench {
+namespace mqa {
 
 bool graphs_supported(const torch::Device& device) {
 #ifdef MQA_WITH_CUDA
@@ -95,4 +95,4 @@ size_t GraphSet::size() const {
 #endif
 }
 
-}  // namespace mqa::bench
+}  // namespace mqa

@@ -1,4 +1,5 @@
-// Captured CUDA graphs of the decode step, one per bucket of positions (gpt-fast's "capture decode_one_token").
+// Captured CUDA graphs of the decode step (gpt-fast's "capture decode_one_token"): DecodeEngine::run captures one
+// step + choice after an eager first step and replays it for every later step.
 // All CUDA-specific graph code of the project is in cuda_graph.cpp; on a CPU build or device, `supported` is false
 // and callers run the same step function eagerly.
 #pragma once
@@ -7,7 +8,7 @@
 #include <functional>
 #include <memory>
 
-namespace mqa::bench {
+namespace mqa {
 
 // Whether this build and device can capture graphs (a CUDA build on a CUDA device).
 bool graphs_supported(const torch::Device& device);
@@ -36,4 +37,4 @@ class GraphSet {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace mqa::bench
+}  // namespace mqa

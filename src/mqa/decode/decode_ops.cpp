@@ -1,0 +1,250 @@
+#include "mqa/decode/decode_ops.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+#include "mqa/model/attention.h"
+
+#ifdef MQA_WITH_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+
+#include "mqa/kernels/decode_kernels.h"
+#endif
+
+namespace mqa::decode_ops {
+
+namespace {
+
+bool reference_forced = false;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+#ifdef MQA_WITH_KERNELS
+cudaStream_t stream() { return at::cuda::getCurrentCUDAStream().stream(); }
+
+int multiprocessors() {
+  static const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  return sms;
+}
+
+// The attention kernel for prepared arguments: split count, workspace, launch. Returns false (nothing launched)
+// when the kernel does not handle these shapes.
+bool launch_attention(kernels::DecodeAttentionArgs& a, int positions, const torch::Tensor& like) {
+  a.splits = 1;
+  if (!kernels::decode_attention_supported(a)) return false;
+  a.splits = kernels::decode_attention_splits(a.kv_rows, a.kv_heads, positions, multiprocessors());
+  torch::Tensor workspace;
+  if (a.splits > 1) {
+    workspace = torch::empty({kernels::decode_attention_workspace_floats(a)}, like.options().dtype(torch::kFloat32));
+    a.workspace = workspace.data_ptr<float>();
+  }
+  kernels::decode_attention(a, stream());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return true;
+}
+#endif
+
+}  // namespace
+
+bool kernels_built() {
+#ifdef MQA_WITH_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool use_kernels(const torch::Tensor& t) {
+  return kernels_built() && !reference_forced && t.is_cuda() && t.scalar_type() == torch::kBFloat16;
+}
+
+void force_reference(bool on) { reference_forced = on; }
+
+torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const torch::Tensor& pos, torch::Tensor& table,
+                             const AttentionShape& s, const HostRange& range) {
+  const int64_t n = qkv.size(0), h = s.heads, g = s.kv_heads, dk = s.d_k, dv = s.d_v;
+  auto q = qkv.narrow(1, 0, h * dk);               // [N, h*dk]
+  auto k_new = qkv.narrow(1, h * dk, g * dk);      // [N, g*dk]
+  auto v_new = qkv.narrow(1, (h + g) * dk, g * dv);  // [N, g*dv]
+#ifdef MQA_WITH_KERNELS
+  if (use_kernels(qkv)) {
+    auto out = torch::empty({n, h * dv}, qkv.options());
+    kernels::DecodeAttentionArgs a;
+    a.q = q.data_ptr();
+    a.q_row_stride = qkv.stride(0);
+    a.k = cache.k.data_ptr();
+    a.k_row_stride = cache.k.stride(0), a.k_head_stride = cache.k.stride(1), a.k_pos_stride = cache.k.stride(2);
+    a.v = cache.v.data_ptr();
+    a.v_row_stride = cache.v.stride(0), a.v_head_stride = cache.v.stride(1), a.v_pos_stride = cache.v.stride(2);
+    a.kv_rows = static_cast<int>(n), a.rows_per_kv = 1, a.heads = static_cast<int>(h), a.kv_heads = static_cast<int>(g);
+    a.d_k = static_cast<int>(dk), a.d_v = static_cast<int>(dv), a.max_len = static_cast<int>(cache.max_len());
+    a.pos = pos.data_ptr<int64_t>();
+    a.window = static_cast<int>(s.window);
+    a.table = table.defined() ? table.data_ptr<int32_t>() : nullptr;
+    a.k_new = k_new.data_ptr(), a.v_new = v_new.data_ptr(), a.new_row_stride = qkv.stride(0);
+    a.out = out.data_ptr(), a.out_row_stride = h * dv;
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
+    const int64_t positions = s.window > 0 ? std::min(s.window, cache.max_len()) : cache.max_len();
+    if (launch_attention(a, static_cast<int>(positions), qkv)) return out;
+  }
+#endif
+  // LibTorch path: write the new key/value at each row's position, then attend over [lo, hi) with a mask per row.
+  auto rows = torch::arange(n, pos.options());
+  using torch::indexing::Slice;
+  cache.k.index_put_({rows, Slice(), pos}, k_new.reshape({n, g, dk}));
+  cache.v.index_put_({rows, Slice(), pos}, v_new.reshape({n, g, dv}));
+  if (table.defined()) table.index_put_({rows, pos}, rows.to(torch::kInt));  // this row wrote this position
+  const int64_t lo = s.window > 0 ? std::max<int64_t>(0, range.min_pos - s.window + 1) : 0;
+  const int64_t hi = range.max_pos + 1;
+  auto kpos = torch::arange(lo, hi, pos.options());                     // [L]
+  auto allowed = kpos.unsqueeze(0).le(pos.unsqueeze(1));                // [N, L]
+  if (s.window > 0) allowed = allowed.logical_and(kpos.unsqueeze(0).gt(pos.unsqueeze(1) - s.window));
+  torch::Tensor k = cache.k.narrow(2, lo, hi - lo), v = cache.v.narrow(2, lo, hi - lo);  // [N, g, L, d]
+  if (table.defined()) {
+    // Position p of row r lives in row table[r, p]: gather [N, L] (row, position) pairs.
+    auto phys = table.narrow(1, lo, hi - lo).to(torch::kLong);          // [N, L]
+    auto at = kpos.unsqueeze(0).expand({n, hi - lo});                    // [N, L]
+    k = cache.k.permute({0, 2, 1, 3}).index({phys, at}).permute({0, 2, 1, 3});  // [N, g, L, dk]
+    v = cache.v.permute({0, 2, 1, 3}).index({phys, at}).permute({0, 2, 1, 3});
+  }
+  auto out = grouped_attention(q.reshape({n, h, 1, dk}), k, v, allowed.unsqueeze(1), 0.0, false);  // [N, h, 1, dv]
+  return out.reshape({n, h * dv});
+}
+
+torch::Tensor cross_attention(const torch::Tensor& q, const torch::Tensor& kv, int64_t layer, int64_t layers,
+                              const torch::Tensor& lengths, const torch::Tensor& padding, const AttentionShape& s) {
+  const int64_t n = q.size(0), b = kv.size(0), src = kv.size(1), h = s.heads, g = s.kv_heads, dk = s.d_k,
+                dv = s.d_v;
+  const int64_t width = g * (dk + dv);  // one layer's keys and values of one position
+  TORCH_CHECK(kv.size(2) == layers * width && n % b == 0, "cross_attention: kv ", kv.sizes(), " does not hold ",
+              layers, " layers of ", g, " x (", dk, " + ", dv, ") for ", n, " rows");
+#ifdef MQA_WITH_KERNELS
+  if (use_kernels(q) && kv.is_contiguous()) {
+    auto out = torch::empty({n, h * dv}, q.options());
+    auto* base = static_cast<at::BFloat16*>(kv.data_ptr()) + layer * width;
+    kernels::DecodeAttentionArgs a;
+    a.q = q.data_ptr();
+    a.q_row_stride = q.stride(0);
+    a.k = base;
+    a.k_row_stride = src * layers * width, a.k_head_stride = dk, a.k_pos_stride = layers * width;
+    a.v = base + g * dk;
+    a.v_row_stride = src * layers * width, a.v_head_stride = dv, a.v_pos_stride = layers * width;
+    a.kv_rows = static_cast<int>(b), a.rows_per_kv = static_cast<int>(n / b), a.heads = static_cast<int>(h);
+    a.kv_heads = static_cast<int>(g), a.d_k = static_cast<int>(dk), a.d_v = static_cast<int>(dv);
+    a.max_len = static_cast<int>(src);
+    a.lengths = lengths.data_ptr<int64_t>();
+    a.out = out.data_ptr(), a.out_row_stride = h * dv;
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dk)));
+    if (launch_attention(a, static_cast<int>(src), q)) return out;
+  }
+#endif
+  (void)lengths;
+  auto kvl = kv.narrow(2, layer * width, width);                                     // [B, S, g*(dk+dv)]
+  auto k = kvl.narrow(2, 0, g * dk).reshape({b, src, g, dk}).permute({0, 2, 1, 3});   // [B, g, S, dk]
+  auto v = kvl.narrow(2, g * dk, g * dv).reshape({b, src, g, dv}).permute({0, 2, 1, 3});
+  auto allowed = padding.logical_not().unsqueeze(1);                                 // [B, 1, S]
+  auto out = grouped_attention(q.reshape({n, h, 1, dk}), k, v, allowed, 0.0, false);  // [N, h, 1, dv]
+  return out.reshape({n, h * dv});
+}
+
+torch::Tensor add_layernorm(torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& gamma,
+                            const torch::Tensor& beta, double eps, bool update_x) {
+  const int64_t d = x.size(-1);
+#ifdef MQA_WITH_KERNELS
+  if (use_kernels(x) && kernels::add_layernorm_supported(d) && x.is_contiguous() &&
+      (!r.defined() || r.is_contiguous()) && gamma.scalar_type() == x.scalar_type()) {
+    auto ln = torch::empty_like(x);
+    kernels::add_layernorm(x.data_ptr(), r.defined() ? r.data_ptr() : nullptr, update_x ? x.data_ptr() : nullptr,
+                           ln.data_ptr(), gamma.data_ptr(), beta.data_ptr(), x.numel() / d, d, static_cast<float>(eps),
+                           stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return ln;
+  }
+#endif
+  torch::Tensor sum = r.defined() ? x + r : x;
+  auto ln = torch::layer_norm(sum, {d}, gamma, beta, eps);
+  if (update_x && r.defined()) x.copy_(sum);
+  return ln;
+}
+
+torch::Tensor embed(const torch::Tensor& embedding, const torch::Tensor& positions, const torch::Tensor& tokens,
+                    const torch::Tensor& pos, double scale) {
+  const int64_t d = embedding.size(1);
+#ifdef MQA_WITH_KERNELS
+  if (use_kernels(embedding) && d % 8 == 0 && positions.scalar_type() == embedding.scalar_type()) {
+    auto x = torch::empty({tokens.size(0), d}, embedding.options());
+    kernels::embed(embedding.data_ptr(), positions.data_ptr(), tokens.data_ptr<int64_t>(), pos.data_ptr<int64_t>(),
+                   x.data_ptr(), tokens.size(0), d, static_cast<float>(scale), stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return x;
+  }
+#endif
+  return embedding.index_select(0, tokens) * scale + positions.index_select(0, pos);
+}
+
+torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
+                           const torch::Tensor& w2, const torch::Tensor& b2) {
+  torch::Tensor h;
+#if TORCH_VERSION_MAJOR >= 2
+  if (x.is_cuda()) h = at::_addmm_activation(b1, x, w1.t(), 1, 1, /*use_gelu=*/false);  // cuBLASLt epilogue
+#endif
+  if (!h.defined()) h = torch::relu(torch::linear(x, w1, b1));
+  return torch::linear(h, w2, b2);
+}
+
+void greedy_pick(const torch::Tensor& logits, GreedyState& s) {
+#ifdef MQA_WITH_KERNELS
+  if (use_kernels(logits) && logits.stride(1) == 1) {
+    kernels::GreedyPickArgs a;
+    a.logits = logits.data_ptr();
+    a.logits_row_stride = logits.stride(0);
+    a.rows = logits.size(0), a.vocab = logits.size(1);
+    a.pad = s.pad, a.bos = s.bos, a.eos = s.eos, a.min_len = s.min_len;
+    a.pos = s.pos.data_ptr<int64_t>();
+    a.start = s.start.data_ptr<int64_t>();
+    a.eos_at = s.eos_at.defined() ? s.eos_at.data_ptr<int64_t>() : nullptr;
+    a.stop_at = s.stop_at.defined() ? s.stop_at.data_ptr<int64_t>() : nullptr;
+    a.done = s.done.data_ptr<bool>();
+    a.logprob = s.logprob.data_ptr<double>();
+    a.length = s.length.data_ptr<int64_t>();
+    a.next = s.next.data_ptr<int64_t>();
+    a.out = s.out.data_ptr<int64_t>();
+    kernels::greedy_pick(a, stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+#endif
+  const int64_t n = logits.size(0), vocab = logits.size(1);
+  auto lp = torch::log_softmax(logits.to(torch::kFloat32), -1);  // [N, V]: the model's own distribution
+  auto t = s.pos - s.start;                                        // [N] this step
+  auto ids = torch::arange(vocab, s.pos.options()).unsqueeze(0);   // [1, V]
+  auto allowed = ids.ne(s.pad).logical_and(ids.ne(s.bos)).expand({n, vocab});
+  auto is_eos = ids.eq(s.eos);
+  if (s.eos_at.defined()) {
+    auto forced = t.ge(s.eos_at).unsqueeze(1);  // [N, 1]
+    allowed = torch::where(forced, is_eos.expand({n, vocab}), allowed);
+  }
+  if (s.min_len > 0) allowed = allowed.logical_and(t.lt(s.min_len).unsqueeze(1).logical_and(is_eos).logical_not());
+  auto [best, token] = lp.masked_fill(allowed.logical_not(), kNegInf).max(1);  // [N], [N]
+  commit_choice(s, token, best.to(torch::kFloat64));
+}
+
+void commit_choice(GreedyState& s, const torch::Tensor& token, const torch::Tensor& token_logprob) {
+  const int64_t n = token.size(0);
+  auto t = s.pos - s.start;  // [N]
+  auto live = s.done.logical_not();
+  s.logprob.add_(torch::where(live, token_logprob, torch::zeros_like(s.logprob)));
+  auto rows = torch::arange(n, s.pos.options());
+  s.out.index_put_({t, rows}, torch::where(live, token, s.out.index({t, rows})));
+  auto ended_eos = live.logical_and(token.eq(s.eos));
+  auto ended_stop = live.logical_and(ended_eos.logical_not());
+  ended_stop = s.stop_at.defined() ? ended_stop.logical_and(t.ge(s.stop_at)) : torch::zeros_like(ended_stop);
+  s.length.copy_(torch::where(ended_eos, t, torch::where(ended_stop, t + 1, s.length)));
+  s.next.copy_(torch::where(live, token, torch::full_like(token, s.eos)));
+  s.done.logical_or_(ended_eos.logical_or(ended_stop));
+  s.pos.add_(1);
+}
+
+}  // namespace mqa::decode_ops

@@ -1,0 +1,69 @@
+// The operations of a decode step that LibTorch's ops leave speed on the table for, each with two paths:
+//   kernel path: the CUDA kernels of src/mqa/kernels/ (built when CMake finds nvcc and a CUDA LibTorch, bf16 only);
+//   LibTorch path: plain tensor ops, the reference the kernels are tested against, and CPU's only path.
+// `use_kernels(tensor)` says which one runs; every function below takes the same arguments on both paths and
+// computes the same thing (to bf16 rounding). Internal to decode/ (engine.cpp and the searches).
+#pragma once
+#include <torch/torch.h>
+
+#include "mqa/decode/kv_cache.h"
+
+namespace mqa::decode_ops {
+
+// Whether this binary has the CUDA kernels.
+bool kernels_built();
+// Whether the kernel path runs for tensors like `t`: kernels built, t on CUDA, bf16, and not switched off.
+bool use_kernels(const torch::Tensor& t);
+// Switch the kernel path off (true) to run the LibTorch path on CUDA too: the kernel tests compare the two.
+void force_reference(bool on);
+
+struct AttentionShape {
+  int64_t heads = 1, kv_heads = 1, d_k = 1, d_v = 1;
+  int64_t window = 0;  // self-attention: a position sees itself and the window - 1 before it; 0 = all
+};
+
+// Host-side bounds of the positions rows attend this step (the LibTorch path reads only [lo, hi); the kernels read
+// each row's own range from the device).
+struct HostRange {
+  int64_t min_pos = 0, max_pos = 0;  // smallest and largest pos[r] this step
+};
+
+// Self-attention of one new position per row. qkv [N, h*d_k + g*d_k + g*d_v] holds this step's query, key and value
+// of every row (the fused projection's output); the key and value are written into `cache` at pos[r] ([N] long), and
+// row r attends positions max(0, pos[r] - window + 1) .. pos[r] of its own history: physical row table[r, p]
+// ([N, max_len] int32) when `table` is defined (beam search on the kernel path), else row r; the write records
+// table[r, pos[r]] = r. Returns [N, h*d_v].
+torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const torch::Tensor& pos, torch::Tensor& table,
+                             const AttentionShape& shape, const HostRange& range);
+
+// Cross-attention of N = B * R rows (R rows per source) over the keys and values of every layer computed once per
+// source: kv [B, S, layers * g * (d_k + d_v)] (per layer: g keys of d_k, then g values of d_v), this is layer `layer`.
+// q [N, h*d_k]; source b has lengths[b] ([B] long) valid positions, padding [B, S] bool (true = padded) says the same
+// for the LibTorch path. Returns [N, h*d_v].
+torch::Tensor cross_attention(const torch::Tensor& q, const torch::Tensor& kv, int64_t layer, int64_t layers,
+                              const torch::Tensor& lengths, const torch::Tensor& padding, const AttentionShape& shape);
+
+// LayerNorm(x + r) with (gamma, beta); x [N, D]. When `update_x`, x becomes x + r (the residual stream; pre-norm).
+// r undefined: LayerNorm(x). Returns the normalised rows [N, D].
+torch::Tensor add_layernorm(torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& gamma,
+                            const torch::Tensor& beta, double eps, bool update_x);
+
+// Token embedding * scale + position embedding of each row: tokens [N] long, pos [N] long -> [N, D].
+torch::Tensor embed(const torch::Tensor& embedding, const torch::Tensor& positions, const torch::Tensor& tokens,
+                    const torch::Tensor& pos, double scale);
+
+// relu(x W1^T + b1) W2^T + b2 (bias and relu fused into the first product where LibTorch 2 offers it).
+torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
+                           const torch::Tensor& w2, const torch::Tensor& b2);
+
+// The greedy step's choice and state update, on the device (kernels/decode_kernels.h GreedyPickArgs says what it
+// does). logits [N, V]; the state tensors are [N] (out: [max_steps, N]); eos_at / stop_at may be undefined.
+struct GreedyState {
+  torch::Tensor pos, start, eos_at, stop_at, done, logprob, length, next, out;
+  int64_t pad = 0, bos = 2, eos = 3, min_len = 0;
+};
+void greedy_pick(const torch::Tensor& logits, GreedyState& s);
+// The state update of greedy_pick for a token chosen elsewhere (sampling): token [N] long, token_logprob [N] double.
+void commit_choice(GreedyState& s, const torch::Tensor& token, const torch::Tensor& token_logprob);
+
+}  // namespace mqa::decode_ops

@@ -1,0 +1,91 @@
+// CUDA kernels of the decode step (decode/engine.h), with plain-pointer launchers so that this header and the .cu
+// files need neither LibTorch nor its CUDA headers. Built only when CMake finds nvcc and a CUDA LibTorch
+// (MQA_WITH_KERNELS); decode/decode_ops.cpp wraps them for tensors and holds the LibTorch reference of each.
+// Element type: bf16 (the engine's compute type on CUDA). Every launcher checks its arguments' limits with
+// decode_kernels_support_*() first; callers fall back to the reference where those say no.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace mqa::kernels {
+
+// One query position per row attending over a key/value cache (flash-decoding: each key/value head is read once for
+// all the query heads and query rows that share it, the positions split over CTAs when rows x heads are too few to
+// fill the GPU, partial results combined by a second kernel).
+//
+// Query n in [0, kv_rows * rows_per_kv), head i in [0, heads) reads key/value row b = n / rows_per_kv and head
+// j = i / (heads / kv_heads). Element (d) of
+//   query       q   + n * q_row_stride + i * d_k + d
+//   key         k   + b' * k_row_stride + j * k_head_stride + p * k_pos_stride + d   (b' = table[b, p] or b)
+//   value       v   (same, with v's strides)
+//   output      out + n * out_row_stride + i * d_v + d
+// Positions attended by kv row b: self-attention (pos != null): max(0, pos[b] - window + 1) .. pos[b] (window 0 =
+// from 0); the newest position pos[b] is read from k_new / v_new (+ b * new_row_stride + j * d) and written into the
+// cache at (b, j, pos[b]) by the same launch, which also records table[b, pos[b]] = b (the row that wrote it). Cross-attention (pos == null): 0 .. lengths[b] - 1.
+// A row with no position to attend gets zeros.
+struct DecodeAttentionArgs {
+  const void* q = nullptr;
+  int64_t q_row_stride = 0;
+  void* k = nullptr;
+  int64_t k_row_stride = 0, k_head_stride = 0, k_pos_stride = 0;
+  void* v = nullptr;
+  int64_t v_row_stride = 0, v_head_stride = 0, v_pos_stride = 0;
+  int kv_rows = 0, rows_per_kv = 1, heads = 0, kv_heads = 0, d_k = 0, d_v = 0;
+  int max_len = 0;                    // positions the cache holds (the table's row length)
+  const int64_t* pos = nullptr;       // [kv_rows], self-attention
+  int window = 0;
+  const int64_t* lengths = nullptr;   // [kv_rows], cross-attention
+  int32_t* table = nullptr;           // [kv_rows, max_len] or null (self-attention writes table[b, pos[b]] = b)
+  const void* k_new = nullptr;
+  const void* v_new = nullptr;
+  int64_t new_row_stride = 0;
+  void* out = nullptr;
+  int64_t out_row_stride = 0;
+  float scale = 1.0f;                 // applied to q . k (1 / sqrt(d_k))
+  int splits = 1;                     // CTAs per (row, head) along the positions
+  float* workspace = nullptr;         // decode_attention_workspace_floats(args) floats when splits > 1
+};
+
+// Whether the kernel handles these shapes (alignment of every pointer and stride to 8 elements, d_k and d_v
+// multiples of 8 up to 256, queries per key/value head up to 128, shared memory within 48 KB).
+bool decode_attention_supported(const DecodeAttentionArgs& a);
+// A split count for rows x heads CTAs over at most `positions` positions on a GPU of `sms` multiprocessors.
+int decode_attention_splits(int kv_rows, int kv_heads, int positions, int sms);
+int64_t decode_attention_workspace_floats(const DecodeAttentionArgs& a);
+void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream);
+
+// sum = x + r (rounded to bf16, the residual stream), ln = LayerNorm(sum) * gamma + beta; rows of `d` elements,
+// contiguous. r == null: sum = x (sum_out may then be null). sum_out may alias x.
+bool add_layernorm_supported(int64_t d);
+void add_layernorm(const void* x, const void* r, void* sum_out, void* ln_out, const void* gamma, const void* beta,
+                   int64_t rows, int64_t d, float eps, cudaStream_t stream);
+
+// x[r] = embedding[tokens[r]] * scale + positions[pos[r]], rows of d elements.
+void embed(const void* embedding, const void* positions, const int64_t* tokens, const int64_t* pos, void* x,
+           int64_t rows, int64_t d, float scale, cudaStream_t stream);
+
+// Greedy choice of every row, and the search state it updates, all on the device:
+//   t = pos[r] - start[r] (the step); log-softmax over the whole vocabulary (the model's own distribution), then the
+//   most likely token among the allowed ones: never pad or bos; only eos when t == eos_at[r]; never eos when
+//   t < min_len. Rows not done: logprob[r] += its log-probability, out[t * rows + r] = token, next[r] = token; the
+//   row is done when it chose eos (length[r] = t) or when t == stop_at[r] (length[r] = t + 1). Done rows feed eos.
+//   pos[r] += 1 for every row.
+struct GreedyPickArgs {
+  const void* logits = nullptr;  // [rows, vocab] bf16, row stride logits_row_stride
+  int64_t logits_row_stride = 0;
+  int64_t rows = 0, vocab = 0;
+  int64_t pad = 0, bos = 2, eos = 3, min_len = 0;
+  int64_t* pos = nullptr;            // [rows]
+  const int64_t* start = nullptr;    // [rows]
+  const int64_t* eos_at = nullptr;   // [rows] or null
+  const int64_t* stop_at = nullptr;  // [rows] or null
+  bool* done = nullptr;              // [rows]
+  double* logprob = nullptr;         // [rows]
+  int64_t* length = nullptr;         // [rows]
+  int64_t* next = nullptr;           // [rows]
+  int64_t* out = nullptr;            // [max_steps, rows]
+};
+void greedy_pick(const GreedyPickArgs& a, cudaStream_t stream);
+
+}  // namespace mqa::kernels

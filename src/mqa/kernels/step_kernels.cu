@@ -1,0 +1,184 @@
+// The decode step's small kernels (decode_kernels.h): embedding lookup, residual add fused with layer norm, and the
+// greedy choice fused with the search state's update. Each replaces several LibTorch kernels of the step.
+#include <cmath>
+
+#include "mqa/kernels/bf16_vector.cuh"
+#include "mqa/kernels/decode_kernels.h"
+
+namespace mqa::kernels {
+
+namespace {
+
+constexpr int kNormWarps = 4;     // rows per block of add_layernorm (a warp per row)
+constexpr int kNormMaxVecs = 8;   // 16-byte vectors per lane: d <= 32 * 8 * 8 = 2048
+constexpr int kPickThreads = 512;
+
+__global__ void add_layernorm_kernel(const bf16* x, const bf16* r, bf16* sum_out, bf16* ln_out, const bf16* gamma,
+                                     const bf16* beta, int64_t rows, int d, float eps) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kNormWarps + warp;
+  if (row >= rows) return;
+  const int nv = d / kVec;
+  float y[kNormMaxVecs][kVec];
+  float sum = 0.f;
+#pragma unroll
+  for (int k = 0; k < kNormMaxVecs; ++k) {
+    const int vi = lane + 32 * k;
+    if (vi < nv) {
+      load8(x + row * d + vi * kVec, y[k]);
+      if (r) {
+        float rv[kVec];
+        load8(r + row * d + vi * kVec, rv);
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) y[k][e] = round_bf16(y[k][e] + rv[e]);
+      }
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) sum += y[k][e];
+    }
+  }
+  const float mean = warp_sum(sum) / d;
+  float sq = 0.f;
+#pragma unroll
+  for (int k = 0; k < kNormMaxVecs; ++k)
+    if (lane + 32 * k < nv)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) sq += (y[k][e] - mean) * (y[k][e] - mean);
+  const float rstd = rsqrtf(warp_sum(sq) / d + eps);
+#pragma unroll
+  for (int k = 0; k < kNormMaxVecs; ++k) {
+    const int vi = lane + 32 * k;
+    if (vi < nv) {
+      if (sum_out && r) store8(sum_out + row * d + vi * kVec, y[k]);
+      float g[kVec], bb[kVec], o[kVec];
+      load8(gamma + vi * kVec, g);
+      load8(beta + vi * kVec, bb);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) o[e] = (y[k][e] - mean) * rstd * g[e] + bb[e];
+      store8(ln_out + row * d + vi * kVec, o);
+    }
+  }
+}
+
+__global__ void embed_kernel(const bf16* embedding, const bf16* positions, const int64_t* tokens, const int64_t* pos,
+                             bf16* x, int64_t rows, int d, float scale) {
+  const int nv = d / kVec;
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= rows * nv) return;
+  const int64_t row = idx / nv;
+  const int vi = static_cast<int>(idx % nv);
+  float e[kVec], p[kVec], o[kVec];
+  load8(embedding + tokens[row] * d + vi * kVec, e);
+  load8(positions + pos[row] * d + vi * kVec, p);
+  // As LibTorch computes it in bf16: (embedding * scale) rounded, then + position, rounded.
+#pragma unroll
+  for (int k = 0; k < kVec; ++k) o[k] = round_bf16(e[k] * scale) + p[k];
+  store8(x + row * d + vi * kVec, o);
+}
+
+// (max, sum of exp(x - max)) pairs and (best value, its index) pairs merged across the threads of a block.
+struct Pick {
+  float mx, s;    // log-sum-exp over the whole vocabulary
+  float best;     // the most likely allowed token
+  int64_t index;
+};
+
+__device__ __forceinline__ Pick merge(Pick a, Pick b) {
+  Pick o;
+  o.mx = fmaxf(a.mx, b.mx);
+  o.s = (a.mx == -INFINITY ? 0.f : a.s * __expf(a.mx - o.mx)) + (b.mx == -INFINITY ? 0.f : b.s * __expf(b.mx - o.mx));
+  const bool take_b = b.best > a.best || (b.best == a.best && b.index < a.index);
+  o.best = take_b ? b.best : a.best;
+  o.index = take_b ? b.index : a.index;
+  return o;
+}
+
+__device__ __forceinline__ Pick shuffle(const Pick& p, int offset) {
+  Pick o;
+  o.mx = __shfl_xor_sync(0xffffffffu, p.mx, offset);
+  o.s = __shfl_xor_sync(0xffffffffu, p.s, offset);
+  o.best = __shfl_xor_sync(0xffffffffu, p.best, offset);
+  o.index = __shfl_xor_sync(0xffffffffu, p.index, offset);
+  return o;
+}
+
+__global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyPickArgs a) {
+  const int64_t row = blockIdx.x;
+  const bf16* x = static_cast<const bf16*>(a.logits) + row * a.logits_row_stride;
+  const int64_t t = a.pos[row] - a.start[row];
+  const bool forced = a.eos_at && t >= a.eos_at[row];
+  const bool no_eos = t < a.min_len;
+  Pick p{-INFINITY, 0.f, -INFINITY, a.vocab};
+  auto consider = [&](int64_t v, float val) {
+    if (val > p.mx) {
+      p.s = (p.mx == -INFINITY ? 0.f : p.s * __expf(p.mx - val)) + 1.f;
+      p.mx = val;
+    } else {
+      p.s += __expf(val - p.mx);
+    }
+    const bool allowed = v != a.pad && v != a.bos && (forced ? v == a.eos : !(no_eos && v == a.eos));
+    if (allowed && (val > p.best || (val == p.best && v < p.index))) {
+      p.best = val;
+      p.index = v;
+    }
+  };
+  if (a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits)) {
+    for (int64_t v = threadIdx.x * kVec; v < a.vocab; v += kPickThreads * kVec) {
+      float f[kVec];
+      load8(x + v, f);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) consider(v + e, f[e]);
+    }
+  } else {
+    for (int64_t v = threadIdx.x; v < a.vocab; v += kPickThreads) consider(v, __bfloat162float(x[v]));
+  }
+  for (int o = 16; o > 0; o >>= 1) p = merge(p, shuffle(p, o));
+  __shared__ Pick warps[kPickThreads / 32];
+  if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = p;
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  for (int w = 1; w < kPickThreads / 32; ++w) p = merge(p, warps[w]);
+
+  if (a.done[row]) {
+    a.next[row] = a.eos;
+  } else {
+    const int64_t token = p.index;
+    a.logprob[row] += static_cast<double>(p.best) - (static_cast<double>(p.mx) + log(static_cast<double>(p.s)));
+    a.out[t * a.rows + row] = token;
+    a.next[row] = token;
+    if (token == a.eos) {
+      a.done[row] = true;
+      a.length[row] = t;
+    } else if (a.stop_at && t >= a.stop_at[row]) {
+      a.done[row] = true;
+      a.length[row] = t + 1;
+    }
+  }
+  a.pos[row] += 1;
+}
+
+}  // namespace
+
+bool add_layernorm_supported(int64_t d) { return d % kVec == 0 && d <= 32 * kNormMaxVecs * kVec; }
+
+void add_layernorm(const void* x, const void* r, void* sum_out, void* ln_out, const void* gamma, const void* beta,
+                   int64_t rows, int64_t d, float eps, cudaStream_t stream) {
+  const auto blocks = static_cast<unsigned>((rows + kNormWarps - 1) / kNormWarps);
+  add_layernorm_kernel<<<blocks, kNormWarps * 32, 0, stream>>>(
+      static_cast<const bf16*>(x), static_cast<const bf16*>(r), static_cast<bf16*>(sum_out), static_cast<bf16*>(ln_out),
+      static_cast<const bf16*>(gamma), static_cast<const bf16*>(beta), rows, static_cast<int>(d), eps);
+}
+
+void embed(const void* embedding, const void* positions, const int64_t* tokens, const int64_t* pos, void* x,
+           int64_t rows, int64_t d, float scale, cudaStream_t stream) {
+  const int64_t n = rows * (d / kVec);
+  const unsigned threads = 256;
+  embed_kernel<<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0, stream>>>(
+      static_cast<const bf16*>(embedding), static_cast<const bf16*>(positions), tokens, pos, static_cast<bf16*>(x), rows,
+      static_cast<int>(d), scale);
+}
+
+void greedy_pick(const GreedyPickArgs& a, cudaStream_t stream) {
+  greedy_pick_kernel<<<static_cast<unsigned>(a.rows), kPickThreads, 0, stream>>>(a);
+}
+
+}  // namespace mqa::kernels
