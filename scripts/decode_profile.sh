@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Where a decode step's time goes, on the GPU machine (carry .deps), from the project root:
 #   bash scripts/decode_profile.sh
-# Profiles one generation (128 steps, CUDA graphs as in scripts/table2.sh) of greedy decoding for multi-head and
-# multi-query at batch 128 and multi-query at batch 512, and beam-4 multi-query at batch 128, and sums each trace
-# by kernel family (scripts/profile_report.py). Writes $OUT/decode_profile.md (copy it to experiments/table2/) and
+# Profiles one generation (128 steps, CUDA graph as in scripts/table2.sh) of greedy decoding for multi-query and
+# multi-head at batch 128 and multi-head at batch 1, and beam-4 multi-query at batch 128 (DECODE_PROFILES overrides:
+# "row:mode:batch ..."), and sums each trace by kernel family (scripts/profile_report.py). Writes $OUT/decode_profile.md (copy it to experiments/table2/) and
 # the traces ($OUT/profile_*.json).
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
@@ -12,20 +12,20 @@ mqa=$MQA
 report=$out/decode_profile.md; log=$out/decode_profile.log
 rm -f "$report"
 common=(--set bench.warmup=1 --set bench.repeats=2 --set bench.source_len=128 --set bench.target_len=128
-        --set bench.beam_size=4 --set bench.bucket=16 --set bench.device=cuda)
+        --set bench.beam_size=4 --set bench.check_graph=false --set bench.device=cuda)
 profile() {  # profile ROW MODE BATCH
   local prefix=$out/profile_$1_b$3
   if timeout 120 $mqa bench decode configs/wmt14/$1.yaml --label "$1" --modes "$2" "${common[@]}" \
        --set bench.batch_size="$3" --profile "$prefix" >> "$log" 2>&1; then
     grep -E "^  $2 " "$log" | tail -1
-    python3 scripts/profile_report.py "$prefix.$2.json" --steps 128 --top 12 \
+    python3 scripts/profile_report.py "$prefix.$2.json" --steps 128 --top 20 \
       --label "$1 $2, B $3, S = T = 128, one generation of 128 steps (CUDA graphs)" --out "$report" > /dev/null
   else
     echo "FAILED: $1 $2 B $3"; tail -5 "$log"
   fi
 }
-profile multi_query greedy 128
-profile base greedy 128
-profile multi_query greedy 512
-profile multi_query beam 128
+for p in ${DECODE_PROFILES:-multi_query:greedy:128 base:greedy:128 base:greedy:1 multi_query:beam:128}; do
+  IFS=: read -r row mode batch <<< "$p"
+  profile "$row" "$mode" "$batch"
+done
 grep -E "^Trace|^\| (matmul|attention|softmax|copy|elementwise|reduction|normal|other)" "$report"

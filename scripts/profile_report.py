@@ -15,12 +15,12 @@ import re
 import sys
 
 FAMILIES = [  # first match wins; names of cuBLAS/cuBLASLt/CUTLASS/flash kernels as seen on Hopper
-    ("attention (fused)", r"flash|fmha|efficient_attention|attention"),
+    ("attention (fused)", r"flash|fmha|efficient_attention|attention|combine_kernel"),
     ("matmul", r"gemm|nvjet|cutlass|xmma|cublas|Kernel2|splitK|sm90_|sm80_"),
     ("softmax", r"softmax"),
-    ("normalisation", r"layer_norm|LayerNorm|rms_norm"),
-    ("reduction / top-k", r"reduce|topk|sort|radix|argmax|max_kernel|bitonic|gatherTopK|scan"),
-    ("copy / index", r"copy|index|gather|scatter|cat|Memcpy|Memset|memcpy|memset|fill|arange"),
+    ("normalisation", r"layer_norm|LayerNorm|layernorm|rms_norm"),
+    ("reduction / top-k", r"reduce|topk|sort|radix|argmax|max_kernel|bitonic|gatherTopK|scan|pick"),
+    ("copy / index", r"copy|index|gather|scatter|cat|Memcpy|Memset|memcpy|memset|fill|arange|embed_kernel"),
     ("elementwise", r"elementwise|vectorized|unrolled|pointwise"),
 ]
 

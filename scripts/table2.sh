@@ -22,7 +22,7 @@ out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
 start=$(date +%s)
 MQA_BUILD_LOG=$out/build.log source scripts/mqa_build.sh
 tail -1 "$out/build.log"
-mqa=$MQA
+mqa=$MQA; export MQA
 json=$out/table2.jsonl; sweep=$out/sweep.jsonl; baseline=$out/baseline.jsonl; log=$out/table2.log
 rm -f "$json" "$sweep" "$baseline"
 B=${TABLE2_BATCH:-128}; REPEATS=${TABLE2_REPEATS:-3}
@@ -68,24 +68,12 @@ for row in base multi_query; do
     --source-len 128 --target-len 128 --beam-size 4 --warmup 1 --repeats "$REPEATS" --json "$baseline"
 done
 
-# 5. translate on newstest2014, and the benchmark at the same batch and lengths.
-newstest=${NEWSTEST:-.carry/newstest}
-if [ -f "$newstest/newstest2014.en" ]; then
-  tdir=/tmp/mqa-translate; rm -rf "$tdir"; mkdir -p "$tdir"
-  cat "$newstest"/newstest201[0-2].en > "$tdir/train.en"; cat "$newstest"/newstest201[0-2].de > "$tdir/train.de"
-  run 150 "$mqa" train configs/wmt14/base.yaml --run-dir "$tdir/run" --set data.dir="$tdir/data" \
-    --set data.train_source="$tdir/train.en" --set data.train_target="$tdir/train.de" \
-    --set data.valid_source="$newstest/newstest2013.en" --set data.valid_target="$newstest/newstest2013.de" \
-    --set data.vocab_size=16000 --set data.max_len=200 --set train.max_steps=1 --set train.save_every=1 --set train.valid_every=1000 \
-    --set train.device=cuda
-  ckpt=$tdir/run/checkpoint_last.pt
-  if [ -f "$ckpt" ]; then
-    run 120 "$mqa" translate "$ckpt" --input "$newstest/newstest2014.en" --beam 4 --device cuda \
-      --output "$tdir/newstest2014.out"
-    grep "translate:" "$log" | tail -1
-  fi
+# 5. translate on newstest2014, beam 4 (scripts/translate_throughput.sh).
+if [ -f "${NEWSTEST:-.carry/newstest}/newstest2014.en" ]; then
+  run 200 bash scripts/translate_throughput.sh
+  grep "translate:" "$log" | tail -2
 else
-  echo "SKIPPED translate: no $newstest/newstest2014.en" | tee -a "$log"
+  echo "SKIPPED translate: no ${NEWSTEST:-.carry/newstest}/newstest2014.en" | tee -a "$log"
 fi
 
 # 6. Reports.

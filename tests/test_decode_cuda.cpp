@@ -124,16 +124,20 @@ TEST_F(DecodeKernels, ResidualLayerNormAndEmbeddingEqualTheLibTorchPath) {
   for (int64_t d : {1024, 512, 64}) {
     torch::manual_seed(103);
     auto x = torch::randn({100, d}, bf16()), r = torch::randn({100, d}, bf16());
-    auto gamma = torch::randn({d}, bf16()), beta = torch::randn({d}, bf16());
+    auto gamma = torch::randn({d}, bf16()), beta = torch::randn({d}, bf16()), bias = torch::randn({d}, bf16());
     auto xa = x.clone(), xb = x.clone();
-    auto got = ops::add_layernorm(xa, r, gamma, beta, 1e-5, true);
-    auto want = reference([&] { return ops::add_layernorm(xb, r, gamma, beta, 1e-5, true); });
+    auto got = ops::add_layernorm(xa, r, bias, gamma, beta, 1e-5, true);
+    auto want = reference([&] { return ops::add_layernorm(xb, r, bias, gamma, beta, 1e-5, true); });
     std::cout << "[ residual + layer norm d " << d << " ] max |kernel - reference| " << max_abs(got, want) << "\n";
     EXPECT_LT(relative_error(got, want), 1e-2) << d;
     EXPECT_TRUE(torch::equal(xa, xb)) << d << ": the residual stream differs";
     auto plain = x.clone();
-    auto ln = ops::add_layernorm(plain, {}, gamma, beta, 1e-5, false);
-    auto ln_ref = reference([&] { return ops::add_layernorm(x, {}, gamma, beta, 1e-5, false); });
+    auto ln = ops::add_layernorm(plain, {}, {}, gamma, beta, 1e-5, false);
+    auto ln_ref = reference([&] { return ops::add_layernorm(x, {}, {}, gamma, beta, 1e-5, false); });
+    auto xc = x.clone(), xd = x.clone();
+    auto post = ops::add_layernorm(xc, r, {}, gamma, beta, 1e-5, false);
+    auto post_ref = reference([&] { return ops::add_layernorm(xd, r, {}, gamma, beta, 1e-5, false); });
+    EXPECT_LT(relative_error(post, post_ref), 1e-2) << d;
     EXPECT_LT(relative_error(ln, ln_ref), 1e-2) << d;
     EXPECT_TRUE(torch::equal(plain, x)) << d << ": layer norm alone changed its input";
 
@@ -190,6 +194,39 @@ TEST_F(DecodeKernels, GreedyPickEqualsTheLibTorchPath) {
     std::cout << "[ greedy pick V " << vocab << " ] max |logprob kernel - reference| " << max_abs(a.logprob, b.logprob)
               << "\n";
     EXPECT_LT(max_abs(a.logprob, b.logprob), 1e-3) << vocab;
+  }
+}
+
+TEST_F(DecodeKernels, BeamCandidatesEqualTheLibTorchPath) {
+  torch::NoGradGuard no_grad;
+  for (int64_t vocab : {32000, 50, 1003}) {
+    for (int64_t count : {2, 8, 10}) {
+      torch::manual_seed(107);
+      const int64_t n = 40;
+      // Distinct logits per row (a permutation of a grid), so that the order is not at the mercy of ties.
+      auto logits = (torch::rand({n, vocab}, torch::TensorOptions(torch::kCUDA)).argsort(1, false).to(torch::kFloat32) /
+                     static_cast<double>(vocab) * 8.0)
+                        .to(torch::kBFloat16);
+      if (vocab > 256) logits = (torch::randn({n, vocab}, torch::TensorOptions(torch::kCUDA)) * 3).to(torch::kBFloat16);
+      auto score = torch::randn({n}, torch::TensorOptions(torch::kCUDA));
+      score.narrow(0, 0, 3).fill_(-INFINITY);  // dead beams
+      auto t = torch::full({1}, 4, longs());
+      auto eos_at = torch::full({n}, 100, longs());
+      eos_at.narrow(0, 5, 5).fill_(4);  // forced eos in rows 5..9
+      auto got = ops::beam_candidates(logits, score, t, eos_at, count, 0, 2, 3, 6);  // t < min_len: no eos elsewhere
+      auto want = reference([&] { return ops::beam_candidates(logits, score, t, eos_at, count, 0, 2, 3, 6); });
+      // Values must agree; tokens wherever the value is not tied with a neighbour (bf16 ties are common).
+      std::cout << "[ beam candidates V " << vocab << " count " << count << " ] max |logprob kernel - reference| "
+                << max_abs(got.logprob.nan_to_num(0, 0, 0), want.logprob.nan_to_num(0, 0, 0)) << "\n";
+      EXPECT_TRUE(torch::allclose(got.logprob, want.logprob, 1e-4, 1e-4, /*equal_nan=*/true)) << vocab << " " << count;
+      EXPECT_TRUE(torch::allclose(got.total, want.total, 1e-4, 1e-4, true)) << vocab << " " << count;
+      auto distinct = got.logprob.narrow(1, 1, count - 1).ne(got.logprob.narrow(1, 0, count - 1));
+      auto tok_equal = got.token.eq(want.token).narrow(1, 0, count - 1);
+      EXPECT_TRUE(tok_equal.logical_or(distinct.logical_not()).all().item<bool>()) << vocab << " " << count;
+      // Forced rows offer eos first and nothing else finite; no other row offers eos (t < min_len).
+      EXPECT_TRUE(got.token.narrow(0, 5, 5).select(1, 0).eq(3).all().item<bool>());
+      EXPECT_FALSE(got.token.narrow(0, 10, n - 10).eq(3).any().item<bool>());
+    }
   }
 }
 

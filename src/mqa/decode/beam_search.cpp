@@ -47,8 +47,6 @@ struct BeamSearch::State {
   torch::Tensor rank;                // [1, 2K] long: 0 .. 2K-1
   torch::Tensor row_base;            // [B, 1] long: b * R
   torch::Tensor slot_ids;            // [1, F + 1] long
-  torch::Tensor pad_bos;             // [2] long
-  torch::Tensor not_eos;             // [1, V] bool
 };
 
 BeamSearch::BeamSearch(DecodeEngine& engine, const SearchOptions& options) : engine_(engine), options_(options) {
@@ -63,23 +61,21 @@ BeamSearch::~BeamSearch() = default;
 void BeamSearch::update(const torch::Tensor& logits) {
   State& st = *state_;
   const SearchOptions& o = options_;
-  const int64_t B = st.sources, K = st.K, R = st.R, N = B * R, V = logits.size(1);
-  const int64_t C = std::min<int64_t>(2 * K, K * V);
+  const int64_t B = st.sources, K = st.K, R = st.R, N = B * R;
+  const int64_t C = std::min<int64_t>(2 * K, logits.size(1));
   auto t = batch_.pos.narrow(0, 0, 1);  // [1]: the step (every row is at the same position, from 0)
 
-  auto lp = torch::log_softmax(logits.to(torch::kFloat32), -1);  // [N, V]: the model's own distribution
-  lp.index_fill_(1, st.pad_bos, kNegInfF);
-  lp.masked_fill_(st.row_eos_at.eq(t).unsqueeze(1).logical_and(st.not_eos), kNegInfF);  // the length limit
-  if (o.min_len > 0) lp.select(1, o.eos_id).masked_fill_(t.lt(o.min_len), kNegInfF);
-
-  // Candidates: the beams' rows only (the first K of each source's R).
-  auto cand = (st.scores.view({N, 1}) + lp).view({B, R * V}).narrow(1, 0, K * V);  // [B, K*V]
-  auto [top_val, top_idx] = cand.topk(C, 1);                                         // [B, C], best first
-  auto from = torch::div(top_idx, V, "floor");                                       // beam extended
-  auto tok = top_idx - from * V;                                                     // token appended
+  // Each row's best C candidates (log-probability after the length-limit and min_len masks), then the best C of a
+  // source's K beams: the best C of the K * V extensions, as the union of the rows' best C holds them.
+  auto cand = decode_ops::beam_candidates(logits, st.scores.view({N}), t, st.row_eos_at, C,
+                                          engine_.model()->pad_id(), o.bos_id, o.eos_id, o.min_len);  // [N, C] each
+  auto beams_only = [&](const torch::Tensor& x) { return x.view({B, R, C}).narrow(1, 0, K).reshape({B, K * C}); };
+  auto [top_val, top_pos] = beams_only(cand.total).topk(C, 1);  // [B, C], best first
+  auto from = torch::div(top_pos, C, "floor");                   // beam extended
+  auto tok = beams_only(cand.token).gather(1, top_pos);           // token appended
   // The reported sums: the parent's double sum plus this step's log-probability, as greedy search adds them.
-  auto step_lp = lp.view({B, R * V}).narrow(1, 0, K * V).gather(1, top_idx).to(torch::kFloat64);  // [B, C]
-  auto top_sum = st.sums.gather(1, from) + step_lp;                                  // [B, C]
+  auto step_lp = beams_only(cand.logprob).gather(1, top_pos).to(torch::kFloat64);  // [B, C]
+  auto top_sum = st.sums.gather(1, from) + step_lp;                                 // [B, C]
   auto finite = top_val.gt(kNegInfF);
   auto is_eos = tok.eq(o.eos_id).logical_and(finite);
   auto rank = st.rank.narrow(1, 0, C);
@@ -109,7 +105,9 @@ void BeamSearch::update(const torch::Tensor& logits) {
   auto settled = st.greedy_open.logical_not();
 
   if (R > K) {  // keep_greedy_path: row K of each source follows the greedy path
-    auto [g_lp, g_tok] = lp.view({B, R, V}).select(1, K).max(1);  // [B]: the same reduction as greedy search
+    // The greedy row's best candidate: its most likely token, as greedy search takes it.
+    auto g_lp = cand.logprob.view({B, R, C}).select(1, K).select(1, 0);  // [B]
+    auto g_tok = cand.token.view({B, R, C}).select(1, K).select(1, 0);
     auto g_total = st.scores.select(1, K) + g_lp;
     auto g_sum = st.sums.select(1, K) + g_lp.to(torch::kFloat64);
     auto g_eos = st.greedy_open.logical_and(st.done.logical_not()).logical_and(g_tok.eq(o.eos_id));
@@ -198,8 +196,6 @@ std::vector<NBest> BeamSearch::search(const torch::Tensor& src, SearchTimings* t
       st.rank = torch::arange(2 * K, longs).unsqueeze(0);
       st.row_base = (torch::arange(B, longs) * R).unsqueeze(1);
       st.slot_ids = torch::arange(st.F + 1, longs).unsqueeze(0);
-      st.pad_bos = torch::tensor({model->pad_id(), o.bos_id}, torch::kLong).to(engine_.device());
-      st.not_eos = torch::arange(V, longs).ne(o.eos_id).unsqueeze(0);
     }
     // Step 0: only beam 0 and the greedy row of each source are live.
     st.scores.fill_(kNegInfF);

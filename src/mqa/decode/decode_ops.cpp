@@ -149,21 +149,22 @@ torch::Tensor cross_attention(const torch::Tensor& q, const torch::Tensor& kv, i
   return out.reshape({n, h * dv});
 }
 
-torch::Tensor add_layernorm(torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& gamma,
-                            const torch::Tensor& beta, double eps, bool update_x) {
+torch::Tensor add_layernorm(torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& bias,
+                            const torch::Tensor& gamma, const torch::Tensor& beta, double eps, bool update_x) {
   const int64_t d = x.size(-1);
 #ifdef MQA_WITH_KERNELS
   if (use_kernels(x) && kernels::add_layernorm_supported(d) && x.is_contiguous() &&
       (!r.defined() || r.is_contiguous()) && gamma.scalar_type() == x.scalar_type()) {
     auto ln = torch::empty_like(x);
-    kernels::add_layernorm(x.data_ptr(), r.defined() ? r.data_ptr() : nullptr, update_x ? x.data_ptr() : nullptr,
-                           ln.data_ptr(), gamma.data_ptr(), beta.data_ptr(), x.numel() / d, d, static_cast<float>(eps),
-                           stream());
+    kernels::add_layernorm(x.data_ptr(), r.defined() ? r.data_ptr() : nullptr,
+                           r.defined() && bias.defined() ? bias.data_ptr() : nullptr,
+                           update_x ? x.data_ptr() : nullptr, ln.data_ptr(), gamma.data_ptr(), beta.data_ptr(),
+                           x.numel() / d, d, static_cast<float>(eps), stream());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return ln;
   }
 #endif
-  torch::Tensor sum = r.defined() ? x + r : x;
+  torch::Tensor sum = r.defined() ? x + (bias.defined() ? r + bias : r) : x;
   auto ln = torch::layer_norm(sum, {d}, gamma, beta, eps);
   if (update_x && r.defined()) x.copy_(sum);
   return ln;
@@ -185,13 +186,13 @@ torch::Tensor embed(const torch::Tensor& embedding, const torch::Tensor& positio
 }
 
 torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
-                           const torch::Tensor& w2, const torch::Tensor& b2) {
+                           const torch::Tensor& w2) {
   torch::Tensor h;
 #if TORCH_VERSION_MAJOR >= 2
   if (x.is_cuda()) h = at::_addmm_activation(b1, x, w1.t(), 1, 1, /*use_gelu=*/false);  // cuBLASLt epilogue
 #endif
   if (!h.defined()) h = torch::relu(torch::linear(x, w1, b1));
-  return torch::linear(h, w2, b2);
+  return torch::linear(h, w2);
 }
 
 void greedy_pick(const torch::Tensor& logits, GreedyState& s) {
@@ -229,6 +230,44 @@ void greedy_pick(const torch::Tensor& logits, GreedyState& s) {
   if (s.min_len > 0) allowed = allowed.logical_and(t.lt(s.min_len).unsqueeze(1).logical_and(is_eos).logical_not());
   auto [best, token] = lp.masked_fill(allowed.logical_not(), kNegInf).max(1);  // [N], [N]
   commit_choice(s, token, best.to(torch::kFloat64));
+}
+
+BeamCandidates beam_candidates(const torch::Tensor& logits, const torch::Tensor& score, const torch::Tensor& t,
+                               const torch::Tensor& eos_at, int64_t count, int64_t pad, int64_t bos, int64_t eos,
+                               int64_t min_len) {
+  const int64_t n = logits.size(0), vocab = logits.size(1);
+  BeamCandidates c;
+#ifdef MQA_WITH_KERNELS
+  if (use_kernels(logits) && logits.stride(1) == 1 && kernels::beam_candidates_supported(count)) {
+    c.total = torch::empty({n, count}, logits.options().dtype(torch::kFloat32));
+    c.logprob = torch::empty_like(c.total);
+    c.token = torch::empty({n, count}, logits.options().dtype(torch::kLong));
+    auto sc = score.contiguous();
+    kernels::BeamCandidatesArgs a;
+    a.logits = logits.data_ptr();
+    a.logits_row_stride = logits.stride(0);
+    a.rows = n, a.vocab = vocab, a.count = count;
+    a.pad = pad, a.bos = bos, a.eos = eos, a.min_len = min_len;
+    a.step = t.data_ptr<int64_t>();
+    a.eos_at = eos_at.defined() ? eos_at.data_ptr<int64_t>() : nullptr;
+    a.score = sc.data_ptr<float>();
+    a.total = c.total.data_ptr<float>(), a.logprob = c.logprob.data_ptr<float>(), a.token = c.token.data_ptr<int64_t>();
+    kernels::beam_candidates(a, stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return c;
+  }
+#endif
+  auto lp = torch::log_softmax(logits.to(torch::kFloat32), -1);  // [N, V]: the model's own distribution
+  auto ids = torch::arange(vocab, t.options()).unsqueeze(0);      // [1, V]
+  auto banned = ids.eq(pad).logical_or(ids.eq(bos)).expand({n, vocab});
+  auto not_eos = ids.ne(eos);
+  if (eos_at.defined()) banned = banned.logical_or(t.ge(eos_at).unsqueeze(1).logical_and(not_eos));
+  if (min_len > 0) banned = banned.logical_or(t.lt(min_len).unsqueeze(1).logical_and(not_eos.logical_not()));
+  auto [best, token] = lp.masked_fill(banned, kNegInf).topk(count, 1);  // [N, count], best first
+  c.logprob = best;
+  c.total = score.view({n, 1}) + best;
+  c.token = token;
+  return c;
 }
 
 void commit_choice(GreedyState& s, const torch::Tensor& token, const torch::Tensor& token_logprob) {

@@ -43,18 +43,19 @@ torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const tor
 torch::Tensor cross_attention(const torch::Tensor& q, const torch::Tensor& kv, int64_t layer, int64_t layers,
                               const torch::Tensor& lengths, const torch::Tensor& padding, const AttentionShape& shape);
 
-// LayerNorm(x + r) with (gamma, beta); x [N, D]. When `update_x`, x becomes x + r (the residual stream; pre-norm).
-// r undefined: LayerNorm(x). Returns the normalised rows [N, D].
-torch::Tensor add_layernorm(torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& gamma,
-                            const torch::Tensor& beta, double eps, bool update_x);
+// LayerNorm(x + (r + bias)) with (gamma, beta); x [N, D], bias [D] or undefined. When `update_x`, x becomes
+// x + (r + bias) (the residual stream; pre-norm). r undefined: LayerNorm(x). Returns the normalised rows [N, D].
+torch::Tensor add_layernorm(torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& bias,
+                            const torch::Tensor& gamma, const torch::Tensor& beta, double eps, bool update_x);
 
 // Token embedding * scale + position embedding of each row: tokens [N] long, pos [N] long -> [N, D].
 torch::Tensor embed(const torch::Tensor& embedding, const torch::Tensor& positions, const torch::Tensor& tokens,
                     const torch::Tensor& pos, double scale);
 
-// relu(x W1^T + b1) W2^T + b2 (bias and relu fused into the first product where LibTorch 2 offers it).
+// relu(x W1^T + b1) W2^T (bias and relu fused into the first product where LibTorch 2 offers it; the second bias is
+// left to add_layernorm, whose kernel adds it for free where a GEMM epilogue would slow the product down).
 torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
-                           const torch::Tensor& w2, const torch::Tensor& b2);
+                           const torch::Tensor& w2);
 
 // The greedy step's choice and state update, on the device (kernels/decode_kernels.h GreedyPickArgs says what it
 // does). logits [N, V]; the state tensors are [N] (out: [max_steps, N]); eos_at / stop_at may be undefined.
@@ -63,6 +64,16 @@ struct GreedyState {
   int64_t pad = 0, bos = 2, eos = 3, min_len = 0;
 };
 void greedy_pick(const torch::Tensor& logits, GreedyState& s);
+// Beam search's candidates of every row (kernels/decode_kernels.h BeamCandidatesArgs says what they are): logits
+// [N, V], score [N] float, t [1] long (the step), eos_at [N] long or undefined. Returns {total, logprob} [N, count]
+// float and token [N, count] long.
+struct BeamCandidates {
+  torch::Tensor total, logprob, token;
+};
+BeamCandidates beam_candidates(const torch::Tensor& logits, const torch::Tensor& score, const torch::Tensor& t,
+                               const torch::Tensor& eos_at, int64_t count, int64_t pad, int64_t bos, int64_t eos,
+                               int64_t min_len);
+
 // The state update of greedy_pick for a token chosen elsewhere (sampling): token [N] long, token_logprob [N] double.
 void commit_choice(GreedyState& s, const torch::Tensor& token, const torch::Tensor& token_logprob);
 

@@ -160,13 +160,15 @@ torch::Tensor DecodeEngine::decoder(torch::Tensor x, DecodeBatch* cross,
   const int64_t layers = static_cast<int64_t>(layers_.size());
   // Pre-norm: x is the residual stream, `a` the normalised input of the next sublayer (the residual add fused
   // into its layer norm). Post-norm: x = norm(x + f(x)) and a = x.
-  torch::Tensor a = pre_norm_ ? add_layernorm(x, {}, layers_[0].norm1_w, layers_[0].norm1_b, norm_eps_, false) : x;
-  auto residual = [&](const torch::Tensor& f, const torch::Tensor& w, const torch::Tensor& bias,
-                      const torch::Tensor& post_w, const torch::Tensor& post_b) {
+  torch::Tensor a = pre_norm_ ? add_layernorm(x, {}, {}, layers_[0].norm1_w, layers_[0].norm1_b, norm_eps_, false) : x;
+  // x += f + f_bias, then the next sublayer's input: norm (w, b) of x (pre-norm) or x itself, normed by the
+  // sublayer's own (post_w, post_b) (post-norm).
+  auto residual = [&](const torch::Tensor& f, const torch::Tensor& f_bias, const torch::Tensor& w,
+                      const torch::Tensor& b, const torch::Tensor& post_w, const torch::Tensor& post_b) {
     if (pre_norm_) {
-      a = add_layernorm(x, f, w, bias, norm_eps_, /*update_x=*/true);
+      a = add_layernorm(x, f, f_bias, w, b, norm_eps_, /*update_x=*/true);
     } else {
-      x = add_layernorm(x, f, post_w, post_b, norm_eps_, false);
+      x = add_layernorm(x, f, f_bias, post_w, post_b, norm_eps_, false);
       a = x;
     }
   };
@@ -176,15 +178,15 @@ torch::Tensor DecodeEngine::decoder(torch::Tensor x, DecodeBatch* cross,
     auto att = self_attend(i, torch::linear(a, l.qkv));  // one GEMM for q, k and v
     const torch::Tensor& next_w = has_cross ? l.norm2_w : l.norm3_w;
     const torch::Tensor& next_b = has_cross ? l.norm2_b : l.norm3_b;
-    residual(torch::linear(att, l.o), next_w, next_b, l.norm1_w, l.norm1_b);
+    residual(torch::linear(att, l.o), {}, next_w, next_b, l.norm1_w, l.norm1_b);
     if (has_cross) {
       auto catt = decode_ops::cross_attention(torch::linear(a, l.cross_q), cross->cross_kv, i, layers,
                                               cross->src_lengths, cross->src_padding, cross_shape_);
-      residual(torch::linear(catt, l.cross_o), l.norm3_w, l.norm3_b, l.norm2_w, l.norm2_b);
+      residual(torch::linear(catt, l.cross_o), {}, l.norm3_w, l.norm3_b, l.norm2_w, l.norm2_b);
     }
-    auto f = decode_ops::feed_forward(a, l.w1, l.b1, l.w2, l.b2);
+    auto f = decode_ops::feed_forward(a, l.w1, l.b1, l.w2);
     const bool last = i + 1 == layers;
-    residual(f, last ? final_w_ : layers_[i + 1].norm1_w, last ? final_b_ : layers_[i + 1].norm1_b, l.norm3_w,
+    residual(f, l.b2, last ? final_w_ : layers_[i + 1].norm1_w, last ? final_b_ : layers_[i + 1].norm1_b, l.norm3_w,
              l.norm3_b);
   }
   return a;

@@ -92,7 +92,7 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
   auto width_of = [&](size_t i) { return (static_cast<int64_t>(ids[todo[i]].size()) + 7) / 8 * 8; };
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
-  int64_t done = 0;
+  int64_t done = 0, batches = 0, rows_decoded = 0;
   for (size_t first = 0; first < todo.size();) {
     size_t end = first + 1;
     while (end < todo.size() && static_cast<int64_t>(end - first + 1) * width_of(end) <= o.batch_tokens) ++end;
@@ -106,6 +106,8 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
       if (r < B) st.source_tokens += static_cast<int64_t>(row.size());
     }
     std::vector<NBest> result = search->search(src.to(device));
+    ++batches;
+    rows_decoded += rows;
     for (int64_t r = 0; r < B; ++r) {
       Translation& t = out[todo[first + r]];
       t.hypotheses = std::move(result[r]);
@@ -125,6 +127,14 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
     }
   }
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (o.log && !todo.empty())
+    *o.log << fmt::format("translate: {} sentences in {:.1f} s: {:.1f} sentences/s, {:.0f} output tokens/s, {:.0f} "
+                          "source tokens/s; {} batches of {:.0f} rows on average ({} padding rows), beam {}, {}\n",
+                          todo.size(), st.seconds, todo.size() / std::max(st.seconds, 1e-9),
+                          st.output_tokens / std::max(st.seconds, 1e-9), st.source_tokens / std::max(st.seconds, 1e-9),
+                          batches, static_cast<double>(rows_decoded) / batches,
+                          rows_decoded - static_cast<int64_t>(todo.size()), o.search.beam_size,
+                          engine.kernel_path() ? "CUDA kernels" : "LibTorch ops");
   if (stats) *stats = st;
   return out;
 }

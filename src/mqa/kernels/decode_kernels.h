@@ -55,11 +55,12 @@ int decode_attention_splits(int kv_rows, int kv_heads, int positions, int sms);
 int64_t decode_attention_workspace_floats(const DecodeAttentionArgs& a);
 void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream);
 
-// sum = x + r (rounded to bf16, the residual stream), ln = LayerNorm(sum) * gamma + beta; rows of `d` elements,
-// contiguous. r == null: sum = x (sum_out may then be null). sum_out may alias x.
+// sum = x + (r + bias) (each addition rounded to bf16, as LibTorch's bf16 ops round; the residual stream),
+// ln = LayerNorm(sum) * gamma + beta; rows of `d` elements, contiguous. bias may be null (nothing added); r == null:
+// sum = x (sum_out may then be null). sum_out may alias x.
 bool add_layernorm_supported(int64_t d);
-void add_layernorm(const void* x, const void* r, void* sum_out, void* ln_out, const void* gamma, const void* beta,
-                   int64_t rows, int64_t d, float eps, cudaStream_t stream);
+void add_layernorm(const void* x, const void* r, const void* bias, void* sum_out, void* ln_out, const void* gamma,
+                   const void* beta, int64_t rows, int64_t d, float eps, cudaStream_t stream);
 
 // x[r] = embedding[tokens[r]] * scale + positions[pos[r]], rows of d elements.
 void embed(const void* embedding, const void* positions, const int64_t* tokens, const int64_t* pos, void* x,
@@ -87,5 +88,23 @@ struct GreedyPickArgs {
   int64_t* out = nullptr;            // [max_steps, rows]
 };
 void greedy_pick(const GreedyPickArgs& a, cudaStream_t stream);
+
+// Beam search's candidates, per row: the `count` most likely allowed tokens (allowed as in greedy_pick, t = *step)
+// by the model's log-probability lp = logit - logsumexp(logits) (over the whole vocabulary), best first (ties: the
+// lower token id), with total = score[r] + lp. Rows whose score is -inf give -inf totals.
+struct BeamCandidatesArgs {
+  const void* logits = nullptr;  // [rows, vocab] bf16, row stride logits_row_stride
+  int64_t logits_row_stride = 0;
+  int64_t rows = 0, vocab = 0, count = 0;
+  int64_t pad = 0, bos = 2, eos = 3, min_len = 0;
+  const int64_t* step = nullptr;    // [1]: the step t
+  const int64_t* eos_at = nullptr;  // [rows] or null: eos forced from this step
+  const float* score = nullptr;     // [rows]
+  float* total = nullptr;           // [rows, count]
+  float* logprob = nullptr;         // [rows, count]: lp of each candidate
+  int64_t* token = nullptr;         // [rows, count]
+};
+bool beam_candidates_supported(int64_t count);
+void beam_candidates(const BeamCandidatesArgs& a, cudaStream_t stream);
 
 }  // namespace mqa::kernels

@@ -13,8 +13,8 @@ constexpr int kNormWarps = 4;     // rows per block of add_layernorm (a warp per
 constexpr int kNormMaxVecs = 8;   // 16-byte vectors per lane: d <= 32 * 8 * 8 = 2048
 constexpr int kPickThreads = 512;
 
-__global__ void add_layernorm_kernel(const bf16* x, const bf16* r, bf16* sum_out, bf16* ln_out, const bf16* gamma,
-                                     const bf16* beta, int64_t rows, int d, float eps) {
+__global__ void add_layernorm_kernel(const bf16* x, const bf16* r, const bf16* bias, bf16* sum_out, bf16* ln_out,
+                                     const bf16* gamma, const bf16* beta, int64_t rows, int d, float eps) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kNormWarps + warp;
   if (row >= rows) return;
@@ -29,6 +29,12 @@ __global__ void add_layernorm_kernel(const bf16* x, const bf16* r, bf16* sum_out
       if (r) {
         float rv[kVec];
         load8(r + row * d + vi * kVec, rv);
+        if (bias) {
+          float bv[kVec];
+          load8(bias + vi * kVec, bv);
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) rv[e] = round_bf16(rv[e] + bv[e]);
+        }
 #pragma unroll
         for (int e = 0; e < kVec; ++e) y[k][e] = round_bf16(y[k][e] + rv[e]);
       }
@@ -122,6 +128,7 @@ __global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyP
     }
   };
   if (a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits)) {
+#pragma unroll 4
     for (int64_t v = threadIdx.x * kVec; v < a.vocab; v += kPickThreads * kVec) {
       float f[kVec];
       load8(x + v, f);
@@ -156,16 +163,146 @@ __global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyP
   a.pos[row] += 1;
 }
 
+constexpr int kCandThreads = 256;
+constexpr int kMaxCandidates = 16;
+
+// A thread's (or a merged) list of the best candidates so far, best first.
+template <int C>
+struct TopList {
+  float val[C];
+  int idx[C];  // token ids (vocabularies are far below 2^31)
+  __device__ void clear(int none) {
+#pragma unroll
+    for (int i = 0; i < C; ++i) val[i] = -INFINITY, idx[i] = none;
+  }
+  __device__ static bool better(float v, int i, float w, int k) { return v > w || (v == w && i < k); }
+  __device__ void insert(float v, int i) {
+    if (!better(v, i, val[C - 1], idx[C - 1])) return;
+    int at = C - 1;
+    while (at > 0 && better(v, i, val[at - 1], idx[at - 1])) {
+      val[at] = val[at - 1], idx[at] = idx[at - 1];
+      --at;
+    }
+    val[at] = v, idx[at] = i;
+  }
+};
+
+template <int C>
+__global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const BeamCandidatesArgs a) {
+  const int64_t row = blockIdx.x;
+  const bf16* x = static_cast<const bf16*>(a.logits) + row * a.logits_row_stride;
+  const int64_t t = *a.step;
+  const bool forced = a.eos_at && t >= a.eos_at[row];
+  const bool no_eos = t < a.min_len;
+  const bool vec = a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits);
+  // Pass 1: log-sum-exp of the whole row.
+  float mx = -INFINITY, s = 0.f;
+  auto add = [&](float val) {
+    if (val > mx) {
+      s = (mx == -INFINITY ? 0.f : s * __expf(mx - val)) + 1.f;
+      mx = val;
+    } else {
+      s += __expf(val - mx);
+    }
+  };
+  if (vec) {
+#pragma unroll 4
+    for (int64_t v = threadIdx.x * kVec; v < a.vocab; v += kCandThreads * kVec) {
+      float f[kVec];
+      load8(x + v, f);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) add(f[e]);
+    }
+  } else {
+    for (int64_t v = threadIdx.x; v < a.vocab; v += kCandThreads) add(__bfloat162float(x[v]));
+  }
+  __shared__ float red_m[kCandThreads / 32], red_s[kCandThreads / 32];
+  __shared__ float lse_shared;
+  for (int o = 16; o > 0; o >>= 1) {
+    const float om = __shfl_xor_sync(0xffffffffu, mx, o), os = __shfl_xor_sync(0xffffffffu, s, o);
+    const float nm = fmaxf(mx, om);
+    s = (mx == -INFINITY ? 0.f : s * __expf(mx - nm)) + (om == -INFINITY ? 0.f : os * __expf(om - nm));
+    mx = nm;
+  }
+  if (threadIdx.x % 32 == 0) red_m[threadIdx.x / 32] = mx, red_s[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float m = -INFINITY, total = 0.f;
+    for (int w = 0; w < kCandThreads / 32; ++w) m = fmaxf(m, red_m[w]);
+    for (int w = 0; w < kCandThreads / 32; ++w)
+      if (red_m[w] != -INFINITY) total += red_s[w] * __expf(red_m[w] - m);
+    lse_shared = m + logf(total);
+  }
+  // Pass 2: each thread's best allowed tokens, then a tree merge of the lists in shared memory.
+  TopList<C> best;
+  best.clear(static_cast<int>(a.vocab));
+  auto consider = [&](int64_t v, float val) {
+    const bool allowed = v != a.pad && v != a.bos && (forced ? v == a.eos : !(no_eos && v == a.eos));
+    if (allowed) best.insert(val, static_cast<int>(v));
+  };
+  if (vec) {
+#pragma unroll 4
+    for (int64_t v = threadIdx.x * kVec; v < a.vocab; v += kCandThreads * kVec) {
+      float f[kVec];
+      load8(x + v, f);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) consider(v + e, f[e]);
+    }
+  } else {
+    for (int64_t v = threadIdx.x; v < a.vocab; v += kCandThreads) consider(v, __bfloat162float(x[v]));
+  }
+  __shared__ TopList<C> lists[kCandThreads];
+  lists[threadIdx.x] = best;
+  __syncthreads();
+  for (int stride = kCandThreads / 2; stride > 0; stride >>= 1) {
+    if (threadIdx.x < stride) {
+      const TopList<C>& p = lists[threadIdx.x];
+      const TopList<C>& q = lists[threadIdx.x + stride];
+      TopList<C> merged;
+      int i = 0, k = 0;
+#pragma unroll
+      for (int n = 0; n < C; ++n) {
+        const bool take_p = TopList<C>::better(p.val[i], p.idx[i], q.val[k], q.idx[k]);
+        merged.val[n] = take_p ? p.val[i] : q.val[k];
+        merged.idx[n] = take_p ? p.idx[i] : q.idx[k];
+        take_p ? ++i : ++k;
+      }
+      lists[threadIdx.x] = merged;  // no other thread of this round reads index threadIdx.x (< stride)
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x < a.count) {
+    const TopList<C>& top = lists[0];
+    const float lse = lse_shared, score = a.score[row];
+    const float lp = top.val[threadIdx.x] - lse;
+    const int64_t o = row * a.count + threadIdx.x;
+    a.logprob[o] = lp;
+    a.total[o] = score + lp;
+    a.token[o] = top.idx[threadIdx.x] < a.vocab ? top.idx[threadIdx.x] : a.eos;
+  }
+}
+
 }  // namespace
+
+bool beam_candidates_supported(int64_t count) { return count >= 1 && count <= kMaxCandidates; }
+
+void beam_candidates(const BeamCandidatesArgs& a, cudaStream_t stream) {
+  const auto blocks = static_cast<unsigned>(a.rows);
+  if (a.count <= 8)
+    beam_candidates_kernel<8><<<blocks, kCandThreads, 0, stream>>>(a);
+  else
+    beam_candidates_kernel<16><<<blocks, kCandThreads, 0, stream>>>(a);
+}
 
 bool add_layernorm_supported(int64_t d) { return d % kVec == 0 && d <= 32 * kNormMaxVecs * kVec; }
 
-void add_layernorm(const void* x, const void* r, void* sum_out, void* ln_out, const void* gamma, const void* beta,
-                   int64_t rows, int64_t d, float eps, cudaStream_t stream) {
+void add_layernorm(const void* x, const void* r, const void* bias, void* sum_out, void* ln_out, const void* gamma,
+                   const void* beta, int64_t rows, int64_t d, float eps, cudaStream_t stream) {
   const auto blocks = static_cast<unsigned>((rows + kNormWarps - 1) / kNormWarps);
   add_layernorm_kernel<<<blocks, kNormWarps * 32, 0, stream>>>(
-      static_cast<const bf16*>(x), static_cast<const bf16*>(r), static_cast<bf16*>(sum_out), static_cast<bf16*>(ln_out),
-      static_cast<const bf16*>(gamma), static_cast<const bf16*>(beta), rows, static_cast<int>(d), eps);
+      static_cast<const bf16*>(x), static_cast<const bf16*>(r), static_cast<const bf16*>(bias),
+      static_cast<bf16*>(sum_out), static_cast<bf16*>(ln_out), static_cast<const bf16*>(gamma),
+      static_cast<const bf16*>(beta), rows, static_cast<int>(d), eps);
 }
 
 void embed(const void* embedding, const void* positions, const int64_t* tokens, const int64_t* pos, void* x,
