@@ -1,7 +1,11 @@
-// Decode attention (decode_kernels.h): one query position per row over a bf16 key/value cache, flash-decoding style,
-// on the tensor cores.
+// Decode attention (decode_kernels.h): one query position per row over a bf16 key/value cache, flash-decoding style.
+// Two kernels, chosen by Q, the queries that share a key/value head (rows_per_kv * heads / kv_heads):
+//   - Q >= 8 (multi-query, large groups, beams sharing cross-attention): decode_attention_kernel, on the tensor cores;
+//   - Q < 8 (multi-head): few_queries_kernel, on the CUDA cores, which keeps more CTAs per multiprocessor in flight
+//     (measured on an H200: at batch 1024, 2048 positions, multi-head decoding ran at 45% of the bandwidth floor with
+//     the tensor-core kernel, whose 16-row blocks were 15/16 padding, and at 75% with this one).
 //
-// One CTA of 128 threads (4 warps) per (key/value row b, key/value head j, split s) holds the Q = rows_per_kv *
+// decode_attention_kernel: one CTA of 128 threads (4 warps) per (key/value row b, key/value head j, split s) holds the Q = rows_per_kv *
 // heads/kv_heads queries that read this head (multi-query: all h heads, and in cross-attention all beams of the
 // source), padded to blocks of 16 rows, and walks its share of the positions in tiles of 64 keys:
 //   1. the tile's keys and values are copied into shared memory in one burst of 16-byte asynchronous copies (every
@@ -122,12 +126,17 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     if (a.table && j == 0 && tid == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
   }
 
-  // Zero everything once (padding rows and columns must read as zeros), then the queries: row qi = r * group + i
-  // (row n = b * rows_per_kv + r, head i = j * group + i_local).
+  // Zero what must read as zeros: the queries (padding rows and columns), the keys' and values' padding columns (when
+  // d is not a multiple of 16), the probabilities' padding rows, and the accumulated output. Then the queries: row
+  // qi = r * group + i (row n = b * rows_per_kv + r, head i = j * group + i_local).
   {
     const uint4 zero = make_uint4(0, 0, 0, 0);
-    uint4* all = reinterpret_cast<uint4*>(smem);
-    for (size_t e = tid; e < L.ml_off / sizeof(uint4); e += kThreads) all[e] = zero;
+    auto clear = [&](size_t from, size_t to) {
+      for (size_t e = from / 16 + tid; e < to / 16; e += kThreads) reinterpret_cast<uint4*>(smem)[e] = zero;
+    };
+    clear(L.q_off, L.k_off);
+    if (L.dk != a.d_k || L.dv != a.d_v) clear(L.k_off, L.s_off);
+    clear(L.p_off, L.ml_off);
   }
   __syncthreads();
   const bf16* Q = static_cast<const bf16*>(a.q);
@@ -172,6 +181,18 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
       __pipeline_memcpy_async(dst, src + c * kVec, 16);
     }
     __pipeline_commit();
+    // While this tile arrives: the next tile's rows into L2 (256 bytes = 2 lines of each key and value vector).
+    if (t0 + kTile < s_hi) {
+      const int x = tid / 2, line = tid % 2;  // 128 threads: 64 keys x 2 lines
+      const int64_t p = t0 + kTile + x;
+      if (p < s_hi && p != newest) {
+        const int64_t row = a.table ? a.table[static_cast<int64_t>(b) * a.max_len + p] : b;
+        const bf16* kp = K + row * a.k_row_stride + j * a.k_head_stride + p * a.k_pos_stride + line * 64;
+        const bf16* vp = V + row * a.v_row_stride + j * a.v_head_stride + p * a.v_pos_stride + line * 64;
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(kp));
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(vp));
+      }
+    }
     __pipeline_wait_prior(0);
     __syncthreads();
 
@@ -269,6 +290,249 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   }
 }
 
+// few_queries_kernel: one CTA of 128 threads per (b, j, s) holds the Q queries in shared memory (pre-scaled, fp32)
+// and walks its positions in tiles of 128 / qsplit keys: (1) a thread per key (and per group of up to QPT queries)
+// reads the key once, 16 bytes at a time, and dots it with its queries; (2) online softmax, a warp per query; (3) each
+// thread owns 8 output elements of CPT query chunks (or, with fewer chunks than threads, one chunk and every KL-th key
+// of the tile, the KL partial sums added at the end).
+// Launch geometry shared by the host checks and the launch.
+struct FewPlan {
+  int queries = 0;  // Q, per CTA
+  int qpt = 1;      // queries per thread in the score phase (template)
+  int qsplit = 1;   // groups of qpt queries (a power of two): keys per tile = kThreads / qsplit
+  int cpt = 1;      // output chunks of 8 values per thread (template)
+  size_t smem = 0;  // bytes of dynamic shared memory
+};
+
+FewPlan few_plan_of(const DecodeAttentionArgs& a) {
+  FewPlan p;
+  const int group = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
+  p.queries = a.rows_per_kv * group;
+  p.qpt = 1;
+  while (p.qpt < p.queries && p.qpt < 16) p.qpt *= 2;
+  const int groups = (p.queries + p.qpt - 1) / p.qpt;
+  p.qsplit = 1;
+  while (p.qsplit < groups) p.qsplit *= 2;
+  const int chunks = p.queries * (a.d_v / kVec);
+  p.cpt = 1;
+  while (p.cpt * kThreads < chunks) p.cpt *= 2;
+  const int kt = kThreads / (p.qsplit > 0 ? p.qsplit : 1);
+  p.smem = sizeof(float) * (static_cast<size_t>(p.queries) * a.d_k + 2 * kt + static_cast<size_t>(p.queries) * kt +
+                            3 * p.queries + kThreads * kVec);
+  return p;
+}
+
+template <int QPT, int CPT>
+__global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAttentionArgs a, int queries, int qsplit) {
+  extern __shared__ float4 smem4[];
+  const int kt = kThreads / qsplit;  // keys per tile
+  const int group = a.heads / a.kv_heads;
+  const int b = blockIdx.x / a.kv_heads, j = blockIdx.x % a.kv_heads, split = blockIdx.y;
+  float* qs = reinterpret_cast<float*>(smem4);                            // [Q, d_k] queries * scale * log2(e)
+  const bf16** vrow = reinterpret_cast<const bf16**>(qs + queries * a.d_k);  // [kt] value vector of each key
+  float* sc = reinterpret_cast<float*>(vrow + kt);                        // [Q, kt] scores, then probabilities
+  float* m = sc + queries * kt;                                           // [Q] running max
+  float* l = m + queries;                                                 // [Q] running sum
+  float* alpha = l + queries;                                             // [Q] rescale of the running sums
+  float* red = alpha + queries;                                           // [kThreads * 8] key-lane sums
+
+  const bf16* K = static_cast<const bf16*>(a.k);
+  const bf16* V = static_cast<const bf16*>(a.v);
+  const bf16* k_new = static_cast<const bf16*>(a.k_new);
+  const bf16* v_new = static_cast<const bf16*>(a.v_new);
+  const Range range = attended(a, b);
+  const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
+  const int64_t per_split = (len + a.splits - 1) / a.splits;
+  const int64_t s_lo = range.lo + split * per_split;
+  const int64_t s_hi = s_lo + per_split < range.hi ? s_lo + per_split : range.hi;
+  const int64_t newest = a.pos ? a.pos[b] : -1;
+
+  // The new position's key and value go into the cache; every CTA reads them from k_new / v_new instead, so no
+  // CTA reads what this one writes.
+  if (k_new && split == 0) {
+    bf16* kd = static_cast<bf16*>(a.k) + b * a.k_row_stride + j * a.k_head_stride + newest * a.k_pos_stride;
+    bf16* vd = static_cast<bf16*>(a.v) + b * a.v_row_stride + j * a.v_head_stride + newest * a.v_pos_stride;
+    const bf16* ks = k_new + b * a.new_row_stride + j * a.d_k;
+    const bf16* vs = v_new + b * a.new_row_stride + j * a.d_v;
+    for (int e = threadIdx.x * kVec; e < a.d_k; e += kThreads * kVec)
+      *reinterpret_cast<uint4*>(kd + e) = *reinterpret_cast<const uint4*>(ks + e);
+    for (int e = threadIdx.x * kVec; e < a.d_v; e += kThreads * kVec)
+      *reinterpret_cast<uint4*>(vd + e) = *reinterpret_cast<const uint4*>(vs + e);
+    if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
+  }
+
+  // Query qi = r * group + i_local: row n = b * rows_per_kv + r, head i = j * group + i_local.
+  const float qscale = a.scale * kLog2e;
+  const bf16* Q = static_cast<const bf16*>(a.q);
+  for (int idx = threadIdx.x; idx < queries * a.d_k; idx += kThreads) {
+    const int qi = idx / a.d_k, d = idx % a.d_k;
+    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
+    const int i = j * group + qi % group;
+    qs[idx] = __bfloat162float(Q[n * a.q_row_stride + static_cast<int64_t>(i) * a.d_k + d]) * qscale;
+  }
+  for (int qi = threadIdx.x; qi < queries; qi += kThreads) {
+    m[qi] = -INFINITY;
+    l[qi] = 0.f;
+  }
+  __syncthreads();
+
+  const int vchunks = a.d_v / kVec;
+  const int chunks = queries * vchunks;
+  const int lanes = chunks >= kThreads ? 1 : kThreads / chunks;  // KL: threads sharing one output chunk
+  float acc[CPT][kVec];
+#pragma unroll
+  for (int c = 0; c < CPT; ++c)
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) acc[c][e] = 0.f;
+
+  const int qgroup = threadIdx.x / kt, key = threadIdx.x % kt, q0 = qgroup * QPT;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int64_t t0 = s_lo; t0 < s_hi; t0 += kt) {
+    // 1. Scores of this tile's keys.
+    const int64_t p = t0 + key;
+    const bool valid = p < s_hi;
+    float s[QPT];
+#pragma unroll
+    for (int qq = 0; qq < QPT; ++qq) s[qq] = 0.f;
+    if (valid) {
+      const bf16 *kp, *vp;
+      if (p == newest) {
+        kp = k_new + b * a.new_row_stride + j * a.d_k;
+        vp = v_new + b * a.new_row_stride + j * a.d_v;
+      } else {
+        const int64_t row = a.table ? a.table[static_cast<int64_t>(b) * a.max_len + p] : b;
+        kp = K + row * a.k_row_stride + j * a.k_head_stride + p * a.k_pos_stride;
+        vp = V + row * a.v_row_stride + j * a.v_head_stride + p * a.v_pos_stride;
+      }
+      if (qgroup == 0) vrow[key] = vp;
+      if (q0 < queries) {
+#pragma unroll 4
+        for (int c = 0; c < a.d_k; c += kVec) {
+          float kf[kVec];
+          load8(kp + c, kf);
+#pragma unroll
+          for (int qq = 0; qq < QPT; ++qq) {
+            if (q0 + qq < queries) {
+              const float4* qv = reinterpret_cast<const float4*>(qs + (q0 + qq) * a.d_k + c);
+              const float4 x0 = qv[0], x1 = qv[1];
+              s[qq] += x0.x * kf[0] + x0.y * kf[1] + x0.z * kf[2] + x0.w * kf[3] + x1.x * kf[4] + x1.y * kf[5] +
+                       x1.z * kf[6] + x1.w * kf[7];
+            }
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int qq = 0; qq < QPT; ++qq)
+      if (q0 + qq < queries) sc[(q0 + qq) * kt + key] = valid ? s[qq] : -INFINITY;
+    __syncthreads();
+
+    // 2. Online softmax, a warp per query.
+    for (int qi = warp; qi < queries; qi += kThreads / 32) {
+      float mt = -INFINITY;
+      for (int x = lane; x < kt; x += 32) mt = fmaxf(mt, sc[qi * kt + x]);
+      mt = warp_max(mt);
+      const float m_old = m[qi];
+      const float m_new = fmaxf(m_old, mt);
+      float sum = 0.f;
+      for (int x = lane; x < kt; x += 32) {
+        const float sv = sc[qi * kt + x];
+        const float pv = sv == -INFINITY ? 0.f : exp2f(sv - m_new);
+        sc[qi * kt + x] = pv;
+        sum += pv;
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float al = m_old == -INFINITY ? 0.f : exp2f(m_old - m_new);
+        alpha[qi] = al;
+        l[qi] = l[qi] * al + sum;
+        m[qi] = m_new;
+      }
+    }
+    __syncthreads();
+
+    // 3. Weighted values.
+    const int tile_keys = static_cast<int>(s_hi - t0 < kt ? s_hi - t0 : kt);
+    if (lanes == 1) {
+#pragma unroll
+      for (int c = 0; c < CPT; ++c) {
+        const int ch = threadIdx.x + c * kThreads;
+        if (ch < chunks) {
+          const int qi = ch / vchunks, vc = ch % vchunks;
+          const float al = alpha[qi];
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) acc[c][e] *= al;
+#pragma unroll 4
+          for (int x = 0; x < tile_keys; ++x) {
+            const float pv = sc[qi * kt + x];
+            float vf[kVec];
+            load8(vrow[x] + vc * kVec, vf);
+#pragma unroll
+            for (int e = 0; e < kVec; ++e) acc[c][e] += pv * vf[e];
+          }
+        }
+      }
+    } else if (threadIdx.x < lanes * chunks) {
+      const int ch = threadIdx.x % chunks, first = threadIdx.x / chunks;
+      const int qi = ch / vchunks, vc = ch % vchunks;
+      const float al = alpha[qi];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) acc[0][e] *= al;
+#pragma unroll 4
+      for (int x = first; x < tile_keys; x += lanes) {
+        const float pv = sc[qi * kt + x];
+        float vf[kVec];
+        load8(vrow[x] + vc * kVec, vf);
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) acc[0][e] += pv * vf[e];
+      }
+    }
+    __syncthreads();
+  }
+
+  if (lanes > 1) {
+    if (threadIdx.x < lanes * chunks)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) red[threadIdx.x * kVec + e] = acc[0][e];
+    __syncthreads();
+    if (threadIdx.x < chunks)
+      for (int k = 1; k < lanes; ++k)
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) acc[0][e] += red[(k * chunks + threadIdx.x) * kVec + e];
+  }
+
+  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
+  auto emit = [&](int ch, float(&v)[kVec]) {
+    const int qi = ch / vchunks, vc = ch % vchunks;
+    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
+    const int i = j * group + qi % group;
+    if (a.splits == 1) {
+      const float inv = l[qi] > 0.f ? 1.f / l[qi] : 0.f;
+      float o[kVec];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) o[e] = v[e] * inv;
+      store8(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v + vc * kVec, o);
+    } else {
+      const size_t qg = static_cast<size_t>(n) * a.heads + i;
+      float* w = a.workspace + (static_cast<size_t>(split) * nq + qg) * a.d_v + vc * kVec;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) w[e] = v[e];
+      if (vc == 0) {
+        float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v + (split * nq + qg) * 2;
+        ml[0] = m[qi];
+        ml[1] = l[qi];
+      }
+    }
+  };
+  if (lanes == 1) {
+#pragma unroll
+    for (int c = 0; c < CPT; ++c)
+      if (threadIdx.x + c * kThreads < chunks) emit(threadIdx.x + c * kThreads, acc[c]);
+  } else if (threadIdx.x < chunks) {
+    emit(threadIdx.x, acc[0]);
+  }
+}
+
 // Merges the splits' partials of query (n, i) = blockIdx.x: out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s.
 __global__ void combine_kernel(const DecodeAttentionArgs a) {
   const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
@@ -294,7 +558,24 @@ __global__ void combine_kernel(const DecodeAttentionArgs a) {
   }
 }
 
+template <int QPT>
+void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, cudaStream_t stream) {
+  // Fewer than 8 queries of at most 256 values: at most 128 chunks, one per thread (CPT 1).
+  const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
+  few_queries_kernel<QPT, 1><<<grid, kThreads, p.smem, stream>>>(a, p.queries, p.qsplit);
+}
+
 bool aligned_elements(int64_t stride) { return stride % kVec == 0; }
+
+void launch_combine(const DecodeAttentionArgs& a, cudaStream_t stream) {
+  if (a.splits <= 1) return;
+  const unsigned threads = a.d_v >= 128 ? 128 : 64;
+  combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.kv_rows) * a.rows_per_kv * a.heads), threads, 0,
+                   stream>>>(a);
+}
+
+// Queries per CTA from which the tensor-core kernel runs.
+constexpr int kTensorCoreQueries = 8;
 
 }  // namespace
 
@@ -304,7 +585,12 @@ bool decode_attention_supported(const DecodeAttentionArgs& a) {
   if ((a.pos == nullptr) == (a.lengths == nullptr)) return false;
   if (a.k_new && a.rows_per_kv != 1) return false;
   const Layout L = layout_of(a);
-  if (L.queries > kMaxQueries || L.bytes > 200 * 1024) return false;
+  if (L.queries >= kTensorCoreQueries) {
+    if (L.queries > kMaxQueries || L.bytes > 200 * 1024) return false;
+  } else {
+    const FewPlan p = few_plan_of(a);
+    if (p.cpt != 1 || p.smem > 48 * 1024) return false;
+  }
   for (const void* ptr : {a.q, static_cast<const void*>(a.k), static_cast<const void*>(a.v), a.k_new, a.v_new,
                           static_cast<const void*>(a.out)})
     if (ptr && !aligned16(ptr)) return false;
@@ -317,7 +603,7 @@ bool decode_attention_supported(const DecodeAttentionArgs& a) {
 int decode_attention_splits(int kv_rows, int kv_heads, int positions, int sms) {
   const int64_t ctas = static_cast<int64_t>(kv_rows) * kv_heads;
   const int64_t want = (2LL * sms + ctas - 1) / ctas;                // enough CTAs for two per multiprocessor
-  const int64_t most = positions / kTile > 1 ? positions / kTile : 1;  // at least a tile a split
+  const int64_t most = positions / kTile > 1 ? positions / kTile : 1;  // at least 64 positions a split
   int64_t s = want < most ? want : most;
   return static_cast<int>(s < 1 ? 1 : s > 64 ? 64 : s);
 }
@@ -329,6 +615,16 @@ int64_t decode_attention_workspace_floats(const DecodeAttentionArgs& a) {
 
 void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
   const Layout L = layout_of(a);
+  if (L.queries < kTensorCoreQueries) {
+    const FewPlan p = few_plan_of(a);
+    switch (p.qpt) {
+      case 1: launch_few<1>(a, p, stream); break;
+      case 2: launch_few<2>(a, p, stream); break;
+      default: launch_few<4>(a, p, stream); break;
+    }
+    launch_combine(a, stream);
+    return;
+  }
   // Dynamic shared memory above 48 KB needs the kernel's consent: given once, before any graph capture.
   static const bool opted_in =
       cudaFuncSetAttribute(decode_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) ==
@@ -336,11 +632,7 @@ void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
   (void)opted_in;
   const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
   decode_attention_kernel<<<grid, kThreads, L.bytes, stream>>>(a, L);
-  if (a.splits > 1) {
-    const unsigned threads = a.d_v >= 128 ? 128 : 64;
-    combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.kv_rows) * a.rows_per_kv * a.heads), threads, 0,
-                     stream>>>(a);
-  }
+  launch_combine(a, stream);
 }
 
 }  // namespace mqa::kernels
