@@ -25,28 +25,26 @@ std::pair<torch::Tensor, torch::Tensor> smoothed_sums(const torch::Tensor& nll, 
   return {(1.0 - eps) * kept_nll.sum() + eps * smooth.sum(), kept_nll.sum()};
 }
 
-// Chunks of `chunk` rows of logits [N, V]: forward keeps only logsumexp per row ([N] fp32); backward recomputes
-// each chunk's probabilities from the saved logits.
+// Chunks of `chunk` rows of logits [N, V]: forward keeps nothing of a chunk but its rows' nll and sum of
+// log-probabilities; backward recomputes each chunk's probabilities from the saved logits. Per chunk, a few
+// passes over [C, V] fp32 that fit one chunk: forward cast + log_softmax + row sum, backward cast + softmax + one
+// fused multiply-add + the cast of the gradient to the logits' dtype.
 struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmoothedCrossEntropy> {
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& logits, const torch::Tensor& target,
                                int64_t pad_id, double eps, int64_t chunk) {
     const int64_t n = logits.size(0), vocab = logits.size(1);
     auto f32 = logits.options().dtype(torch::kFloat32);
-    auto lse = torch::empty({n}, f32);        // [N] logsumexp of each row
-    auto nll = torch::empty({n}, f32);        // [N] -log p(target)
-    auto sum_logp = torch::empty({n}, f32);   // [N] sum_v log p_v
+    auto nll = torch::empty({n}, f32);       // [N] -log p(target)
+    auto sum_logp = torch::empty({n}, f32);  // [N] sum_v log p_v
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t len = std::min(chunk, n - start);
-      auto z = logits.narrow(0, start, len).to(torch::kFloat32);  // [C, V], the only fp32 copy
-      auto tgt = target.narrow(0, start, len).unsqueeze(1);      // [C, 1]
-      auto row_lse = z.logsumexp(1);                             // [C]
-      lse.narrow(0, start, len).copy_(row_lse);
-      nll.narrow(0, start, len).copy_(row_lse - z.gather(1, tgt).squeeze(1));
-      sum_logp.narrow(0, start, len).copy_(z.sum(1) - row_lse * static_cast<double>(vocab));
+      auto logp = torch::log_softmax(logits.narrow(0, start, len).to(torch::kFloat32), 1);  // [C, V]
+      auto tgt = target.narrow(0, start, len).unsqueeze(1);                                 // [C, 1]
+      nll.narrow(0, start, len).copy_(logp.gather(1, tgt).squeeze(1).neg());
+      sum_logp.narrow(0, start, len).copy_(logp.sum(1));
     }
-    auto keep = target.ne(pad_id);
-    auto [loss_sum, nll_sum] = smoothed_sums(nll, sum_logp, keep, vocab, eps);
-    ctx->save_for_backward({logits, target, lse});
+    auto [loss_sum, nll_sum] = smoothed_sums(nll, sum_logp, target.ne(pad_id), vocab, eps);
+    ctx->save_for_backward({logits, target});
     ctx->saved_data["pad_id"] = pad_id;
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["chunk"] = chunk;
@@ -54,13 +52,12 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
   }
 
   // d loss / d z = p - q (q: 1 - eps on the target, eps / (V - 1) elsewhere); d nll / d z = p - onehot(target).
-  // With upstream gradients gl (loss) and gn (nll), per element v of a kept row:
-  //   (gl + gn) p_v - gl eps/(V-1) - [v = y] (gl (1 - eps - eps/(V-1)) + gn).
+  // With upstream gradients gl (loss) and gn (nll), per element v of a row (keep: 0 for a padded row, else 1):
+  //   keep * ((gl + gn) p_v - gl eps/(V-1)) - [v = y] keep (gl (1 - eps - eps/(V-1)) + gn).
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     auto saved = ctx->get_saved_variables();
     const auto& logits = saved[0];
     const auto& target = saved[1];
-    const auto& lse = saved[2];
     const int64_t pad_id = ctx->saved_data["pad_id"].toInt();
     const double eps = ctx->saved_data["eps"].toDouble();
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
@@ -71,16 +68,12 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
     auto grad = torch::empty_like(logits);
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t len = std::min(chunk, n - start);
-      auto tgt = target.narrow(0, start, len).unsqueeze(1);                            // [C, 1]
-      auto p = logits.narrow(0, start, len)                                            // [C, V], a copy
-                   .to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true)
-                   .sub_(lse.narrow(0, start, len).unsqueeze(1))
-                   .exp_();
-      auto g = p.mul_(gl + gn);
-      if (off != 0) g.sub_(gl * off);
-      g.scatter_add_(1, tgt, (-at_target).expand({len, 1}).contiguous());
-      g.mul_(tgt.ne(pad_id).to(torch::kFloat32));  // padded rows: no gradient
-      grad.narrow(0, start, len).copy_(g);
+      auto tgt = target.narrow(0, start, len).unsqueeze(1);     // [C, 1]
+      auto keep = tgt.ne(pad_id).to(torch::kFloat32);           // [C, 1]
+      auto p = torch::softmax(logits.narrow(0, start, len).to(torch::kFloat32), 1);  // [C, V]
+      torch::addcmul_out(p, keep * (-off) * gl, p, keep * (gl + gn));  // in place: keep (gl+gn) p - keep gl off
+      p.scatter_add_(1, tgt, keep * (-at_target));
+      grad.narrow(0, start, len).copy_(p);
     }
     return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
