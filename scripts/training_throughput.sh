@@ -1,36 +1,146 @@
 #!/usr/bin/env bash
-# Issue 6 on the GPU machine (carry .deps; see ../shared/gpu/README.md), from the project root:
+# Issue 16 on the GPU machine, in ONE call (carry .deps; see ../shared/gpu/README.md), from the project root:
 #   bash scripts/training_throughput.sh
-# The paper's baseline (configs/wmt14/base.yaml) training in bf16 autocast with fp32 master weights and Adam, at
-# source = target = 256 tokens: tokens/s and MFU for growing batch sizes until one does not fit (out of memory),
-# then one step under the kernel profiler at the best batch. Writes into $OUT: throughput.jsonl, throughput.log,
-# train_profile.train.json (Chrome trace) and train_profile.md (scripts/profile_report.py). Copy the .jsonl, .log
-# and .md to experiments/training-throughput/.
+# About 2 min of build, then about 4-5 min on an H200 (H100 alike):
+#   1. the CUDA tests of the fused training paths (fused AdamW, multi-tensor clip, chunked loss on bf16 logits,
+#      folded-query-head attention forward and backward per variant, and which SDPA backend each call takes);
+#   2. the paper's baseline (configs/wmt14/base.yaml) at source = target = 256: tokens/s and MFU on the new path
+#      for TRAIN_BATCHES (default 128 256 384, stopping at the first that does not fit), and the old path at the
+#      best batch (train.fused_optimizer=false, weight_cast=per_batch, loss_chunk=0, fold_query_heads=false);
+#   3. per-token training cost of multi-head vs multi-query (and their local rows) at the best batch, each with
+#      the attention calls of one step and the SDPA backend of each (--attention-kernels);
+#   4. one profiled step of the baseline at the best batch, kernels by class (scripts/profile_report.py);
+#   5. loss curves: 300 steps of `mqa train` on the built-in corpus (the quickstart model, multi-query, on CUDA
+#      in bf16, train.accumulate 2), new path vs old path with the same seed, beside the old path run again
+#      (run-to-run noise) and with another seed (seed spread);
+#   6. a summary table, last.
+# Bench steps are the trainer's own (train_step.h) with Adam, label smoothing 0.1 and clip_norm 1.0. Writes into
+# $OUT: cuda_tests.log, throughput.jsonl, throughput.log, train_profile.md (+ .train.json), curves/*.jsonl,
+# curves.md, summary.md. Copy the .jsonl, .log and .md files to experiments/training-throughput/.
 set -uo pipefail
-out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
+out=${OUT:-/tmp/mqa-out}; mkdir -p "$out/curves"
 MQA_BUILD_LOG=$out/build.log source scripts/mqa_build.sh
 mqa=$MQA
+tests=$(dirname "$mqa")/mqa_tests
 json=$out/throughput.jsonl; log=$out/throughput.log
 rm -f "$json"
+start=$SECONDS
+stamp() { echo "[$((SECONDS - start)) s] $*" | tee -a "$log"; }
+
+stamp "CUDA tests of the fused training paths"
+if [[ -x $tests ]]; then
+  timeout 120 "$tests" --gtest_filter='CudaTrain.*:CudaFoldedAttention.*:CudaModel.*' > "$out/cuda_tests.log" 2>&1
+  grep -E "^\[  (PASSED|FAILED) |^\[  FAILED|x .*attention" "$out/cuda_tests.log" | head -40
+else
+  echo "no $tests (build without tests?)" | tee "$out/cuda_tests.log"
+fi
+
 common=(--set bench.warmup=2 --set bench.repeats=5 --set bench.source_len=256 --set bench.target_len=256
-        --set bench.device=cuda)
+        --set bench.device=cuda --set train.label_smoothing=0.1 --set train.clip_norm=1.0)
+old_path=(--set train.fused_optimizer=false --set train.weight_cast=per_batch --set train.loss_chunk=0
+          --set train.fold_query_heads=false)
+bench() {  # bench CONFIG LABEL BATCH [extra args]: one `mqa bench train` appending to $json; status of the run
+  local config=$1 label=$2 batch=$3; shift 3
+  stamp "bench $label, batch $batch"
+  timeout 150 $mqa bench train "$config" --label "$label" "${common[@]}" --set bench.train_batch_size="$batch" \
+    --json "$json" "$@" >> "$log" 2>&1
+}
+last_mfu() { tail -1 "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mfu"])'; }
+
 best_batch=0; best_mfu=0
-for batch in ${TRAIN_BATCHES:-32 64 96 128 160 192 256}; do
-  echo "== batch $batch" | tee -a "$log"
-  if timeout 150 $mqa bench train configs/wmt14/base.yaml --label base_s256 "${common[@]}" \
-       --set bench.train_batch_size="$batch" --json "$json" >> "$log" 2>&1; then
-    line=$(grep "^bench train" "$log" | tail -1); echo "$line"
-    mfu=$(tail -1 "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mfu"])')
+for batch in ${TRAIN_BATCHES:-128 256 384}; do
+  if bench configs/wmt14/base.yaml base_s256 "$batch"; then
+    grep "^bench train" "$log" | tail -1
+    mfu=$(last_mfu)
     if python3 -c "import sys; sys.exit(0 if $mfu > $best_mfu else 1)"; then best_mfu=$mfu; best_batch=$batch; fi
   else
-    echo "batch $batch failed (largest that fits is the previous one):"; grep -iE "out of memory|error" "$log" | tail -2
+    echo "batch $batch failed (the largest that fits is the previous one):"; grep -iE "out of memory|error" "$log" | tail -2
     break
   fi
 done
 echo "best MFU $best_mfu at batch $best_batch"
-if [ "$best_batch" -gt 0 ]; then
+if [[ $best_batch -gt 0 ]]; then
+  bench configs/wmt14/base.yaml base_s256_old_path "$best_batch" "${old_path[@]}" && grep "^bench train" "$log" | tail -1
+  for row in multi_query multi_head_local multi_query_local; do
+    bench configs/wmt14/$row.yaml ${row}_s256 "$best_batch" --attention-kernels && grep "^bench train" "$log" | tail -1
+  done
+  bench configs/wmt14/base.yaml base_s256_kernels "$best_batch" --attention-kernels --set bench.repeats=1
+  bench configs/wmt14/multi_query.yaml multi_query_s256_old_path_kernels "$best_batch" "${old_path[@]}" \
+    --attention-kernels --set bench.repeats=1
+  stamp "profiled step"
   timeout 150 $mqa bench train configs/wmt14/base.yaml --label base_s256_profiled "${common[@]}" \
     --set bench.repeats=1 --set bench.train_batch_size="$best_batch" --profile "$out/train_profile" >> "$log" 2>&1 \
     && python3 scripts/profile_report.py "$out/train_profile.train.json" --steps 1 \
-         --label "base, B $best_batch, S = T = 256, one training step" --out "$out/train_profile.md" | head -40
+         --label "base, B $best_batch, S = T = 256, one training step (new path)" --out "$out/train_profile.md" | head -40
 fi
+
+stamp "loss curves: 300 steps of mqa train, old vs new path"
+data=/tmp/mqa-quickstart-data
+curve() {  # curve NAME [extra args]
+  local name=$1; shift
+  local rc=0
+  rm -rf "/tmp/mqa-curve-$name"
+  timeout 150 $mqa train configs/quickstart.yaml --run-dir "/tmp/mqa-curve-$name" --set data.dir=$data \
+    --set train.device=cuda --set train.threads=0 --set train.max_steps=300 --set train.accumulate=2 \
+    --set train.log_every=10 --set train.valid_every=100 --set train.save_every=300 "$@" \
+    > "$out/curves/$name.log" 2>&1 || rc=$?
+  cp "/tmp/mqa-curve-$name/metrics.jsonl" "$out/curves/$name.jsonl" 2>/dev/null
+  stamp "curve $name: rc $rc; $(tail -1 "$out/curves/$name.log")"
+}
+curve new
+curve old "${old_path[@]}"
+curve old_again "${old_path[@]}"
+curve old_seed2 "${old_path[@]}" --set train.seed=2
+
+python3 - "$out" "$json" "$best_batch" <<'PY' | tee "$out/summary.md"
+import json, os, sys
+out, path, best = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+def curve(name):
+    p = os.path.join(out, "curves", name + ".jsonl")
+    if not os.path.exists(p): return {}, {}
+    lines = [json.loads(l) for l in open(p)]
+    return ({l["step"]: l["loss"] for l in lines if l.get("split") == "train"},
+            {l["step"]: l["ln_ppl"] for l in lines if l.get("split") == "valid"})
+print("## Training step, S = T = 256 (us per target token, MFU)\n")
+print("| Label | Batch | Step ms | us/token | MFU | Optimizer | Path |")
+print("|---|---:|---:|---:|---:|---|---|")
+for r in rows:
+    print(f"| {r['label']} | {r['batch']} | {r['step_ms']['median']:.1f} | {r['us_per_token']:.3f} | "
+          f"{100 * r['mfu']:.1f}% | {r['optimizer']} | {r['step_path']} |")
+cost = {r["label"]: r["us_per_token"] for r in rows if int(r["batch"]) == int(best)}
+if "base_s256" in cost and "multi_query_s256" in cost:
+    a, b = cost["base_s256"], cost["multi_query_s256"]
+    print(f"\nmulti-query / multi-head per-token training cost at batch {best}: {b:.3f} / {a:.3f} us = "
+          f"{b / a:.3f} (acceptance: within 3%, |ratio - 1| <= 0.03: {'met' if abs(b / a - 1) <= 0.03 else 'NOT met'};"
+          f" paper 13.0 / 13.2 = 0.985)")
+old = [r for r in rows if r["label"] == "base_s256_old_path"]
+new = [r for r in rows if r["label"] == "base_s256" and int(r["batch"]) == int(best)]
+if old and new:
+    print(f"\nnew / old path step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
+          f"{old[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * old[0]['mfu']:.1f}% "
+          f"(acceptance: >= 50%: {'met' if new[0]['mfu'] >= 0.5 else 'NOT met'})")
+print("\n## Attention calls of one training step (count x what: SDPA backend [route])\n")
+for r in rows:
+    if r.get("attention_kernels"):
+        print(f"- {r['label']}:")
+        for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
+names = ["new", "old", "old_again", "old_seed2"]
+curves = {n: curve(n) for n in names}
+steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if all(curves[n][0] for n in names) else []
+print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
+if steps:
+    print("| step | new | old | old again | old, seed 2 |")
+    print("|---:|---:|---:|---:|---:|")
+    for s in steps:
+        print(f"| {s} | " + " | ".join(f"{curves[n][0][s]:.4f}" for n in names) + " |")
+    def gap(a, b): return max(abs(curves[a][0][s] - curves[b][0][s]) for s in steps)
+    print(f"\nmax |new - old| {gap('new', 'old'):.4f}; run-to-run |old - old again| {gap('old', 'old_again'):.4f};"
+          f" seed spread |old - old seed 2| {gap('old', 'old_seed2'):.4f}")
+    for n in names:
+        v = curves[n][1]
+        print(f"- {n}: valid ln PPL " + ", ".join(f"step {s}: {v[s]:.4f}" for s in sorted(v)))
+else:
+    print("(some curve is missing: see curves/*.log)")
+PY
+stamp "done"

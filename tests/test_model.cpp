@@ -4,6 +4,7 @@
 // batch equals its sentences alone; parameter counts match hand-derived ones.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "mqa/config/config.h"
 #include "mqa/decode/engine.h"
@@ -176,6 +177,52 @@ TEST(Attention, MultiQueryEqualsMultiHeadWithCopiedKeyValueHeads) {
   auto pad = torch::zeros({2, 7}, torch::kBool);
   pad[1][6] = true;
   EXPECT_LT((a(x, mem, pad) - b(x, mem, pad)).abs().max().item<double>(), 1e-6);
+}
+
+// The formulation the fused CUDA path hands to SDPA (fold_query_heads): the h/g query heads of a key/value head
+// folded into the query length (row t*group + j: head j at position t), with the mask of the folded rows, then
+// unfolded. Evaluated here with the plain
+// kernel treating the folded rows as ordinary queries of g heads (grouped_attention with one query head per
+// key/value head), it must equal grouped-query attention on the unfolded heads, for causal, local-window,
+// key-padding and cross-attention masks, h/g of 1, 2 and 4. (On LibTorch 2, SDPA itself is checked too.)
+TEST(Attention, FoldedQueryHeadsWithTheirMasksEqualGroupedAttention) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(9);
+  const int64_t B = 2, h = 4, d = 8, T = 6;
+  for (int64_t g : {4, 2, 1}) {
+    for (const std::string kind : {"causal", "window", "padding", "cross", "none"}) {
+      const int64_t S = kind == "cross" ? 9 : T;
+      // q in the Q projection's layout [B, T, h, d]; grouped_attention takes [B, h, T, d].
+      auto q = torch::randn({B, T, h, d}), k = torch::randn({B, g, S, d}), v = torch::randn({B, g, S, d});
+      auto qpos = torch::arange(T).unsqueeze(1), kpos = torch::arange(S).unsqueeze(0);
+      torch::Tensor allowed;  // [B|1, T|1, S]
+      if (kind == "causal") allowed = kpos.le(qpos).unsqueeze(0);
+      if (kind == "window") allowed = kpos.le(qpos).logical_and(kpos.gt(qpos - 3)).unsqueeze(0);
+      if (kind == "padding" || kind == "cross") {
+        allowed = torch::ones({B, 1, S}, torch::kBool);
+        allowed[1][0].narrow(0, S - 2, 2).fill_(false);
+      }
+      auto expected = mqa::grouped_attention(q.transpose(1, 2).contiguous(), k, v, allowed, 0.0, false)
+                          .transpose(1, 2);  // [B, T, h, d]
+      auto f = mqa::fold_query_heads(q, g, allowed);
+      ASSERT_EQ(f.q.sizes(), (std::vector<int64_t>{B, g, (h / g) * T, d}));
+      if (f.allowed.defined()) {
+        ASSERT_EQ(f.allowed.dim(), 4);
+        ASSERT_EQ(f.allowed.size(1), 1);
+        // padding stays one row for all queries; positional masks get one row per folded query
+        ASSERT_EQ(f.allowed.size(2), allowed.size(1) == 1 ? 1 : (h / g) * T) << kind;
+      }
+      auto plain_mask = f.allowed.defined() ? f.allowed.squeeze(1) : torch::Tensor();  // [B|1, rows|1, S]
+      auto folded = mqa::unfold_query_heads(mqa::grouped_attention(f.q, k, v, plain_mask, 0.0, false), h);
+      EXPECT_LT((folded - expected).abs().max().item<double>(), 1e-5) << kind << " g " << g;
+#if TORCH_VERSION_MAJOR >= 2
+      std::optional<torch::Tensor> mask;
+      if (f.allowed.defined()) mask = f.allowed;
+      auto sdpa = mqa::unfold_query_heads(at::scaled_dot_product_attention(f.q, k, v, mask), h);
+      EXPECT_LT((sdpa - expected).abs().max().item<double>(), 1e-5) << "SDPA " << kind << " g " << g;
+#endif
+    }
+  }
 }
 
 TEST(Attention, LocalWindowHasNoGradientBeforeTheWindow) {

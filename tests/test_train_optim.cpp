@@ -42,35 +42,80 @@ TEST(TrainSchedule, UnknownNameIsAnError) {
   EXPECT_THROW(LrSchedule("cosine", 1.0, 1), std::invalid_argument);
 }
 
-// Two real tokens and one pad over a 4-word vocabulary, worked by hand:
-//   token 1: p = (.1, .2, .3, .4), target 3: nll = -ln .4 = 0.9162907319; mean(-ln p) = 1.5080716353
-//   token 2: p uniform, target 0:          nll = ln 4 = 1.3862943611;   mean(-ln p) = 1.3862943611
-//   eps = 0.1: loss = 0.9 * 0.9162907319 + 0.1 * 1.5080716353 + 1.3862943611 = 2.3617631835
-//   nll = ln 10 = 2.3025850930
-TEST(TrainLoss, LabelSmoothingMatchesHandComputedValue) {
-  auto logits = torch::tensor({std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4),  //
-                               0.0, 0.0, 0.0, 0.0,                                            //
-                               5.0, -3.0, 2.0, 7.0},                                          // pad: ignored
-                              torch::kFloat64)
-                    .to(torch::kFloat32)
-                    .reshape({1, 3, 4});
-  auto target = torch::tensor({3, 0, 1}, torch::kLong).reshape({1, 3});
-  auto sums = label_smoothed_loss(logits, target, /*pad_id=*/1, /*epsilon=*/0.1);
-  EXPECT_NEAR(sums.loss.item<double>(), 2.3617631835, 1e-5);
-  EXPECT_NEAR(sums.nll.item<double>(), 2.3025850930, 1e-5);
-  EXPECT_EQ(sums.tokens.item<int64_t>(), 2);
-  auto plain = label_smoothed_loss(logits, target, 1, 0.0);
-  EXPECT_NEAR(plain.loss.item<double>(), 2.3025850930, 1e-5);
+// Two real tokens and one pad over a 4-word vocabulary, worked by hand in tensor2tensor's form (the target word
+// gets 1 - eps = 0.9, each of the 3 others eps / (V - 1) = 0.1 / 3):
+//   token 1: p = (.1, .2, .3, .4), target 3:
+//            loss = 0.9 * -ln .4 + (0.1 / 3) * (-ln .1 - ln .2 - ln .3)
+//                 = 0.9 * 0.9162907319 + (0.1 / 3) * (2.3025850930 + 1.6094379124 + 1.2039728043)
+//                 = 0.8246616587 + 0.1705331937 = 0.9951948523
+//   token 2: p uniform, target 0: every word has -ln p = ln 4, so loss = ln 4 = 1.3862943611
+//   loss = 2.3814892135 (PyTorch's label_smoothing, eps / V on every word, would give 2.3617631835)
+//   nll  = -ln .4 + ln 4 = ln 10 = 2.3025850930
+// The gradient of the loss sum with respect to the logits is p - q, q the smoothed target:
+//   token 1: (.1 - 1/30, .2 - 1/30, .3 - 1/30, .4 - .9) = (0.0666666667, 0.1666666667, 0.2666666667, -0.5)
+//   token 2: (.25 - .9, .25 - 1/30, .25 - 1/30, .25 - 1/30) = (-0.65, 0.2166666667, 0.2166666667, 0.2166666667)
+//   pad:     0
+// Checked for the whole-tensor path (chunk 0) and chunked ones (1 and 2 rows a chunk: a chunk boundary inside
+// the sequence and a last chunk that is short).
+TEST(TrainLoss, LabelSmoothingIsTensor2TensorsFormByHand) {
+  for (int64_t chunk : {0, 1, 2}) {
+    auto logits = torch::tensor({std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4),  //
+                                 0.0, 0.0, 0.0, 0.0,                                            //
+                                 5.0, -3.0, 2.0, 7.0},                                          // pad: ignored
+                                torch::kFloat64)
+                      .to(torch::kFloat32)
+                      .reshape({1, 3, 4})
+                      .requires_grad_();
+    auto target = torch::tensor({3, 0, 1}, torch::kLong).reshape({1, 3});
+    auto sums = label_smoothed_loss(logits, target, /*pad_id=*/1, /*epsilon=*/0.1, chunk);
+    EXPECT_NEAR(sums.loss.item<double>(), 2.3814892135, 1e-5) << "chunk " << chunk;
+    EXPECT_NEAR(sums.nll.item<double>(), 2.3025850930, 1e-5) << "chunk " << chunk;
+    EXPECT_EQ(sums.tokens.item<int64_t>(), 2);
+    sums.loss.backward();
+    auto expected = torch::tensor({0.0666666667, 0.1666666667, 0.2666666667, -0.5,  //
+                                   -0.65, 0.2166666667, 0.2166666667, 0.2166666667,  //
+                                   0.0, 0.0, 0.0, 0.0})
+                        .reshape({1, 3, 4});
+    EXPECT_TRUE(torch::allclose(logits.grad(), expected, 1e-5, 1e-6)) << "chunk " << chunk << "\n" << logits.grad();
+    auto plain = label_smoothed_loss(logits, target, 1, 0.0, chunk);
+    EXPECT_NEAR(plain.loss.item<double>(), 2.3025850930, 1e-5) << "chunk " << chunk;
+  }
 }
 
 TEST(TrainLoss, GradientFlowsOnlyFromNonPadPositions) {
-  auto logits = torch::randn({2, 3, 5}, torch::requires_grad());
-  auto target = torch::tensor({{1, 2, 0}, {0, 0, 0}}, torch::kLong);
-  label_smoothed_loss(logits, target, 0, 0.1).loss.backward();
-  auto g = logits.grad();
-  EXPECT_GT(g[0][0].abs().sum().item<double>(), 0);
-  EXPECT_EQ(g[0][2].abs().sum().item<double>(), 0);
-  EXPECT_EQ(g[1].abs().sum().item<double>(), 0);
+  for (int64_t chunk : {0, 2}) {
+    auto logits = torch::randn({2, 3, 5}, torch::requires_grad());
+    auto target = torch::tensor({{1, 2, 0}, {0, 0, 0}}, torch::kLong);
+    label_smoothed_loss(logits, target, 0, 0.1, chunk).loss.backward();
+    auto g = logits.grad();
+    EXPECT_GT(g[0][0].abs().sum().item<double>(), 0);
+    EXPECT_EQ(g[0][2].abs().sum().item<double>(), 0);
+    EXPECT_EQ(g[1].abs().sum().item<double>(), 0);
+  }
+}
+
+// The chunked path against the whole-tensor one on a larger random case, for fp32 and bf16 logits (the chunked
+// path never makes fp32 copies beyond a chunk; both compute in fp32): same sums, same gradients, through both
+// outputs (loss and nll both weighted, as a caller may differentiate either).
+TEST(TrainLoss, ChunkedEqualsWholeInValuesAndGradients) {
+  torch::manual_seed(5);
+  auto base = torch::randn({3, 7, 50}) * 3;
+  auto target = torch::randint(0, 50, {3, 7}, torch::kLong);
+  target[2].narrow(0, 4, 3).fill_(0);  // padding
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    auto whole_in = base.to(dtype).detach().clone().requires_grad_();
+    auto chunk_in = base.to(dtype).detach().clone().requires_grad_();
+    auto whole = label_smoothed_loss(whole_in, target, 0, 0.1, 0);
+    auto chunked = label_smoothed_loss(chunk_in, target, 0, 0.1, 4);
+    EXPECT_NEAR(chunked.loss.item<double>(), whole.loss.item<double>(), 1e-4 * whole.loss.item<double>());
+    EXPECT_NEAR(chunked.nll.item<double>(), whole.nll.item<double>(), 1e-4 * whole.nll.item<double>());
+    (whole.loss * 0.7 + whole.nll * 0.3).backward();
+    (chunked.loss * 0.7 + chunked.nll * 0.3).backward();
+    EXPECT_EQ(chunk_in.grad().scalar_type(), dtype);
+    const double tol = dtype == torch::kFloat32 ? 1e-6 : 1e-2;  // bf16: the gradient itself is rounded to bf16
+    EXPECT_TRUE(torch::allclose(chunk_in.grad().to(torch::kFloat32), whole_in.grad().to(torch::kFloat32), tol, tol))
+        << c10::toString(dtype);
+  }
 }
 
 namespace {

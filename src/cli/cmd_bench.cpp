@@ -258,7 +258,7 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
 }
 
 void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const std::string& json,
-               const std::string& profile) {
+               const std::string& profile, bool attention_kernels) {
   using namespace mqa::bench;
   auto s = load(args, label);
   const auto& b = s.config.bench;
@@ -276,9 +276,24 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
   o.warmup = b.warmup;
   o.repeats = b.repeats;
   o.bf16_autocast = s.precision == torch::kBFloat16;
+  o.train = s.config.train;
+  o.attention_kernels = attention_kernels;
   if (!profile.empty()) o.profile_trace = profile + ".train.json";
   auto r = run_train_bench(model, src, tgt_in, tgt_out, o);
   if (!profile.empty()) std::cout << "kernel trace of one step (after the timed ones): " << o.profile_trace << "\n";
+  const auto& t = s.config.train;
+  const std::string path = fmt::format(
+      "{}, weight_cast {}, loss_chunk {}, fold_query_heads {}, accumulate {}, label_smoothing {}, clip_norm {}",
+      r.optimizer, t.weight_cast, t.loss_chunk, t.fold_query_heads, t.accumulate, t.label_smoothing, t.clip_norm);
+  std::cout << "  step: " << path << "\n";
+  Json kernels;
+  if (attention_kernels) {
+    std::cout << "  attention calls of one step (what: SDPA backend [route]):\n";
+    for (const auto& [what, n] : r.attention_kernels) {
+      std::cout << fmt::format("    {} x {}\n", n, what);
+      kernels.num(what, n);
+    }
+  }
   const double tokens = static_cast<double>(batch) * b.target_len;
   const double us_token = r.step_ms.median * 1e3 / tokens;
   const double flops = train_step_flops(s.config.model, s.vocab, batch, b.source_len, b.target_len);
@@ -301,7 +316,12 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
       .num("source_len", int64_t{b.source_len})
       .num("target_len", int64_t{b.target_len})
       .str("precision", r.autocast ? "bf16 autocast, fp32 master weights" : "fp32")
-      .str("optimizer", "Adam")
+      .str("optimizer", r.optimizer)
+      .str("step_path", path)
+      .str("weight_cast", t.weight_cast)
+      .num("loss_chunk", int64_t{t.loss_chunk})
+      .flag("fold_query_heads", t.fold_query_heads)
+      .num("accumulate", int64_t{t.accumulate})
       .str("device", device_name(s.device))
       .str("torch", mqa::torch_version())
       .num("warmup", int64_t{b.warmup})
@@ -312,6 +332,7 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
       .num("flops_per_step", flops)
       .num("mfu", mfu)
       .obj("losses", losses)
+      .obj("attention_kernels", kernels)
       .obj("ceilings", ceilings_json(ceilings));
   append_json(json, j);
 }
@@ -342,13 +363,17 @@ static void setup_bench(CLI::App& app) {
         "train", "microseconds per target token of a training step (forward, backward, Adam) and its MFU");
     static mqa::cli::ConfigArgs args;
     static std::string label, json, profile;
+    static bool attention_kernels = false;
     mqa::cli::add_config_args(cmd, args);
     cmd->add_option("--label", label, "row name in the outputs (default: the config file's name)");
     cmd->add_option("--json", json, "append one JSON object per result to this file");
     cmd->add_option("--profile", profile,
                     "after timing, profile one step's kernels (CUDA, LibTorch >= 2) into PREFIX.train.json "
                     "(Chrome trace; summarise with scripts/profile_report.py)");
-    cmd->callback([] { run_train(args, label, json, profile); });
+    cmd->add_flag("--attention-kernels", attention_kernels,
+                  "after timing, one more step listing each attention call with the SDPA backend that runs it "
+                  "(flash, efficient, cudnn, math; plain where the reference path runs)");
+    cmd->callback([] { run_train(args, label, json, profile, attention_kernels); });
   }
 }
 MQA_COMMAND(bench_decode_train, setup_bench);

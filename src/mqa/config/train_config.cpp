@@ -41,6 +41,28 @@ void declare_train_keys(std::vector<KeyDef>& k) {
                   range(0, 1e9)));
   k.push_back(key("train.accumulate", S, &T::accumulate, "batches whose gradients are summed per optimizer step",
                   range(1, 1 << 16)));
+  k.push_back(key("train.fused_optimizer", S, &T::fused_optimizer,
+                  "adam with parameters on CUDA (LibTorch >= 2): one fused multi-tensor AdamW kernel and a "
+                  "multi-tensor gradient norm and clip; false: LibTorch's AdamW and per-parameter norm and clip "
+                  "(always so on LibTorch 1.13 and CPU)"));
+  k.push_back(key("train.weight_cast", S, &T::weight_cast,
+                  "under bf16 autocast, when the fp32 weights are cast to bf16: per_step (once per optimizer step, "
+                  "reused by all train.accumulate batches) or per_batch (again for every batch)",
+                  one_of({"per_step", "per_batch"})));
+  k.push_back(key("train.loss_chunk", S, &T::loss_chunk,
+                  "the label-smoothed loss works on this many target tokens at a time in fp32 and recomputes them "
+                  "in backward, never holding fp32 [tokens, vocabulary] logits; 0 = all tokens at once",
+                  range(0, 1 << 30)));
+  k.push_back(key("train.fold_query_heads", S, &T::fold_query_heads,
+                  "CUDA, LibTorch >= 2: fused attention (SDPA) sees the query heads that share a key/value head "
+                  "folded into the query length (no grouped-query kernel, masks kept fused), and the attention "
+                  "input is cast to bf16 once; false: SDPA with enable_gqa and a cast per projection"));
+  k.push_back(key("train.overlap_allreduce", S, &T::overlap_allreduce,
+                  "data-parallel: all-reduce gradient buckets while backward still runs (gradient hooks); false: "
+                  "one all-reduce pass after backward"));
+  k.push_back(key("train.allreduce_bucket_bytes", S, &T::allreduce_bucket_bytes,
+                  "data-parallel: gradient bytes per all-reduce (one flattened all-reduce per bucket)",
+                  range(1, 2147483647)));
   k.push_back(key("train.max_steps", S, &T::max_steps, "optimizer steps to train", range(1, 1e9)));
   k.push_back(key("train.max_epochs", S, &T::max_epochs, "stop after this many epochs; 0 = only max_steps",
                   range(0, 1e9)));

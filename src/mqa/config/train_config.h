@@ -24,6 +24,13 @@ struct TrainConfig {
   double label_smoothing = 0.1;
   double clip_norm = 0.0;             // 0 = no clipping
   int accumulate = 1;                 // batches per optimizer step
+  // How a step computes (train_step.h). Each new path can be turned off to get the old one back, for comparisons.
+  bool fused_optimizer = true;        // adam on CUDA, LibTorch >= 2: ATen's fused AdamW kernel (fused_adamw.h)
+  std::string weight_cast = "per_step";  // bf16 weight copies under autocast: per_step | per_batch
+  int loss_chunk = 4096;              // token rows per chunk of the loss (loss.h); 0 = all at once in fp32
+  bool fold_query_heads = true;       // fused attention with query heads folded (attention.h); false: enable_gqa
+  bool overlap_allreduce = true;      // data-parallel: all-reduce gradient buckets during backward
+  int allreduce_bucket_bytes = 25 << 20;  // data-parallel: gradient bytes per all-reduce bucket
   int max_steps = 100000;
   int max_epochs = 0;                 // 0 = until max_steps
   int seed = 1;

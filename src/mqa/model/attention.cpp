@@ -3,18 +3,95 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "mqa/util/autocast_state.h"
 
 namespace mqa {
 
 namespace {
 bool sdpa_enabled = true;
+bool fold_enabled = true;
+bool record_enabled = false;
+std::mutex recorded_mutex;
+std::map<std::string, int64_t> recorded;
 // Masked scores get this instead of -inf, so that a row with nothing to attend to (an empty source) yields a
 // uniform average rather than NaN. Representable in bf16 and fp16-free code paths.
 constexpr double kMaskedScore = -1e30;
+
+void record(const std::string& what) {
+  std::lock_guard<std::mutex> lock(recorded_mutex);
+  ++recorded[what];
+}
+
+#if TORCH_VERSION_MAJOR >= 2
+// at::SDPBackend's values, as at::_fused_sdp_choice returns them.
+std::string sdp_backend_name(int64_t choice) {
+  switch (choice) {
+    case 0: return "math";
+    case 1: return "flash";
+    case 2: return "efficient";
+    case 3: return "cudnn";
+    case 4: return "overrideable";
+    default: return "none";
+  }
+}
+bool is_fused_backend(int64_t choice) { return choice >= 1 && choice <= 3; }
+
+// One SDPA call; when recording, what it was and the backend SDPA picks for it.
+torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                   const std::optional<torch::Tensor>& mask, double dropout, bool is_causal, bool gqa,
+                   const std::string& route, const std::string& what) {
+  if (record_enabled)
+    record(fmt::format("{}: {} [{}]", what,
+                       sdp_backend_name(at::_fused_sdp_choice(q, k, v, mask, dropout, is_causal, std::nullopt, gqa)),
+                       route));
+  return at::scaled_dot_product_attention(q, k, v, mask, dropout, is_causal, std::nullopt, gqa);
+}
+#endif
 }  // namespace
 
 void AttentionImpl::set_use_sdpa(bool on) { sdpa_enabled = on; }
 bool AttentionImpl::use_sdpa() { return sdpa_enabled; }
+void AttentionImpl::set_fold_query_heads_enabled(bool on) { fold_enabled = on; }
+bool AttentionImpl::fold_query_heads_enabled() { return fold_enabled; }
+void AttentionImpl::set_record_kernels(bool on) { record_enabled = on; }
+std::map<std::string, int64_t> AttentionImpl::recorded_kernels() {
+  std::lock_guard<std::mutex> lock(recorded_mutex);
+  auto out = std::move(recorded);
+  recorded.clear();
+  return out;
+}
+
+FoldedQueries fold_query_heads(const torch::Tensor& q, int64_t kv_heads, const torch::Tensor& allowed) {
+  const int64_t b = q.size(0), t = q.size(1), h = q.size(2), d_k = q.size(3);
+  TORCH_CHECK(kv_heads >= 1 && h % kv_heads == 0, "fold_query_heads: ", kv_heads, " key/value heads for ", h,
+              " query heads");
+  const int64_t group = h / kv_heads;
+  FoldedQueries f;
+  // [B, T, g, group, dk] -> [B, g, T, group, dk] -> [B, g, T*group, dk]: row t*group + j is head j at position t.
+  f.q = q.reshape({b, t, kv_heads, group, d_k}).permute({0, 2, 1, 3, 4}).reshape({b, kv_heads, t * group, d_k});
+  if (!allowed.defined()) return f;
+  auto a = allowed.dim() == 2 ? allowed.unsqueeze(0) : allowed;  // [B|1, T|1, S]
+  if (a.size(1) == 1 || group == 1) {
+    f.allowed = a.unsqueeze(1);  // [B|1, 1, T|1, S]
+  } else {
+    // [B|1, T, S] -> [B|1, T, group, S] -> [B|1, 1, T*group, S]: each position's row once per head of the group.
+    f.allowed = a.unsqueeze(2).expand({a.size(0), t, group, a.size(2)}).reshape({a.size(0), 1, t * group, a.size(2)});
+  }
+  return f;
+}
+
+torch::Tensor unfold_query_heads(const torch::Tensor& out, int64_t heads) {
+  const int64_t b = out.size(0), g = out.size(1), rows = out.size(2), d_v = out.size(3);
+  TORCH_CHECK(heads % g == 0 && rows % (heads / g) == 0, "unfold_query_heads: ", out.sizes(), " for ", heads,
+              " query heads");
+  const int64_t group = heads / g, t = rows / group;
+  // [B, g, T*group, dv] -> [B, g, T, group, dv] -> [B, T, g, group, dv] -> [B, T, h, dv]
+  return out.reshape({b, g, t, group, d_v}).permute({0, 2, 1, 3, 4}).reshape({b, t, heads, d_v});
+}
 
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const torch::Tensor& allowed, double dropout, bool training) {
@@ -60,18 +137,24 @@ AttentionImpl::AttentionImpl(const AttentionOptions& o) : options_(o) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::project_kv(const torch::Tensor& memory) {
-  const int64_t b = memory.size(0), s = memory.size(1);
-  auto k = k_proj(memory).view({b, s, options_.kv_heads, options_.d_k}).transpose(1, 2);  // [B, g, S, dk]
-  auto v = v_proj(memory).view({b, s, options_.kv_heads, options_.d_v}).transpose(1, 2);  // [B, g, S, dv]
+  auto [k, v] = project_kv_views(memory);
   return {k.contiguous(), v.contiguous()};
+}
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::project_kv_views(const torch::Tensor& memory) {
+  const int64_t b = memory.size(0), s = memory.size(1);
+  // autocast_linear: under autocast the weights come from autocast's cache (one bf16 copy per region or step).
+  const auto& o = options_;
+  auto k = autocast_linear(k_proj, memory).view({b, s, o.kv_heads, o.d_k}).transpose(1, 2);  // [B, g, S, dk]
+  auto v = autocast_linear(v_proj, memory).view({b, s, o.kv_heads, o.d_v}).transpose(1, 2);  // [B, g, S, dv]
+  return {k, v};
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory,
                                      const torch::Tensor& key_padding) {
   const auto& o = options_;
   const int64_t b = x.size(0), t = x.size(1), s = memory.size(1);
-  auto q = q_proj(x).view({b, t, o.heads, o.d_k}).transpose(1, 2).contiguous();  // [B, h, T, dk]
-  auto [k, v] = project_kv(memory);                                               // [B, g, S, d]
+  const bool self_attention = x.is_same(memory);
 
   // allowed [B|1, T|1, S]: padding of the keys, causality and the local window.
   torch::Tensor allowed;
@@ -84,19 +167,66 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     allowed = allowed.defined() ? allowed.logical_and(causal.unsqueeze(0)) : causal.unsqueeze(0);
   }
 
-  torch::Tensor out;  // [B, h, T, dv]
+  // What this call is, for recorded_kernels().
+  auto what = [&] {
+    std::string kind = o.causal ? (o.window > 0 ? fmt::format("causal self-attention, window {}", o.window)
+                                                : std::string("causal self-attention"))
+                                : self_attention ? "self-attention" : "cross-attention";
+    return fmt::format("{}{} h{} g{} T{} S{}", kind, key_padding.defined() ? " + key padding" : "", o.heads,
+                       o.kv_heads, t, s);
+  };
+
 #if TORCH_VERSION_MAJOR >= 2
-  if (sdpa_enabled && x.is_cuda()) {
-    // Fused kernels (flash / memory-efficient); enable_gqa lets them read g key/value heads for h query heads.
-    const bool pure_causal = o.causal && o.window == 0 && !key_padding.defined() && t == s;
-    std::optional<torch::Tensor> mask;  // an undefined tensor would count as a mask: leave the optional empty
-    if (!pure_causal && allowed.defined()) mask = allowed.unsqueeze(1);  // [B|1, 1, T|1, S]
-    out = at::scaled_dot_product_attention(q, k, v, mask, is_training() ? o.dropout : 0.0, pure_causal,
-                                           std::nullopt, /*enable_gqa=*/o.kv_heads != o.heads);
+  const bool pure_causal = o.causal && o.window == 0 && !key_padding.defined() && t == s;
+  const double dropout = is_training() ? o.dropout : 0.0;
+  const bool grouped = o.kv_heads != o.heads;
+  std::optional<torch::Tensor> mask;  // an undefined tensor would count as a mask: leave the optional empty
+  if (sdpa_enabled && x.is_cuda() && fold_enabled) {
+    // Under autocast each projection would cast its fp32 input to bf16 again: cast once. The projections stay in
+    // their [B, T, heads, d] layout; SDPA takes the transposed views (last dimension contiguous) without copies.
+    const auto xin = cast_for_autocast(x);
+    const auto min = self_attention ? xin : cast_for_autocast(memory);
+    auto q = autocast_linear(q_proj, xin).view({b, t, o.heads, o.d_k});  // [B, T, h, dk]
+    auto [k, v] = project_kv_views(min);                 // [B, g, S, d]
+    torch::Tensor out;                                   // [B, T, h, dv]
+    if (!grouped || (pure_causal && is_fused_backend(at::_fused_sdp_choice(q.transpose(1, 2), k, v, std::nullopt,
+                                                                           dropout, true, std::nullopt, true)))) {
+      // Multi-head as it is; or causal grouped / multi-query self-attention on a fused grouped-query kernel
+      // (no mask; the kernel maps query head i to key/value head i / (h/g)).
+      if (!pure_causal && allowed.defined()) mask = allowed.unsqueeze(1);  // [B|1, 1, T|1, S]
+      out = sdpa(q.transpose(1, 2), k, v, mask, dropout, pure_causal, grouped,
+                 grouped ? "grouped-query kernel, is_causal" : pure_causal ? "is_causal" : "mask",
+                 record_enabled ? what() : "")
+                .transpose(1, 2);
+    } else {
+      auto f = fold_query_heads(q, o.kv_heads, allowed);  // q [B, g, T*group, dk], mask [B|1, 1, T*group|1, S]
+      if (f.allowed.defined()) mask = f.allowed;
+      const std::string route = fmt::format("{} query heads folded into the query length{}",
+                                            o.heads / o.kv_heads, mask ? ", mask" : "");
+      out = unfold_query_heads(sdpa(f.q, k, v, mask, dropout, false, false, route, record_enabled ? what() : ""),
+                               o.heads);
+    }
+    return autocast_linear(o_proj, out.reshape({b, t, o.heads * o.d_v}));
   }
 #endif
-  if (!out.defined()) out = grouped_attention(q, k, v, allowed, o.dropout, is_training());
-  return o_proj(out.transpose(1, 2).reshape({b, t, o.heads * o.d_v}));
+
+  // The reference path (and, on CUDA with fold_query_heads off, the old SDPA call).
+  auto q = autocast_linear(q_proj, x).view({b, t, o.heads, o.d_k}).transpose(1, 2).contiguous();  // [B,h,T,dk]
+  auto [k, v] = project_kv(memory);                                               // [B, g, S, d]
+  torch::Tensor out;                                                               // [B, h, T, dv]
+#if TORCH_VERSION_MAJOR >= 2
+  if (sdpa_enabled && x.is_cuda()) {
+    // enable_gqa with an explicit mask, which SDPA may leave to the math kernel.
+    if (!pure_causal && allowed.defined()) mask = allowed.unsqueeze(1);  // [B|1, 1, T|1, S]
+    out = sdpa(q, k, v, mask, dropout, pure_causal, grouped, grouped ? "enable_gqa" : "heads as they are",
+               record_enabled ? what() : "");
+  }
+#endif
+  if (!out.defined()) {
+    if (record_enabled) record(what() + ": plain [grouped_attention]");
+    out = grouped_attention(q, k, v, allowed, o.dropout, is_training());
+  }
+  return autocast_linear(o_proj, out.transpose(1, 2).reshape({b, t, o.heads * o.d_v}));
 }
 
 }  // namespace mqa

@@ -11,6 +11,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
 
 namespace mqa {
 
@@ -37,9 +39,27 @@ class AttentionImpl : public torch::nn::Module {
   // default there). The plain path is the reference and the only one on LibTorch 1.13.
   static void set_use_sdpa(bool on);
   static bool use_sdpa();
+  // How whole-sequence calls use SDPA on CUDA (train.fold_query_heads; on by default). On: keys and values go to
+  // the kernel as they are, g heads, never repeated per query head -- multi-head as it is (is_causal for plain
+  // causal attention, else a mask); grouped and multi-query causal self-attention through SDPA's grouped-query
+  // kernel without a mask when a fused backend takes it; otherwise the query heads of a group folded into the
+  // query length (fold_query_heads below) with a key-padding, block-causal or block-local mask, which the fused
+  // kernels accept where enable_gqa with a mask would fall back to the math kernel. The input is cast to the
+  // autocast dtype once for the Q, K and V projections, and Q, K, V and the output stay in the projections'
+  // [B, T, heads, d] layout (no copies to [B, heads, T, d]). Off: the old path, SDPA with enable_gqa and an
+  // explicit mask on contiguous [B, heads, T, d] copies, and a cast per projection.
+  static void set_fold_query_heads_enabled(bool on);
+  static bool fold_query_heads_enabled();
+  // While on, every whole-sequence call adds "what it was: which SDPA backend would run it" to a count
+  // (at::_fused_sdp_choice on CUDA with LibTorch 2; "plain" where the reference path runs). For reports
+  // (`mqa bench train --attention-kernels`); off by default, as asking costs host time.
+  static void set_record_kernels(bool on);
+  static std::map<std::string, int64_t> recorded_kernels();  // and clears them
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
+  // K [B, g, S, d_k] and V [B, g, S, d_v] as views of the projections' [B, S, g, d] outputs (not contiguous).
+  std::pair<torch::Tensor, torch::Tensor> project_kv_views(const torch::Tensor& memory);
   AttentionOptions options_;
 };
 TORCH_MODULE(Attention);
@@ -49,5 +69,20 @@ TORCH_MODULE(Attention);
 // mask broadcastable to [Bk, Tq, S] (true = may attend) or undefined. Returns [Bk*r, h, Tq, d_v].
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const torch::Tensor& allowed, double dropout, bool training);
+
+// Whole-sequence attention as one SDPA call over g heads: the group = h/g query heads that share a key/value head
+// folded into the query length. q [B, T, h, d_k] (the Q projection's layout) -> [B, g, T*group, d_k], row
+// t*group + j being head j of the group at position t (a view for multi-query, g = 1, when q is contiguous).
+// `allowed` (broadcastable to [B, T, S], true = may attend, or undefined) becomes the mask of the folded rows,
+// [B|1, 1, T*group, S]: each position's row repeated once per query head of the group (block-causal,
+// block-local); a mask without a query dimension (key padding [B, 1, S]) broadcasts over all rows as
+// [B, 1, 1, S], unrepeated.
+struct FoldedQueries {
+  torch::Tensor q;        // [B, g, T*group, d_k]
+  torch::Tensor allowed;  // bool [B|1, 1, T*group|1, S], or undefined
+};
+FoldedQueries fold_query_heads(const torch::Tensor& q, int64_t kv_heads, const torch::Tensor& allowed);
+// The attention output of folded rows back per position and query head: [B, g, T*group, d_v] -> [B, T, h, d_v].
+torch::Tensor unfold_query_heads(const torch::Tensor& out, int64_t heads);
 
 }  // namespace mqa

@@ -1,5 +1,7 @@
 #include "mqa/model/layers.h"
 
+#include "mqa/util/autocast_state.h"
+
 namespace mqa {
 
 FeedForwardImpl::FeedForwardImpl(int64_t d_model, int64_t d_ff, double relu_dropout) : relu_dropout_(relu_dropout) {
@@ -8,9 +10,10 @@ FeedForwardImpl::FeedForwardImpl(int64_t d_model, int64_t d_ff, double relu_drop
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  auto h = torch::relu(w1(x));
+  // autocast_linear: under autocast the weights come from autocast's cache (one bf16 copy per region or step).
+  auto h = torch::relu(autocast_linear(w1, x));
   if (is_training() && relu_dropout_ > 0) h = torch::dropout(h, relu_dropout_, true);
-  return w2(h);
+  return autocast_linear(w2, h);
 }
 
 AttentionOptions encoder_attention_options(const ModelConfig& c) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "mqa/util/autocast_state.h"
+
 namespace mqa {
 
 namespace {
@@ -70,7 +72,11 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& tokens, const torch::T
 }
 
 torch::Tensor TransformerImpl::output_logits(const torch::Tensor& x) {
-  if (output_projection) return output_projection(x);
+  // Under autocast the weight comes from autocast's cache of cast weights (one bf16 copy per region or step:
+  // train/autocast.h); the cast of the tied embedding's transposed view below would be made afresh each time.
+  if (output_projection) return autocast_linear(output_projection, x);
+  if (autocast_enabled(x.device().type()))
+    return torch::nn::functional::linear(cast_for_autocast(x), autocast_weight(tgt_embedding->weight));
   return torch::matmul(x, tgt_embedding->weight.t().to(x.scalar_type()));  // tied: [.., D] x [D, V]
 }
 

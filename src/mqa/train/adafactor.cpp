@@ -1,26 +1,12 @@
 #include "mqa/train/adafactor.h"
 
-#include <torch/version.h>
-
-#include <sstream>
-
 #include <cmath>
+
+#include "mqa/train/optimizer_state_key.h"
 
 namespace mqa {
 
 namespace {
-
-// torch::optim keys per-parameter state by the TensorImpl: as its address in text on LibTorch 1.x, as the
-// pointer itself on 2.x.
-#if TORCH_VERSION_MAJOR >= 2
-void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
-#else
-std::string state_key(const torch::Tensor& p) {
-  std::ostringstream s;
-  s << p.unsafeGetTensorImpl();
-  return s.str();
-}
-#endif
 
 torch::Tensor rms(const torch::Tensor& x) { return x.pow(2).mean().sqrt(); }
 
@@ -104,7 +90,7 @@ torch::Tensor Adafactor::step(LossClosure closure) {
       TORCH_CHECK(!p.grad().is_sparse(), "Adafactor does not support sparse gradients");
       auto grad = p.grad().to(torch::kFloat32);
       const bool factored = p.dim() >= 2;
-      auto& slot = state_[state_key(p)];
+      auto& slot = state_[optimizer_state_key(p)];
       if (!slot) {
         auto s = std::make_unique<AdafactorParamState>();
         auto opts = grad.options();
@@ -165,7 +151,7 @@ torch::Tensor Adafactor::step(LossClosure closure) {
 }
 
 const AdafactorParamState* Adafactor::state_of(const torch::Tensor& p) const {
-  auto it = state_.find(state_key(p));
+  auto it = state_.find(optimizer_state_key(p));
   return it == state_.end() ? nullptr : static_cast<const AdafactorParamState*>(it->second.get());
 }
 
@@ -178,7 +164,7 @@ void Adafactor::save(torch::serialize::OutputArchive& archive) const {
     archive.write("group" + std::to_string(g) + "/options", group_archive);
     for (size_t i = 0; i < group.params().size(); ++i) {
       const auto& p = group.params()[i];
-      auto it = state_.find(state_key(p));
+      auto it = state_.find(optimizer_state_key(p));
       if (it == state_.end()) continue;
       torch::serialize::OutputArchive param_archive(archive.compilation_unit());
       it->second->serialize(param_archive);
@@ -218,7 +204,7 @@ void Adafactor::load(torch::serialize::InputArchive& archive) {
       if (s->exp_avg_sq_row().defined()) s->exp_avg_sq_row(s->exp_avg_sq_row().to(p.device()));
       if (s->exp_avg_sq_col().defined()) s->exp_avg_sq_col(s->exp_avg_sq_col().to(p.device()));
       if (s->exp_avg_sq().defined()) s->exp_avg_sq(s->exp_avg_sq().to(p.device()));
-      state_[state_key(p)] = std::move(s);
+      state_[optimizer_state_key(p)] = std::move(s);
     }
   }
 }

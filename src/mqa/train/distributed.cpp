@@ -198,6 +198,14 @@ void Distributed::allreduce_gradients(const std::vector<torch::Tensor>& params, 
   }
 }
 
+std::function<void()> Distributed::allreduce_async(const torch::Tensor& t) {
+  if (!enabled()) return [] {};
+  std::vector<torch::Tensor> tensors{t};
+  decltype(group_->comm->allreduce(tensors)) work;
+  run_collective("gradient all-reduce", [&] { work = group_->comm->allreduce(tensors); });
+  return [this, work, tensors] { run_collective("gradient all-reduce", [&] { work->wait(); }); };
+}
+
 double Distributed::allreduce_sum(double value) {
   if (!enabled()) return value;
   auto t = torch::tensor({value}, torch::TensorOptions(device_).dtype(torch::kFloat64));

@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ class Distributed {
   // multiplies them by `scale` (e.g. 1 / global token count). Parameters without gradients are skipped on every
   // rank alike.
   void allreduce_gradients(const std::vector<torch::Tensor>& params, double scale, int64_t bucket_bytes = 25 << 20);
+  // Starts summing `t` over ranks in place (asynchronously: NCCL on its own stream, Gloo on its threads) and returns
+  // the wait for it; `t` must stay untouched until then. A single process gets a no-op wait. For gradient buckets
+  // reduced while backward runs (gradient_reducer.h).
+  std::function<void()> allreduce_async(const torch::Tensor& t);
   // Sum of a scalar over ranks (token counts, losses).
   double allreduce_sum(double value);
   // Element-wise sum of a tensor over ranks, on device(): several scalars in one collective and without a host

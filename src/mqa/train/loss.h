@@ -1,9 +1,19 @@
-// Label-smoothed cross-entropy over non-pad tokens (fairseq's form, with the smoothing mass spread over the whole
-// vocabulary):
+// Label-smoothed cross-entropy over non-pad tokens, in the form of the paper's code base (tensor2tensor's
+// smoothing_cross_entropy): the target distribution puts 1 - eps on the target word and eps / (V - 1) on each of
+// the V - 1 other words, and the loss is the cross-entropy against it,
 //
-//   loss_t = (1 - eps) * nll_t + eps * mean_v(-log p_t(v)),    nll_t = -log p_t(y_t)
+//   loss_t = (1 - eps) * nll_t + eps * mean_{v != y_t} (-log p_t(v)),    nll_t = -log p_t(y_t)
 //
-// summed over the non-pad target positions. eps = 0 gives the plain negative log-likelihood.
+// summed over the non-pad target positions. (tensor2tensor also subtracts the constant entropy of that target
+// distribution "for readability"; we do not: the loss here is the cross-entropy itself. Not PyTorch's
+// label_smoothing either, which spreads eps / V over all V words, the target included.) eps = 0 gives the plain
+// negative log-likelihood. Its gradient with respect to the logits of position t is p_t - q_t, q_t the target
+// distribution above.
+//
+// Computation (chunk_tokens): 0 materialises log-probabilities of all positions, [tokens, V] in fp32 -- the
+// reference. > 0 works on chunks of that many positions at a time, in fp32 per chunk only, and recomputes them in
+// backward (a custom autograd function): the logits stay in their own dtype (bf16 under autocast) and no fp32
+// [tokens, V] tensor exists, forward or backward. Both give the same sums up to float summation order.
 #pragma once
 #include <torch/torch.h>
 
@@ -15,8 +25,9 @@ struct LossSums {
   torch::Tensor tokens;  // [] int64: number of non-pad target tokens
 };
 
-// logits [B, T, V] (any float type; computed in fp32), target [B, T] long with pad_id at padding.
+// logits [B, T, V] (any float type; computed in fp32), target [B, T] long with pad_id at padding. Both sums are
+// differentiable with respect to the logits.
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
-                             double epsilon);
+                             double epsilon, int64_t chunk_tokens = 0);
 
 }  // namespace mqa

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "mqa/train/adafactor.h"
+#include "mqa/train/fused_adamw.h"
 
 namespace mqa {
 
@@ -38,6 +39,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& train
                  .eps(train.eps)
                  .weight_decay(train.weight_decay)
                  .amsgrad(false);
+    if (train.fused_optimizer && !parameters.empty() && FusedAdamW::available(parameters.front().device()))
+      return std::make_unique<FusedAdamW>(decay_groups(parameters, o, train.weight_decay), o);
     return std::make_unique<torch::optim::AdamW>(decay_groups(parameters, o, train.weight_decay), o);
   }
   if (train.optimizer == "adafactor") {

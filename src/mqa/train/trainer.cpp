@@ -24,6 +24,7 @@
 #include "mqa/train/metrics.h"
 #include "mqa/train/optimizers.h"
 #include "mqa/train/signals.h"
+#include "mqa/train/train_step.h"
 #include "mqa/util/device.h"
 
 namespace fs = std::filesystem;
@@ -132,6 +133,7 @@ struct Trainer::State {
   torch::ScalarType precision = torch::kFloat32;
   Transformer model{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<TrainStep> step;  // forward, backward, all-reduce, clipping, update (train_step.h)
   std::unique_ptr<LrSchedule> schedule;
   std::string config_yaml;
   TrainState ts;  // step, epoch, data_state, elapsed, tokens
@@ -241,6 +243,7 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
   std::vector<torch::Tensor> state = s.model->parameters();
   for (const auto& b : s.model->buffers()) state.push_back(b);
   s.dist->broadcast_parameters(state);
+  s.step = std::make_unique<TrainStep>(s.model, *s.optimizer, c.train, s.device, s.precision, s.dist);
   if (main_rank) write_text_atomically(s.path("config.yaml"), s.config_yaml);
 }
 
@@ -304,7 +307,6 @@ TrainResult Trainer::run() {
   if (s.dist->is_main()) log = std::make_unique<MetricsLog>(s.path("metrics.jsonl"));
   s.model->train();
 
-  std::vector<torch::Tensor> params = s.model->parameters();
   const auto start = Clock::now();
   const double elapsed_before = s.ts.elapsed_s;
   auto elapsed = [&] { return elapsed_before + seconds_since(start); };
@@ -321,12 +323,15 @@ TrainResult Trainer::run() {
     progress.message(fmt::format("training {} parameters on {} ({}), {} steps, run dir {}",
                                  [&] {
                                    int64_t n = 0;
-                                   for (const auto& p : params) n += p.numel();
+                                   for (const auto& p : s.model->parameters()) n += p.numel();
                                    return n;
                                  }(),
                                  s.device.str(), s.precision == torch::kFloat32 ? "fp32" : "bf16 autocast",
                                  tc.max_steps, s.opt.run_dir) +
                      (s.dist->enabled() ? fmt::format(", data-parallel over {} ranks", s.dist->world_size())
+                                        : std::string()) +
+                     (s.step->reducer() ? fmt::format(" (gradients all-reduced in {} buckets during backward)",
+                                                      s.step->reducer()->buckets())
                                         : std::string()));
   else
     progress.message(fmt::format("resumed from {} at step {}", s.last_checkpoint, s.ts.step));
@@ -363,34 +368,9 @@ TrainResult Trainer::run() {
     if (step_tokens == 0) throw std::runtime_error(fmt::format("step {}: the batches hold no target tokens",
                                                                s.ts.step + 1));
 
-    // 2. forward and backward
-    s.optimizer->zero_grad();
-    auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(s.device));
-    auto nll_sum = loss_sum.clone();
-    for (auto& b : batches) {
-      LossSums sums;
-      {
-        Autocast autocast(s.device, s.precision);
-        auto src = b.src.defined() ? b.src.to(s.device) : torch::Tensor();
-        auto logits = s.model->forward(src, b.tgt_in.to(s.device));
-        sums = label_smoothed_loss(logits, b.tgt_out.to(s.device), s.pad_id, tc.label_smoothing);
-      }
-      (sums.loss / static_cast<double>(step_tokens)).backward();
-      loss_sum += sums.loss.detach();
-      nll_sum += sums.nll.detach();
-    }
-    s.dist->allreduce_gradients(params, 1.0);  // summed over ranks: each rank's part is already / step_tokens
-
-    // 3. gradient norm before clipping; clipping
-    std::vector<torch::Tensor> norms;
-    for (const auto& p : params)
-      if (p.grad().defined()) norms.push_back(p.grad().norm(2, torch::kFloat32));
-    auto total_norm = norms.empty() ? torch::zeros({}, loss_sum.options()) : torch::stack(norms).norm();
-    if (tc.clip_norm > 0) {
-      auto coef = (tc.clip_norm / (total_norm + 1e-6)).clamp_max(1.0);
-      for (auto& p : params)
-        if (p.grad().defined()) p.grad().mul_(coef);
-    }
+    // 2-3. forward and backward of every batch, gradients summed over ranks, norm before clipping, clipping
+    auto sums = s.step->compute_gradients(batches, step_tokens);
+    auto loss_sum = sums.loss, nll_sum = sums.nll, total_norm = sums.grad_norm;
 
     // 4. one host sync per step: loss, nll and norm. Data-parallel: the loss sums and a non-finite-norm flag are
     //    summed over ranks in one collective, so every rank takes the same decision below.
@@ -419,8 +399,7 @@ TrainResult Trainer::run() {
 
     // 5. update
     const double lr = s.schedule->at(this_step);
-    set_lr(*s.optimizer, lr);
-    s.optimizer->step();
+    s.step->update(lr);
     s.ts.step = this_step;
     s.ts.tokens += step_tokens;
     result.losses.push_back(loss);

@@ -1,4 +1,5 @@
-// The training loop (issue 6). One optimizer step:
+// The training loop (issue 6). One optimizer step (steps 1-3 and 5 are TrainStep's, train_step.h, which also
+// says which train.* switches choose its kernels):
 //   1. take train.accumulate batches; their gradients are summed, each batch's label-smoothed loss divided by the
 //      target tokens of all of them (the gradient of the per-token mean over the step);
 //   2. forward under bf16 autocast on CUDA (fp32 master weights), fp32 on CPU (train.precision);

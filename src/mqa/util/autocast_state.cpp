@@ -1,0 +1,80 @@
+#include "mqa/util/autocast_state.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+// LibTorch >= 2.4 takes the device type; the device-less CUDA switches of 1.13 were deprecated, then removed.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define MQA_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+namespace mqa {
+
+namespace {
+void check_supported(c10::DeviceType t) {
+  TORCH_CHECK(t == c10::DeviceType::CUDA || t == c10::DeviceType::CPU, "autocast: unsupported device type ", t);
+}
+}  // namespace
+
+bool autocast_enabled(c10::DeviceType t) {
+  if (t != c10::DeviceType::CUDA && t != c10::DeviceType::CPU) return false;
+#ifdef MQA_AUTOCAST_BY_DEVICE_TYPE
+  return at::autocast::is_autocast_enabled(t);
+#else
+  return t == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
+void set_autocast_enabled(c10::DeviceType t, bool on) {
+  check_supported(t);
+#ifdef MQA_AUTOCAST_BY_DEVICE_TYPE
+  at::autocast::set_autocast_enabled(t, on);
+#else
+  if (t == c10::DeviceType::CUDA)
+    at::autocast::set_enabled(on);
+  else
+    at::autocast::set_cpu_enabled(on);
+#endif
+}
+
+torch::ScalarType autocast_dtype(c10::DeviceType t) {
+  check_supported(t);
+#ifdef MQA_AUTOCAST_BY_DEVICE_TYPE
+  return at::autocast::get_autocast_dtype(t);
+#else
+  return t == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+
+void set_autocast_dtype(c10::DeviceType t, torch::ScalarType dtype) {
+  check_supported(t);
+#ifdef MQA_AUTOCAST_BY_DEVICE_TYPE
+  at::autocast::set_autocast_dtype(t, dtype);
+#else
+  if (t == c10::DeviceType::CUDA)
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  else
+    at::autocast::set_autocast_cpu_dtype(dtype);
+#endif
+}
+
+torch::Tensor cast_for_autocast(const torch::Tensor& x) {
+  const auto t = x.device().type();
+  if (x.scalar_type() != torch::kFloat32 || !autocast_enabled(t)) return x;
+  return x.to(autocast_dtype(t));
+}
+
+torch::Tensor autocast_weight(const torch::Tensor& w) {
+  const auto t = w.device().type();
+  if (w.scalar_type() != torch::kFloat32 || !autocast_enabled(t)) return w;
+  return at::autocast::cached_cast(autocast_dtype(t), w, t);
+}
+
+torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  if (!autocast_enabled(x.device().type())) return layer.ptr()->forward(x);
+  const auto& bias = layer->bias;
+  return torch::nn::functional::linear(cast_for_autocast(x), autocast_weight(layer->weight),
+                                       bias.defined() ? autocast_weight(bias) : bias);
+}
+
+}  // namespace mqa

@@ -1,0 +1,29 @@
+// The thread's autocast switches (enabled, lower-precision dtype) per device type, spelt once for both LibTorch
+// generations: 1.13 has device-less CUDA switches and separate CPU ones, LibTorch >= 2.4 takes the device type.
+// train/autocast.h opens and closes autocast regions with these; the model asks what a region computes in.
+#pragma once
+#include <torch/torch.h>
+
+namespace mqa {
+
+bool autocast_enabled(c10::DeviceType device_type);
+void set_autocast_enabled(c10::DeviceType device_type, bool on);
+torch::ScalarType autocast_dtype(c10::DeviceType device_type);
+void set_autocast_dtype(c10::DeviceType device_type, torch::ScalarType dtype);
+
+// x cast to the autocast dtype when autocast is on for x's device and x is fp32; x itself otherwise. For an
+// activation that several autocast ops read: one cast instead of one inside each of them.
+torch::Tensor cast_for_autocast(const torch::Tensor& x);
+
+// A weight as autocast computes with it: where autocast is on for its device and it is an fp32 leaf, its
+// lower-precision copy from autocast's cache (at::autocast::cached_cast: made once, then reused until the
+// outermost autocast region -- or a train/autocast.h WeightCastCache -- ends); the weight itself otherwise.
+torch::Tensor autocast_weight(const torch::Tensor& w);
+
+// layer(x), with the casts autocast would make done explicitly: x by cast_for_autocast, weight and bias by
+// autocast_weight. Autocast's own linear takes the cache only where it registers linear for the device (LibTorch
+// 2 on CUDA and CPU; not 1.13's CPU autocast, which casts the transposed weight view for addmm afresh each time);
+// this takes it everywhere. Outside autocast: layer(x).
+torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tensor& x);
+
+}  // namespace mqa

@@ -1,0 +1,194 @@
+// CUDA-only checks of the training step's fused paths (skipped without a GPU; the 2.x code they cover is built
+// only there): ATen's fused AdamW against LibTorch's AdamW, checkpoints moving between the two, the multi-tensor
+// gradient clip, the chunked loss on bf16 logits, and whole-sequence attention with folded query heads against
+// the plain reference path, forward and backward, with no variant left to SDPA's math kernel.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "mqa/model/transformer.h"
+#include "mqa/train/autocast.h"
+#include "mqa/train/fused_adamw.h"
+#include "mqa/train/grad_clip.h"
+#include "mqa/train/loss.h"
+
+namespace {
+
+double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
+  auto fa = a.to(torch::kFloat64), fb = b.to(torch::kFloat64);
+  return ((fa - fb).norm() / fb.norm().clamp_min(1e-30)).item<double>();
+}
+
+class CudaTrain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+std::vector<torch::Tensor> cuda_params(uint64_t seed) {
+  torch::manual_seed(seed);
+  std::vector<torch::Tensor> ps;
+  const std::vector<std::vector<int64_t>> shapes = {{64, 32}, {32}, {1000, 16}, {3}};
+  for (const auto& shape : shapes)
+    ps.push_back(torch::randn(shape, torch::kCUDA).requires_grad_());
+  return ps;
+}
+
+std::vector<torch::optim::OptimizerParamGroup> groups_of(const std::vector<torch::Tensor>& ps) {
+  // matrices with weight decay, vectors without, as make_optimizer groups them
+  auto decay = std::make_unique<torch::optim::AdamWOptions>(1e-2);
+  decay->betas({0.9, 0.98}).eps(1e-9).weight_decay(0.01);
+  auto none = std::make_unique<torch::optim::AdamWOptions>(1e-2);
+  none->betas({0.9, 0.98}).eps(1e-9).weight_decay(0.0);
+  std::vector<torch::optim::OptimizerParamGroup> g;
+  g.emplace_back(std::vector<torch::Tensor>{ps[0], ps[2]}, std::move(decay));
+  g.emplace_back(std::vector<torch::Tensor>{ps[1], ps[3]}, std::move(none));
+  return g;
+}
+
+}  // namespace
+
+// Five steps with the same gradients: the fused kernel's parameters equal LibTorch's AdamW's to fp32 rounding;
+// then the fused optimizer's state, saved, loads into LibTorch's AdamW (and back), and both continue alike.
+TEST_F(CudaTrain, FusedAdamWStepsLikeLibTorchsAdamWAndSharesItsCheckpoints) {
+  if (!mqa::FusedAdamW::available(torch::kCUDA)) GTEST_SKIP() << "this LibTorch has no fused AdamW kernel";
+  auto a = cuda_params(1), b = cuda_params(1);
+  mqa::FusedAdamW fused(groups_of(a), torch::optim::AdamWOptions(1e-2));
+  torch::optim::AdamW plain(groups_of(b), torch::optim::AdamWOptions(1e-2));
+  auto step_both = [&](torch::optim::Optimizer& oa, std::vector<torch::Tensor>& pa, torch::optim::Optimizer& ob,
+                       std::vector<torch::Tensor>& pb, uint64_t seed) {
+    torch::manual_seed(seed);
+    for (size_t i = 0; i < pa.size(); ++i) {
+      auto g = torch::randn_like(pa[i]);
+      pa[i].mutable_grad() = g.clone();
+      pb[i].mutable_grad() = g.clone();
+    }
+    oa.step();
+    ob.step();
+  };
+  for (int s = 0; s < 5; ++s) step_both(fused, a, plain, b, 100 + s);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_LT(relative_error(a[i], b[i]), 1e-6) << i;
+
+  std::stringstream saved;
+  {
+    torch::serialize::OutputArchive archive;
+    fused.save(archive);
+    archive.save_to(saved);
+  }
+  auto c = std::vector<torch::Tensor>();
+  for (auto& p : a) c.push_back(p.detach().clone().requires_grad_());
+  torch::optim::AdamW resumed(groups_of(c), torch::optim::AdamWOptions(1e-2));
+  {
+    torch::serialize::InputArchive archive;
+    archive.load_from(saved);
+    resumed.load(archive);
+  }
+  for (int s = 0; s < 3; ++s) step_both(fused, a, resumed, c, 200 + s);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_LT(relative_error(a[i], c[i]), 1e-6) << i;
+}
+
+TEST_F(CudaTrain, MultiTensorClipEqualsPerParameterClip) {
+  auto a = cuda_params(2), b = cuda_params(2);
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto g = torch::randn_like(a[i]) * 10;
+    a[i].mutable_grad() = g.clone();
+    b[i].mutable_grad() = g.clone();
+  }
+  auto na = mqa::clip_grad_norm(a, 1.0, /*foreach=*/true), nb = mqa::clip_grad_norm(b, 1.0, /*foreach=*/false);
+  EXPECT_LT(relative_error(na, nb), 1e-6);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_LT(relative_error(a[i].grad(), b[i].grad()), 1e-6) << i;
+}
+
+// bf16 logits of a 32000-word vocabulary: chunks of 256 rows against the whole fp32 log-softmax.
+TEST_F(CudaTrain, ChunkedLossOnBf16LogitsEqualsTheWholeFp32Computation) {
+  torch::manual_seed(3);
+  auto base = (torch::randn({4, 300, 32000}, torch::kCUDA) * 4).to(torch::kBFloat16);
+  auto target = torch::randint(0, 32000, {4, 300}, torch::TensorOptions(torch::kCUDA).dtype(torch::kLong));
+  target[3].narrow(0, 200, 100).fill_(0);
+  auto whole_in = base.clone().requires_grad_(), chunk_in = base.clone().requires_grad_();
+  auto whole = mqa::label_smoothed_loss(whole_in, target, 0, 0.1, 0);
+  auto chunked = mqa::label_smoothed_loss(chunk_in, target, 0, 0.1, 256);
+  EXPECT_LT(relative_error(chunked.loss, whole.loss), 1e-5);
+  EXPECT_LT(relative_error(chunked.nll, whole.nll), 1e-5);
+  whole.loss.backward();
+  chunked.loss.backward();
+  EXPECT_LT(relative_error(chunk_in.grad(), whole_in.grad()), 1e-2);
+}
+
+namespace {
+
+struct AttentionVariant {
+  const char* name;
+  int heads, kv_heads, window;
+};
+const AttentionVariant kAttentionVariants[] = {
+    {"mha", 8, 8, 0}, {"mqa", 8, 1, 0}, {"gqa", 8, 2, 0}, {"mha_local", 8, 8, 5}, {"mqa_local", 8, 1, 5}};
+
+}  // namespace
+
+class CudaFoldedAttention : public ::testing::TestWithParam<AttentionVariant> {
+ protected:
+  void SetUp() override {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+// One training forward and backward of a seq2seq model (padded sources) under bf16 autocast: the fused path with
+// folded query heads against the plain reference path -- logits and every parameter's gradient within bf16
+// rounding -- and no attention call of the fused path on SDPA's math kernel.
+TEST_P(CudaFoldedAttention, TrainingForwardAndBackwardMatchThePlainPathOnFusedKernels) {
+  const auto& v = GetParam();
+  mqa::ModelConfig c;
+  c.type = "seq2seq";
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.d_model = 256;
+  c.heads = v.heads;
+  c.kv_heads = v.kv_heads;
+  c.d_k = 32;
+  c.d_v = 32;
+  c.d_ff = 512;
+  c.window = v.window;
+  c.dropout = 0;
+  c.max_positions = 128;
+  torch::manual_seed(13);
+  mqa::Transformer m(c, 1000, 0);
+  m->to(torch::kCUDA);
+  m->train();
+  auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kLong);
+  auto src = torch::randint(4, 1000, {4, 64}, opts), tgt = torch::randint(4, 1000, {4, 64}, opts);
+  src.narrow(1, 40, 24)[2].fill_(0);
+  auto run = [&](bool sdpa, bool fold) {
+    mqa::AttentionImpl::set_use_sdpa(sdpa);
+    mqa::AttentionImpl::set_fold_query_heads_enabled(fold);
+    m->zero_grad();
+    torch::Tensor logits;
+    {
+      mqa::Autocast autocast(torch::kCUDA, torch::kBFloat16);
+      logits = m->forward(src, tgt);
+    }
+    logits.to(torch::kFloat32).pow(2).mean().backward();
+    std::vector<torch::Tensor> grads{logits.detach()};
+    for (auto& p : m->parameters()) grads.push_back(p.grad().clone());
+    return grads;
+  };
+  auto plain = run(false, true);
+  mqa::AttentionImpl::set_record_kernels(true);
+  auto folded = run(true, true);
+  mqa::AttentionImpl::set_record_kernels(false);
+  auto kernels = mqa::AttentionImpl::recorded_kernels();
+  mqa::AttentionImpl::set_use_sdpa(true);
+  EXPECT_LT(relative_error(folded[0], plain[0]), 3e-2) << "logits";
+  for (size_t i = 1; i < plain.size(); ++i) EXPECT_LT(relative_error(folded[i], plain[i]), 5e-2) << "gradient " << i;
+  ASSERT_FALSE(kernels.empty());
+  for (const auto& [what, n] : kernels) {
+    std::cout << "  " << v.name << ": " << n << " x " << what << "\n";
+    EXPECT_EQ(what.find(": math"), std::string::npos) << what;
+    EXPECT_EQ(what.find(": plain"), std::string::npos) << what;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, CudaFoldedAttention, ::testing::ValuesIn(kAttentionVariants),
+                         [](const auto& info) { return std::string(info.param.name); });
