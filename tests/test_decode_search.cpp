@@ -15,6 +15,7 @@
 
 #include "mqa/config/config.h"
 #include "mqa/decode/beam_search.h"
+#include "mqa/decode/decode_ops.h"
 #include "mqa/decode/greedy_search.h"
 #include "mqa/decode/sampling.h"
 #include "mqa/decode/search.h"
@@ -379,6 +380,30 @@ TEST(DecodeSearch, BatchedSearchEqualsEachSentenceAlone) {
       EXPECT_NEAR(alone[0][k].score, batched[b][k].score, 1e-4);
     }
   }
+}
+
+TEST(DecodeSearch, TheLengthLimitWinsOverMinLen) {
+  // Both device-side choices (greedy and beam candidates, LibTorch path here; the kernels are held to it on the GPU):
+  // a row at its forced-eos step takes eos even before min_len; other rows never take eos before min_len.
+  namespace ops = mqa::decode_ops;
+  auto logits = torch::zeros({2, 6});
+  logits[0][3] = -5;  // eos unlikely in row 0
+  logits[1][3] = 9;   // eos most likely in row 1
+  ops::GreedyState s;
+  s.pos = torch::full({2}, 2, torch::kLong), s.start = torch::zeros({2}, torch::kLong);
+  s.eos_at = torch::tensor(std::vector<int64_t>{2, 9});
+  s.done = torch::zeros({2}, torch::kBool), s.logprob = torch::zeros({2}, torch::kFloat64);
+  s.length = torch::zeros({2}, torch::kLong), s.next = torch::zeros({2}, torch::kLong);
+  s.out = torch::zeros({4, 2}, torch::kLong), s.min_len = 5;
+  ops::greedy_pick(logits, s);
+  EXPECT_EQ(s.next[0].item<int64_t>(), kEos);  // forced
+  EXPECT_NE(s.next[1].item<int64_t>(), kEos);  // min_len
+  EXPECT_TRUE(s.done[0].item<bool>());
+  auto c = ops::beam_candidates(logits, torch::zeros({2}), torch::full({1}, 2, torch::kLong), s.eos_at, 3, kPad, kBos,
+                                kEos, 5);
+  EXPECT_EQ(c.token[0][0].item<int64_t>(), kEos);
+  EXPECT_TRUE(std::isinf(c.logprob[0][1].item<float>()));  // nothing but eos at the length limit
+  EXPECT_FALSE(c.token[1].eq(kEos).any().item<bool>());
 }
 
 TEST(DecodeSearch, RejectsBadArguments) {

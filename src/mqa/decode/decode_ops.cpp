@@ -221,13 +221,11 @@ void greedy_pick(const torch::Tensor& logits, GreedyState& s) {
   auto lp = torch::log_softmax(logits.to(torch::kFloat32), -1);  // [N, V]: the model's own distribution
   auto t = s.pos - s.start;                                        // [N] this step
   auto ids = torch::arange(vocab, s.pos.options()).unsqueeze(0);   // [1, V]
-  auto allowed = ids.ne(s.pad).logical_and(ids.ne(s.bos)).expand({n, vocab});
+  // Never pad or bos; no eos before min_len; only eos from eos_at on (the length limit wins over min_len).
   auto is_eos = ids.eq(s.eos);
-  if (s.eos_at.defined()) {
-    auto forced = t.ge(s.eos_at).unsqueeze(1);  // [N, 1]
-    allowed = torch::where(forced, is_eos.expand({n, vocab}), allowed);
-  }
+  auto allowed = ids.ne(s.pad).logical_and(ids.ne(s.bos)).expand({n, vocab});
   if (s.min_len > 0) allowed = allowed.logical_and(t.lt(s.min_len).unsqueeze(1).logical_and(is_eos).logical_not());
+  if (s.eos_at.defined()) allowed = torch::where(t.ge(s.eos_at).unsqueeze(1), is_eos.expand({n, vocab}), allowed);
   auto [best, token] = lp.masked_fill(allowed.logical_not(), kNegInf).max(1);  // [N], [N]
   commit_choice(s, token, best.to(torch::kFloat64));
 }
@@ -259,10 +257,11 @@ BeamCandidates beam_candidates(const torch::Tensor& logits, const torch::Tensor&
 #endif
   auto lp = torch::log_softmax(logits.to(torch::kFloat32), -1);  // [N, V]: the model's own distribution
   auto ids = torch::arange(vocab, t.options()).unsqueeze(0);      // [1, V]
-  auto banned = ids.eq(pad).logical_or(ids.eq(bos)).expand({n, vocab});
+  // As greedy_pick: never pad or bos; no eos before min_len; only eos from eos_at on (the length limit wins).
   auto not_eos = ids.ne(eos);
-  if (eos_at.defined()) banned = banned.logical_or(t.ge(eos_at).unsqueeze(1).logical_and(not_eos));
+  auto banned = ids.eq(pad).logical_or(ids.eq(bos)).expand({n, vocab});
   if (min_len > 0) banned = banned.logical_or(t.lt(min_len).unsqueeze(1).logical_and(not_eos.logical_not()));
+  if (eos_at.defined()) banned = torch::where(t.ge(eos_at).unsqueeze(1), not_eos.expand({n, vocab}), banned);
   auto [best, token] = lp.masked_fill(banned, kNegInf).topk(count, 1);  // [N, count], best first
   c.logprob = best;
   c.total = score.view({n, 1}) + best;

@@ -68,8 +68,8 @@ void embed(const void* embedding, const void* positions, const int64_t* tokens, 
 
 // Greedy choice of every row, and the search state it updates, all on the device:
 //   t = pos[r] - start[r] (the step); log-softmax over the whole vocabulary (the model's own distribution), then the
-//   most likely token among the allowed ones: never pad or bos; only eos when t == eos_at[r]; never eos when
-//   t < min_len. Rows not done: logprob[r] += its log-probability, out[t * rows + r] = token, next[r] = token; the
+//   most likely token among the allowed ones: never pad or bos; never eos when t < min_len; only eos when
+//   t >= eos_at[r] (the length limit wins over min_len). Rows not done: logprob[r] += its log-probability, out[t * rows + r] = token, next[r] = token; the
 //   row is done when it chose eos (length[r] = t) or when t == stop_at[r] (length[r] = t + 1). Done rows feed eos.
 //   pos[r] += 1 for every row.
 struct GreedyPickArgs {
