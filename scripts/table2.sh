@@ -62,8 +62,8 @@ for row in base multi_query; do
     --set bench.source_len=128 --set bench.device=cuda --json "$sweep"
 done
 
-# 4. The plain PyTorch baseline.
-for row in base multi_query; do
+# 4. The plain PyTorch baseline (TABLE2_BASELINE=0 skips it).
+[ "${TABLE2_BASELINE:-1}" = 1 ] && for row in base multi_query; do
   run 120 python3 scripts/baseline_decode.py --config configs/wmt14/$row.yaml --label $row --batch "$B" \
     --source-len 128 --target-len 128 --beam-size 4 --warmup 1 --repeats "$REPEATS" --json "$baseline"
 done

@@ -61,12 +61,14 @@ done
 echo "best MFU $best_mfu at batch $best_batch"
 if [[ $best_batch -gt 0 ]]; then
   bench configs/wmt14/base.yaml base_s256_old_path "$best_batch" "${old_path[@]}" && grep "^bench train" "$log" | tail -1
-  for row in multi_query multi_head_local multi_query_local; do
+  for row in ${TRAIN_ROWS:-multi_query multi_head_local multi_query_local}; do
     bench configs/wmt14/$row.yaml ${row}_s256 "$best_batch" --attention-kernels && grep "^bench train" "$log" | tail -1
   done
-  bench configs/wmt14/base.yaml base_s256_kernels "$best_batch" --attention-kernels --set bench.repeats=1
-  bench configs/wmt14/multi_query.yaml multi_query_s256_old_path_kernels "$best_batch" "${old_path[@]}" \
-    --attention-kernels --set bench.repeats=1
+  if [[ ${TRAIN_KERNEL_RUNS:-1} == 1 ]]; then
+    bench configs/wmt14/base.yaml base_s256_kernels "$best_batch" --attention-kernels --set bench.repeats=1
+    bench configs/wmt14/multi_query.yaml multi_query_s256_old_path_kernels "$best_batch" "${old_path[@]}" \
+      --attention-kernels --set bench.repeats=1
+  fi
   stamp "profiled step"
   timeout 150 $mqa bench train configs/wmt14/base.yaml --label base_s256_profiled "${common[@]}" \
     --set bench.repeats=1 --set bench.train_batch_size="$best_batch" --profile "$out/train_profile" >> "$log" 2>&1 \
@@ -87,14 +89,19 @@ curve() {  # curve NAME [extra args]
   cp "/tmp/mqa-curve-$name/metrics.jsonl" "$out/curves/$name.jsonl" 2>/dev/null
   stamp "curve $name: rc $rc; $(tail -1 "$out/curves/$name.log")"
 }
-curve new
-curve old "${old_path[@]}"
-curve old_again "${old_path[@]}"
-curve old_seed2 "${old_path[@]}" --set train.seed=2
+curves=${TRAIN_CURVES:-new old old_again old_seed2}
+for name in $curves; do
+  case $name in
+    new) curve new ;;
+    old) curve old "${old_path[@]}" ;;
+    old_again) curve old_again "${old_path[@]}" ;;
+    old_seed2) curve old_seed2 "${old_path[@]}" --set train.seed=2 ;;
+  esac
+done
 
-python3 - "$out" "$json" "$best_batch" <<'PY' | tee "$out/summary.md"
+python3 - "$out" "$json" "$best_batch" "$curves" <<'PY' | tee "$out/summary.md"
 import json, os, sys
-out, path, best = sys.argv[1], sys.argv[2], sys.argv[3]
+out, path, best, curve_names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
 rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
 def curve(name):
     p = os.path.join(out, "curves", name + ".jsonl")
@@ -125,18 +132,20 @@ for r in rows:
     if r.get("attention_kernels"):
         print(f"- {r['label']}:")
         for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
-names = ["new", "old", "old_again", "old_seed2"]
+names = [n for n in ["new", "old", "old_again", "old_seed2"] if n in curve_names]
 curves = {n: curve(n) for n in names}
 steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if all(curves[n][0] for n in names) else []
 print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
 if steps:
-    print("| step | new | old | old again | old, seed 2 |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| step | " + " | ".join(names) + " |")
+    print("|---:|" + "---:|" * len(names))
     for s in steps:
         print(f"| {s} | " + " | ".join(f"{curves[n][0][s]:.4f}" for n in names) + " |")
     def gap(a, b): return max(abs(curves[a][0][s] - curves[b][0][s]) for s in steps)
-    print(f"\nmax |new - old| {gap('new', 'old'):.4f}; run-to-run |old - old again| {gap('old', 'old_again'):.4f};"
-          f" seed spread |old - old seed 2| {gap('old', 'old_seed2'):.4f}")
+    for a, b, what in [("new", "old", "new vs old path"), ("old", "old_again", "run to run"),
+                       ("old", "old_seed2", "seed spread")]:
+        if a in names and b in names:
+            print(f"- max |{a} - {b}| ({what}): {gap(a, b):.4f}")
     for n in names:
         v = curves[n][1]
         print(f"- {n}: valid ln PPL " + ", ".join(f"step {s}: {v[s]:.4f}" for s in sorted(v)))
