@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Table 2 on the GPU machine (carry .deps; see ../shared/gpu/README.md), from the project root:
+# Table 2 on the GPU machine (carry .deps; README "GPU build"), from the project root:
 #   bash scripts/table2.sh
 # Builds (incrementally), runs the CUDA-graph decode tests, then for the paper's four rows
 # (configs/wmt14/{base,multi_query,multi_head_local,multi_query_local}.yaml): training, greedy and beam-4 decoding

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6 on the GPU machine (carry .deps; see ../shared/gpu/README.md), from the project root:
+# Issue 6 on the GPU machine (carry .deps; README "GPU build"), from the project root:
 #   bash scripts/training_throughput.sh
 # The paper's baseline (configs/wmt14/base.yaml) training in bf16 autocast with fp32 master weights and Adam, at
 # source = target = 256 tokens: tokens/s and MFU for growing batch sizes until one does not fit (out of memory),
