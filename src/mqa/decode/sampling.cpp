@@ -86,6 +86,7 @@ std::vector<Continuation> continue_prompts(Transformer& model, const std::vector
         continue;
       }
       c.tokens.push_back(tok_p[r]);
+      if (o.on_token) o.on_token(b, tok_p[r]);
       if (t == last_step[b]) continue;
       keep.push_back(r);
       next.push_back(tok_p[r]);

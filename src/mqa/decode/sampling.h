@@ -27,6 +27,9 @@ struct GenerateOptions {
   uint64_t seed = 1;         // sampling draws come from a host std::mt19937_64 seeded with this (device-independent)
   int64_t start_id = 3;      // fed before each prompt; -1 = none (the prompt must then not be empty)
   int64_t bos_id = 2, eos_id = 3;
+  // Streaming: called with (prompt index, token) for every new token as soon as it is chosen (eos excluded), in
+  // the order of Continuation::tokens; optional.
+  std::function<void(int64_t row, int64_t token)> on_token;
 };
 
 struct Continuation {
