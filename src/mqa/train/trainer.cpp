@@ -203,7 +203,9 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
     if (file.kind() != "train")
       throw std::runtime_error(fmt::format("{}: a {} checkpoint has no training state to resume", last, file.kind()));
     Config stored = file.config();
-    auto diff = differing_keys(stored, c, {"model.", "train.optimizer", "train.seed", "data.dir"});
+    Config now = c;
+    make_data_paths_absolute(now.data);  // as file.config() gives them
+    auto diff = differing_keys(stored, now, {"model.", "train.optimizer", "train.seed", "data.dir"});
     if (!diff.empty()) {
       std::string list;
       for (const auto& d : diff) list += "\n  " + d + "  (checkpoint vs now)";
