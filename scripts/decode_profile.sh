@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where a decode step's time goes, on the GPU machine (carry .deps), from the project root:
+# Where a decode step's time goes, on the GPU machine (carry .deps; README "GPU build"), from the project root:
 #   bash scripts/decode_profile.sh
 # Profiles one generation (128 steps, CUDA graph as in scripts/table2.sh) of greedy decoding for multi-query and
 # multi-head at batch 128 and multi-head at batch 1, and beam-4 multi-query at batch 128 (DECODE_PROFILES overrides:

@@ -1,14 +1,17 @@
 # Sourced by the scripts that run mqa: sets $MQA to a built mqa executable. Override with MQA=/path/to/mqa.
-# - On the GPU machine (.deps/build-on-gpu.sh carried, a GPU visible; ../shared/gpu/README.md): builds build-gpu/
-#   against the LibTorch inside PyTorch's wheel (incrementally: a warm machine keeps build-gpu/), its output in
-#   $MQA_BUILD_LOG (default /tmp/mqa-build-gpu.log), and puts the unpacked Debian libraries on LD_LIBRARY_PATH.
+# - On a machine with a working GPU (nvidia-smi): builds build-gpu/ against the LibTorch inside python3's PyTorch
+#   (scripts/setup.sh --libtorch python; incremental: a warm machine keeps build-gpu/), with the other packages from
+#   .deps/debs when that is there (machines without apt; scripts/fetch_debs.sh), its output in $MQA_BUILD_LOG
+#   (default /tmp/mqa-build-gpu.log), and puts the unpacked libraries on LD_LIBRARY_PATH.
 # - Elsewhere: build/mqa, building the `mqa` target when it is missing.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -z ${MQA:-} ]]; then
-  if [[ -f $root/.deps/build-on-gpu.sh ]] && command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi > /dev/null 2>&1; then
+  if command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi > /dev/null 2>&1; then
     build_log=${MQA_BUILD_LOG:-/tmp/mqa-build-gpu.log}
-    (cd "$root" && bash .deps/build-on-gpu.sh) > "$build_log" 2>&1 || { tail -60 "$build_log"; exit 1; }
-    export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+    setup_args=(--libtorch python --build-dir "$root/build-gpu")
+    [[ -d $root/.deps/debs ]] && setup_args+=(--debs "$root/.deps/debs")
+    bash "$root/scripts/setup.sh" "${setup_args[@]}" > "$build_log" 2>&1 || { tail -60 "$build_log"; exit 1; }
+    export LD_LIBRARY_PATH=$root/build-gpu/deps/usr/lib/$(uname -m)-linux-gnu:${LD_LIBRARY_PATH:-}
     MQA=$root/build-gpu/mqa
   else
     MQA=$root/build/mqa

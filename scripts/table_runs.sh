@@ -19,7 +19,7 @@ table_usage() {
 usage: bash scripts/$TABLE.sh [--data-dir DIR]
   --data-dir DIR   the shared data folder (default ../shared/data, ../../shared/data or .shared_data)
 environment: OUT (/tmp/mqa-out), TABLE_RUNS (runs/$TABLE), TABLE_BUDGET (540 s), TABLE_SMOKE=1 (tiny CPU run),
-             MQA (a built mqa; default: build/ on CPU, build-gpu/ via .deps/build-on-gpu.sh on a GPU machine)
+             MQA (a built mqa; default: build/ on CPU, build-gpu/ via scripts/setup.sh --libtorch python on a GPU machine)
 USAGE
 }
 
@@ -63,7 +63,7 @@ table_setup() {
 say() { echo "$*" | tee -a "$log"; }
 elapsed() { echo $(( $(date +%s) - start )); }
 
-# On a machine with a GPU and the carried .deps: the CUDA build (build-gpu/); otherwise build/ (scripts/mqa_build.sh).
+# On a machine with a GPU: the CUDA build (build-gpu/); otherwise build/ (scripts/mqa_build.sh).
 build_mqa() {
   MQA_BUILD_LOG=$out/build.log source "$(dirname "${BASH_SOURCE[0]}")/mqa_build.sh"
   export MQA
@@ -135,8 +135,8 @@ run_row() {
   local steps_line; steps_line=$(grep -o '"elapsed":[0-9.]*' "$dir/metrics.jsonl" | tail -1)
   say "$name: trained $steps steps in $train_s s wall ($steps_line in the trainer)"
   local avg=("$MQA" average $ckpts -o "$dir/average.pt")
-  local dev=("$MQA" eval "$dir/average.pt" --split valid --ppl-only --quiet --out "$dir/eval_valid.json")
-  local test=("$MQA" eval "$dir/average.pt" --split test --quiet --out "$dir/eval_test.json" $EVAL_TEST_ARGS)
+  local dev=("$MQA" eval "$dir/average.pt" --split valid --ppl-only --quiet --json "$dir/eval_valid.json")
+  local test=("$MQA" eval "$dir/average.pt" --split test --quiet --json "$dir/eval_test.json" $EVAL_TEST_ARGS)
   for step in avg dev test; do
     local -n step_cmd=$step
     remember "${step_cmd[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 16 on the GPU machine, in ONE call (carry .deps; see ../shared/gpu/README.md), from the project root:
+# Issue 16 on the GPU machine, in ONE call (carry .deps; README "GPU build"), from the project root:
 #   bash scripts/training_throughput.sh
 # About 2 min of build, then about 4-5 min on an H200 (H100 alike):
 #   1. the CUDA tests of the fused training paths (fused AdamW, multi-tensor clip, chunked loss on bf16 logits,

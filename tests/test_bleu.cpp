@@ -154,7 +154,8 @@ TEST_P(BleuReference, MatchesSacreBleu) {
   const std::string where = kCasesFile + " case '" + GetParam() + "' (" + c["source"].as<std::string>() + ")";
   bool shared = needs_shared_data(c["hyp"]);
   for (const auto& r : c["refs"]) shared = shared || needs_shared_data(r);
-  if (shared && !mqa::test::have_shared_data()) GTEST_SKIP() << "needs ../shared/data for " << where;
+  if (shared && !mqa::test::have_shared_data())
+    GTEST_SKIP() << mqa::test::shared_data_missing() << " (" << where << ")";
 
   Lines hyps = build(c["hyp"]);
   std::vector<Lines> refs;
@@ -380,7 +381,7 @@ TEST(BleuCli, ScoresFilesLikeSacreBleusTextFormat) {
   EXPECT_EQ(r.output, line);
   r = run_mqa("bleu " + ref + " -i " + hyp + " -b -w 2");
   EXPECT_EQ(r.output, expected_score.format(2, true) + "\n");
-  r = run_mqa("bleu " + ref + " -i " + hyp + " --json");
+  r = run_mqa("bleu " + ref + " -i " + hyp + " --format json");
   EXPECT_EQ(r.output, expected_score.json(1) + "\n");
 }
 

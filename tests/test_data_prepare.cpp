@@ -246,7 +246,7 @@ TEST(DataPrepare, EnsureDataReadyBuildsTheSynthCorpusAndShardsMatchTheVocabulary
 }
 
 TEST(SpmRoundTrip, TrainEncodeDecodeOnMulti30k) {
-  if (!mqa::test::have_shared_data()) GTEST_SKIP() << "../shared/data is absent";
+  if (!mqa::test::have_shared_data()) GTEST_SKIP() << mqa::test::shared_data_missing();
   mqa::test::TempDir dir;
   // A slice of the real corpus keeps training to about a second.
   std::ifstream en(mqa::test::shared_data("multi30k/train.en")), de(mqa::test::shared_data("multi30k/train.de"));
@@ -271,8 +271,8 @@ TEST(SpmRoundTrip, TrainEncodeDecodeOnMulti30k) {
                               " | " + kMqa + " spm decode --model " + dir.path("m.model"));
   ASSERT_EQ(status, 0) << out;
   EXPECT_EQ(out, lines[0] + "\n" + lines[1] + "\n");
-  std::tie(status, out) = run(kMqa + " spm encode --model " + dir.path("m.model") + " --output pieces < " +
-                              dir.path("in.txt") + " | " + kMqa + " spm decode --input pieces --model " +
+  std::tie(status, out) = run(kMqa + " spm encode --model " + dir.path("m.model") + " --format pieces < " +
+                              dir.path("in.txt") + " | " + kMqa + " spm decode --format pieces --model " +
                               dir.path("m.model"));
   ASSERT_EQ(status, 0) << out;
   EXPECT_EQ(out, lines[0] + "\n" + lines[1] + "\n");

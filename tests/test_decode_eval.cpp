@@ -4,7 +4,9 @@
 //     stream after its leading eos is predicted exactly once, so per-word perplexity divides the same total;
 //   - `mqa translate` skips a line of invalid UTF-8 with a warning naming it (empty output line), or fails with
 //     --strict; n-best lines have the `i ||| text ||| score` form;
-//   - `mqa eval` writes its JSON with perplexity and BLEU for beam 1 and beam k.
+//   - `mqa eval` writes its JSON with perplexity and BLEU for beam 1 and beam k;
+//   - `mqa generate` prints the prompt and its continuation, greedy (temperature 0 or top-k 1) equal to lm_greedy,
+//     sampled reproducible by seed; it refuses a seq2seq checkpoint.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -20,6 +22,7 @@
 #include "mqa/data/prepare.h"
 #include "mqa/data/synth.h"
 #include "mqa/data/tokenizer.h"
+#include "mqa/decode/greedy_search.h"
 #include "mqa/eval/perplexity.h"
 #include "mqa/train/checkpoint.h"
 #include "test_util.h"
@@ -59,25 +62,11 @@ struct Prepared {
   }
 };
 
-struct RunResult {
-  int status = -1;
-  std::string out, err;
-};
+using RunResult = mqa::test::CommandResult;
 
-RunResult run_mqa(const std::string& args, const mqa::test::TempDir& dir) {
-  const std::string err_path = dir.path("stderr.txt");
-  const std::string cmd = std::string(MQA_BINARY_DIR) + "/mqa " + args + " 2> '" + err_path + "'";
-  RunResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(e), {});
-  return r;
+// `mqa ARGS`, stdout and stderr apart.
+RunResult run_mqa(const std::string& args) {
+  return mqa::test::run_command(mqa::test::mqa_executable() + " " + args, /*merge_stderr=*/false);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -168,7 +157,7 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   std::getline(src, s2);
   const std::string input = p.dir.write("in.txt", s1 + "\n" + "broken \xC3\x28 text\n" + s2 + "\n");
 
-  RunResult r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2", p.dir);
+  RunResult r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2");
   ASSERT_EQ(r.status, 0) << r.err;
   auto out = lines_of(r.out);
   ASSERT_EQ(out.size(), 3u) << r.out;
@@ -177,7 +166,7 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   EXPECT_NE(r.err.find("skipped"), std::string::npos) << r.err;
 
   // The same sentences on stdin, n-best.
-  r = run_mqa("translate '" + p.checkpoint + "' --beam 3 --nbest 3 --quiet < '" + input + "'", p.dir);
+  r = run_mqa("translate '" + p.checkpoint + "' --beam 3 --nbest 3 --quiet < '" + input + "'");
   ASSERT_EQ(r.status, 0) << r.err;
   auto nbest = lines_of(r.out);
   ASSERT_EQ(nbest.size(), 6u) << r.out;  // 3 for each good line, none for the skipped one
@@ -185,11 +174,11 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   for (const auto& l : nbest) EXPECT_TRUE(std::regex_match(l, form)) << l;
   EXPECT_EQ(r.err, "");
 
-  r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --strict", p.dir);
+  r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --strict");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("in.txt:2: invalid UTF-8 at byte 9"), std::string::npos) << r.err;
 
-  r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --set model.heads=2", p.dir);
+  r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --set model.heads=2");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("only keys of the sections decode"), std::string::npos) << r.err;
 }
@@ -197,8 +186,8 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
 TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
   Prepared p("translation");
   const std::string json_path = p.dir.path("eval.json");
-  RunResult r = run_mqa("eval '" + p.checkpoint + "' --split test --set decode.beam_size=3 --out '" + json_path + "'",
-                        p.dir);
+  RunResult r =
+      run_mqa("eval '" + p.checkpoint + "' --split test --set decode.beam_size=3 --json '" + json_path + "'");
   ASSERT_EQ(r.status, 0) << r.err;
   std::ifstream f(json_path);
   std::string json((std::istreambuf_iterator<char>(f)), {});
@@ -213,4 +202,48 @@ TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(json, m, std::regex(R"("ln_ppl": ([0-9.eE+-]+))")));
   EXPECT_NEAR(std::stod(m[1]), ppl.ln_ppl, 1e-6);
+}
+
+TEST(DecodeEval, GenerateCommandContinuesPromptsGreedilyOrBySeed) {
+  Prepared p("lm");
+  mqa::Tokenizer vocab(mqa::vocab_path(p.config.data));
+  std::ifstream valid(p.config.data.dir + "/valid.txt");
+  std::string prompt, second;
+  std::getline(valid, prompt);
+  std::getline(valid, second);
+  prompt = prompt.substr(0, prompt.find(' ', prompt.find(' ') + 1));  // its first two words
+  const std::vector<int> ids = vocab.encode(prompt);
+  mqa::GenerateOptions o;
+  o.max_new_tokens = 8;
+  auto greedy = mqa::lm_greedy(p.model, {std::vector<int64_t>(ids.begin(), ids.end())}, o);
+  std::vector<int> all = ids;
+  all.insert(all.end(), greedy[0].tokens.begin(), greedy[0].tokens.end());
+  const std::string expected = vocab.decode(all) + "\n";
+
+  const std::string base = "generate '" + p.checkpoint + "' --prompt '" + prompt + "' --max-tokens 8 -q";
+  RunResult r = run_mqa(base + " --temperature 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, expected);
+  r = run_mqa(base + " --top-k 1 --temperature 2");
+  EXPECT_EQ(r.out, expected);
+  r = run_mqa(base + " --temperature 0 --no-prompt");
+  EXPECT_EQ(r.out, expected.substr(vocab.decode(ids).size()));
+  EXPECT_EQ(r.err, "");
+
+  // Sampled: the same seed gives the same text; prompts of a file each get a line.
+  const std::string file = p.dir.write("prompts.txt", prompt + "\n" + second + "\n");
+  const std::string sampled = "generate '" + p.checkpoint + "' --prompt-file '" + file + "' --max-tokens 6 -q";
+  RunResult a = run_mqa(sampled + " --temperature 1.5 --seed 7");
+  RunResult b = run_mqa(sampled + " --temperature 1.5 --seed 7");
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(lines_of(a.out).size(), 2u) << a.out;
+
+  r = run_mqa("generate '" + p.checkpoint + "'");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--prompt TEXT or --prompt-file FILE"), std::string::npos) << r.err;
+  Prepared t("translation");
+  r = run_mqa("generate '" + t.checkpoint + "' --prompt x");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("generate needs a language model"), std::string::npos) << r.err;
 }

@@ -445,6 +445,36 @@ TEST(DecodeSearch, LanguageModelTopKOneSamplingEqualsGreedy) {
   EXPECT_TRUE(any_differs);
 }
 
+// Streaming (mqa generate): the per-token callback sees every generated token of every prompt as it is chosen, in
+// order, and never eos.
+TEST(DecodeSearch, LanguageModelStreamingCallbackSeesEveryTokenInOrder) {
+  Transformer lm = untrained("lm", 25, 1, 53);
+  std::vector<std::vector<int64_t>> prompts = {{5, 6, 7}, {}, {9, 9}};
+  for (bool greedy : {true, false}) {
+    mqa::GenerateOptions o;
+    o.max_new_tokens = 9;
+    o.temperature = 1.3;
+    o.seed = 4;
+    std::vector<std::vector<int64_t>> streamed(prompts.size());
+    size_t calls = 0;
+    o.on_token = [&](int64_t row, int64_t token) {
+      ++calls;
+      ASSERT_GE(row, 0);
+      ASSERT_LT(row, static_cast<int64_t>(prompts.size()));
+      streamed[row].push_back(token);
+    };
+    auto out = greedy ? mqa::lm_greedy(lm, prompts, o) : mqa::sample(lm, prompts, o);
+    size_t total = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_EQ(streamed[i], out[i].tokens) << (greedy ? "greedy" : "sampled") << ", prompt " << i;
+      for (int64_t t : streamed[i]) EXPECT_NE(t, kEos);
+      total += out[i].tokens.size();
+    }
+    EXPECT_EQ(calls, total);
+    EXPECT_GT(total, 0u);
+  }
+}
+
 TEST(DecodeSearch, LanguageModelContinuationLogprobEqualsFullForward) {
   Transformer lm = untrained("lm", 25, 2, 52);
   std::vector<std::vector<int64_t>> prompts = {{5, 6, 7}, {9}, {}};

@@ -69,7 +69,10 @@ TEST(TrainCheckpoint, RoundTripRestoresModelOptimizerAndTrainState) {
   EXPECT_EQ(file.kind(), "train");
   EXPECT_EQ(file.step(), 3);
   EXPECT_EQ(file.vocab_size(), 50);
-  EXPECT_EQ(config_to_yaml(file.config()), config_to_yaml(config.config));
+  EXPECT_EQ(file.config_yaml(), yaml);
+  Config expected = config.config;
+  make_data_paths_absolute(expected.data);  // config() reads relative data paths against the working directory
+  EXPECT_EQ(config_to_yaml(file.config()), config_to_yaml(expected));
   file.load_model_into(*other);
   file.load_optimizer_into(*other_opt);
   auto restored = file.train_state();
@@ -91,6 +94,32 @@ TEST(TrainCheckpoint, RoundTripRestoresModelOptimizerAndTrainState) {
   // RNG: restoring gives the same draws as right after the capture.
   restore_rng(restored, torch::kCPU);
   EXPECT_TRUE(torch::equal(torch::rand({4}), draw_after_capture));
+}
+
+// The SentencePiece model rides along byte for byte (a serialized protobuf: NULs and bytes that are not UTF-8), in
+// training and model-only checkpoints; a checkpoint written without one reads back as having none.
+TEST(TrainCheckpoint, EmbeddedVocabularyRoundTripsByteForByte) {
+  test::TempDir dir;
+  auto config = default_config({"train.optimizer=adam"});
+  TinyNet net;
+  auto opt = make_optimizer(config.config.train, net->parameters());
+  TrainState state;
+  std::string vocab("\x0a\x00\xff\xfe spm", 8);
+  for (int i = 0; i < 1000; ++i) vocab.push_back(static_cast<char>(i * 37));
+  const std::string yaml = config_to_yaml(config.config);
+  save_checkpoint(dir.path("train.pt"), yaml, *net, 50, 0, opt.get(), &state, "train", vocab);
+  EXPECT_EQ(CheckpointFile(dir.path("train.pt")).vocab_model(), vocab);
+  CheckpointFile file(dir.path("train.pt"));
+  save_model_tensors(dir.path("model.pt"), yaml, file.model_tensors(), 50, 0, 0, "average", vocab);
+  EXPECT_EQ(CheckpointFile(dir.path("model.pt")).vocab_model(), vocab);
+  save_checkpoint(dir.path("none.pt"), yaml, *net, 50, 0, nullptr, nullptr, "average");
+  EXPECT_EQ(CheckpointFile(dir.path("none.pt")).vocab_model(), "");
+  // Averaging keeps it, and refuses checkpoints that embed different ones.
+  average_checkpoints({dir.path("train.pt"), dir.path("model.pt")}, dir.path("avg.pt"));
+  EXPECT_EQ(CheckpointFile(dir.path("avg.pt")).vocab_model(), vocab);
+  const std::string error =
+      error_of([&] { average_checkpoints({dir.path("train.pt"), dir.path("none.pt")}, dir.path("x.pt")); });
+  EXPECT_NE(error.find("embed different vocabularies"), std::string::npos) << error;
 }
 
 TEST(TrainCheckpoint, AdafactorStateRoundTripsThroughCheckpoint) {

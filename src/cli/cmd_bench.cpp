@@ -346,9 +346,13 @@ static void setup_bench(CLI::App& app) {
         "decode", "microseconds per output token of the encoder and of greedy / beam decoding (fixed length, no "
                   "early stop), with the bytes/FLOPs floor of a decode step");
     static mqa::cli::ConfigArgs args;
+    static mqa::cli::ComputeArgs compute;
     static std::string label, modes = "greedy,beam", json, profile, batches, lengths;
+    static int beam = 0;
     mqa::cli::add_config_args(cmd, args);
+    mqa::cli::add_compute_args(cmd, compute, "bench");
     cmd->add_option("--modes", modes, "greedy, beam or greedy,beam (beam width bench.beam_size)");
+    cmd->add_option("--beam", beam, "beam width of the beam mode (sets bench.beam_size)")->check(CLI::Range(1, 1024));
     cmd->add_option("--batches", batches, "sweep: comma-separated batch sizes (default bench.batch_size)");
     cmd->add_option("--lengths", lengths, "sweep: comma-separated target lengths (default bench.target_len)");
     cmd->add_option("--label", label, "row name in the outputs (default: the config file's name)");
@@ -356,15 +360,21 @@ static void setup_bench(CLI::App& app) {
     cmd->add_option("--profile", profile,
                     "after timing, profile one generation's kernels (CUDA, LibTorch >= 2) into PREFIX.<mode>.json "
                     "(Chrome trace; summarise with scripts/profile_report.py)");
-    cmd->callback([] { run_decode(args, label, modes, json, profile, batches, lengths); });
+    cmd->callback([] {
+      mqa::cli::ConfigArgs with_flags{args.path, compute.append_overrides(args.overrides, "bench")};
+      if (beam > 0) with_flags.overrides.push_back("bench.beam_size=" + std::to_string(beam));
+      run_decode(with_flags, label, modes, json, profile, batches, lengths);
+    });
   }
   {
     auto* cmd = group->add_subcommand(
         "train", "microseconds per target token of a training step (forward, backward, Adam) and its MFU");
     static mqa::cli::ConfigArgs args;
+    static mqa::cli::ComputeArgs compute;
     static std::string label, json, profile;
     static bool attention_kernels = false;
     mqa::cli::add_config_args(cmd, args);
+    mqa::cli::add_compute_args(cmd, compute, "bench");
     cmd->add_option("--label", label, "row name in the outputs (default: the config file's name)");
     cmd->add_option("--json", json, "append one JSON object per result to this file");
     cmd->add_option("--profile", profile,
@@ -373,7 +383,10 @@ static void setup_bench(CLI::App& app) {
     cmd->add_flag("--attention-kernels", attention_kernels,
                   "after timing, one more step listing each attention call with the SDPA backend that runs it "
                   "(flash, efficient, cudnn, math; plain where the reference path runs)");
-    cmd->callback([] { run_train(args, label, json, profile, attention_kernels); });
+    cmd->callback([] {
+      run_train({args.path, compute.append_overrides(args.overrides, "bench")}, label, json, profile,
+                attention_kernels);
+    });
   }
 }
 MQA_COMMAND(bench_decode_train, setup_bench);

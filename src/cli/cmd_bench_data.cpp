@@ -1,4 +1,5 @@
-// `mqa bench data CONFIG`: loader throughput (batches/s, tokens/s) and peak memory on one core.
+// `mqa bench data CONFIG`: loader throughput (batches/s, tokens/s) and peak memory on one core; the last line
+// printed is a JSON object (also appended to --json FILE).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -29,8 +30,9 @@ static void setup_bench_data(CLI::App& app) {
   auto* cmd = group->add_subcommand("data", "iterate epochs of a prepared split; report batches/s, tokens/s, peak RSS");
   static mqa::cli::ConfigArgs args;
   static int epochs = 3, workers = 0;
-  static std::string split = "train";
+  static std::string split = "train", json;
   mqa::cli::add_config_args(cmd, args);
+  cmd->add_option("--json", json, "append the JSON result line (the last line printed) to this file");
   cmd->add_option("--epochs", epochs, "epochs to iterate")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--split", split, "train, valid or test")->check(CLI::IsMember({"train", "valid", "test"}))
       ->capture_default_str();
@@ -63,10 +65,16 @@ static void setup_bench_data(CLI::App& app) {
         data->size(), split, epochs, opt.batch_tokens, batches, s, batches / s, tokens / s / 1e6,
         100.0 * (padded - tokens) / std::max<int64_t>(padded, 1), rss_before / 1024.0,
         proc_status_kb("VmHWM") / 1024.0, proc_status_kb("RssAnon") / 1024.0, proc_status_kb("RssFile") / 1024.0);
-    std::cout << fmt::format(
+    const std::string result = fmt::format(
         "{{\"examples\": {}, \"batches\": {}, \"seconds\": {:.3f}, \"batches_per_s\": {:.1f}, \"tokens_per_s\": "
         "{:.0f}, \"vm_hwm_kb\": {}}}\n",
         data->size(), batches, s, batches / s, tokens / s, proc_status_kb("VmHWM"));
+    std::cout << result;
+    if (!json.empty()) {
+      std::ofstream out(json, std::ios::app);
+      out << result;
+      if (!out) throw std::runtime_error(fmt::format("{}: cannot append the JSON result", json));
+    }
   });
 }
 MQA_COMMAND(bench_data, setup_bench_data);

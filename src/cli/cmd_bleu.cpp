@@ -1,6 +1,6 @@
 // `mqa bleu REF [REF...] [-i HYP]`: sacreBLEU's command line for one system (`sacrebleu REF... < HYP`), same
 // numbers and same output lines. Default output is sacreBLEU's `--format text` line with the signature;
-// `--json` prints the JSON object that is sacreBLEU 2.x's default output; `-b` prints the score alone.
+// `--format json` prints the JSON object that is sacreBLEU 2.x's default output; `-b` prints the score alone.
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -26,7 +26,7 @@ struct BleuArgs {
   bool chrf = false;
   int chrf_word_order = 0;
   bool chrf_lowercase = false;
-  bool json = false;
+  std::string format = "text";
   bool score_only = false;
   bool short_signature = false;
   int width = 1;
@@ -112,8 +112,9 @@ void run_bleu(const BleuArgs& a) {
   }
 
   std::vector<std::string> results;
+  const bool json = a.format == "json";
   auto add = [&](const auto& score) {
-    if (a.json)
+    if (json)
       results.push_back(score.json(a.width));
     else
       results.push_back(score.format(a.width, a.score_only, score.signature(a.short_signature)));
@@ -125,7 +126,7 @@ void run_bleu(const BleuArgs& a) {
     chrf_opt.lowercase = a.chrf_lowercase;
     add(mqa::corpus_chrf(hyps, refs, chrf_opt));
   }
-  if (!a.json) {
+  if (!json) {
     print_text(results);
   } else if (results.size() == 1) {
     std::cout << results[0] << "\n";
@@ -157,7 +158,11 @@ static void setup_bleu(CLI::App& app) {
   cmd->add_flag("--chrf", a.chrf, "also print chrF2 (sacreBLEU's -m bleu chrf)");
   cmd->add_option("--chrf-word-order", a.chrf_word_order, "word n-gram order of chrF (2: chrF++)")->capture_default_str();
   cmd->add_flag("--chrf-lowercase", a.chrf_lowercase, "case-insensitive chrF");
-  cmd->add_flag("--json", a.json, "print sacreBLEU 2.x's default JSON object instead of the text line");
+  cmd->add_option("-f,--format", a.format, "text (sacreBLEU's line with the signature) or json (sacreBLEU 2.x's "
+                                           "default JSON object)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  mqa::cli::refuse_renamed_option(cmd, "--json", "--format json");
   cmd->add_flag("-b,--score-only", a.score_only, "print only the score");
   cmd->add_flag("--short", a.short_signature, "abbreviated signature (sacreBLEU's -sh)");
   cmd->add_option("-w,--width", a.width, "decimals of the score (sacreBLEU's CLI default: 1)")

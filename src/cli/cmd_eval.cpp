@@ -1,13 +1,14 @@
 // `mqa eval CKPT`: evaluates a checkpoint on a prepared split (data.dir, see data/dataset.h) and writes one JSON
-// object to stdout (and --out FILE):
+// object to stdout (and --json FILE):
 //   all:     split, model_type, tokens and sequences evaluated, ln_ppl and ppl per target token (full forward,
 //            teacher forcing, dropout off, no label smoothing; eval/perplexity.h)
 //   lm:      word_ppl over the split's raw text {split}.txt (words + one per line; eval/perplexity.h), null with a
 //            warning when that file is missing
-//   seq2seq: "decode": greedy (beam 1) and beam decode.beam_size over {split}.src.txt, each with sacreBLEU-compatible
-//            BLEU against {split}.tgt.txt (eval/bleu.h, 13a, its signature) and decoding speed in output tokens/s
-//            (best hypotheses, eos included, over the wall time of encoding + search); --ppl-only leaves it out
-//            (dev perplexity needs no decoding).
+//   seq2seq: "decode": greedy (beam 1) and beam --beam (decode.beam_size) over {split}.src.txt, each with
+//            sacreBLEU-compatible BLEU against {split}.tgt.txt (eval/bleu.h, 13a, its signature) and decoding speed
+//            in output tokens/s (best hypotheses, eos included, over the wall time of encoding + search);
+//            --ppl-only leaves it out (dev perplexity needs no decoding).
+// Scoring and decoding run in --precision (bf16 autocast on CUDA by default, as training validates).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -16,21 +17,22 @@
 #include <fstream>
 #include <iostream>
 
-#include "cli/command.h"
+#include "cli/checkpoint_args.h"
 #include "mqa/config/config.h"
 #include "mqa/data/dataset.h"
 #include "mqa/decode/beam_search.h"
 #include "mqa/decode/translator.h"
 #include "mqa/eval/bleu.h"
 #include "mqa/eval/perplexity.h"
+#include "mqa/train/autocast.h"
 #include "mqa/train/checkpoint.h"
-#include "mqa/util/device.h"
 
 namespace {
 
 struct EvalArgs {
-  std::string checkpoint, split = "valid", out, device = "auto", vocab;
-  std::vector<std::string> overrides;
+  mqa::cli::CheckpointArgs run;
+  std::string split = "valid", json;
+  int beam = 0;  // 0: decode.beam_size
   int64_t bleu_sentences = 0;
   bool quiet = false, ppl_only = false;
 };
@@ -67,15 +69,19 @@ std::vector<std::string> read_lines(const std::string& path, const std::string& 
 void run_eval(const EvalArgs& a) {
   if (a.split != "valid" && a.split != "test")
     throw std::runtime_error(fmt::format("--split {}: expected valid or test", a.split));
-  const torch::Device device = mqa::resolve_device(a.device);
-  mqa::ModelBundle bundle = mqa::load_model(a.checkpoint, device, a.vocab);
-  const mqa::Config config = mqa::with_overrides(bundle.config, a.overrides, {"decode", "data"});
+  std::vector<std::string> flags;
+  if (a.beam > 0) flags.push_back(fmt::format("decode.beam_size={}", a.beam));
+  mqa::cli::OpenedCheckpoint opened = mqa::cli::open_checkpoint(a.run, {"decode", "data"}, flags);
+  mqa::ModelBundle& bundle = opened.bundle;
+  const mqa::Config& config = opened.config;
+  const torch::Device device = opened.device;
+  mqa::Autocast autocast(device, opened.precision);  // scoring and decoding in --precision, as training validates
   std::ostream* log = a.quiet ? nullptr : &std::cerr;
   namespace fs = std::filesystem;
   const fs::path dir(config.data.dir);
 
   std::vector<std::string> fields;
-  fields.push_back(fmt::format("\"checkpoint\": {}", str(a.checkpoint)));
+  fields.push_back(fmt::format("\"checkpoint\": {}", str(a.run.checkpoint)));
   fields.push_back(fmt::format("\"split\": {}", str(a.split)));
   fields.push_back(fmt::format("\"model_type\": {}", str(config.model.type)));
 
@@ -142,23 +148,22 @@ void run_eval(const EvalArgs& a) {
 
   const std::string json = fmt::format("{{\n  {}\n}}\n", fmt::join(fields, ",\n  "));
   std::cout << json;
-  if (!a.out.empty()) {
-    std::ofstream out(a.out, std::ios::binary);
+  if (!a.json.empty()) {
+    std::ofstream out(a.json, std::ios::binary);
     out << json;
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot write the results", a.out));
+    if (!out) throw std::runtime_error(fmt::format("{}: cannot write the results", a.json));
   }
 }
 
 void setup_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   auto* cmd = app.add_subcommand("eval", "perplexity (and for seq2seq BLEU with greedy and beam search) of a checkpoint");
-  cmd->add_option("checkpoint", args->checkpoint, "checkpoint file (.pt)")->required();
+  mqa::cli::add_checkpoint_args(cmd, args->run, {"decode", "data"});
   cmd->add_option("--split", args->split, "valid | test")->check(CLI::IsMember({"valid", "test"}));
-  cmd->add_option("--out", args->out, "also write the JSON here");
-  cmd->add_option("--set", args->overrides, "override a decode or data key: section.key=value (repeatable)")
-      ->take_all();
-  cmd->add_option("--device", args->device, "auto | cpu | cuda");
-  cmd->add_option("--vocab", args->vocab, "SentencePiece model to use instead of the checkpoint's data.dir/spm.model");
+  cmd->add_option("--json", args->json, "also write the JSON results to this file");
+  cmd->add_option("--beam", args->beam, "seq2seq: the beam size compared with greedy (decode.beam_size)")
+      ->check(CLI::Range(1, 1024));
+  mqa::cli::refuse_renamed_option(cmd, "--out", "--json FILE");
   cmd->add_option("--bleu-sentences", args->bleu_sentences, "decode only the first N sentences for BLEU; 0 = all")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ppl-only", args->ppl_only, "seq2seq: perplexity only, no decoding or BLEU");

@@ -14,7 +14,8 @@ static void setup_synth(CLI::App& app) {
   cmd->add_option("--kind", opts.kind, "translation (parallel text) or lm (monolingual source-language text)")
       ->check(CLI::IsMember({"translation", "lm"}))
       ->capture_default_str();
-  cmd->add_option("--out", out, "output directory")->required();
+  cmd->add_option("-o,--output", out, "output directory")->required();
+  mqa::cli::refuse_renamed_option(cmd, "--out", "-o/--output DIR");
   cmd->add_option("--seed", opts.seed, "lexicon and sentences; same seed, same corpus")->capture_default_str();
   cmd->add_option("--sentences", opts.train_sentences, "training sentences")
       ->check(CLI::PositiveNumber)

@@ -1,4 +1,7 @@
-// `mqa train CONFIG [--set k=v ...] [--run-dir DIR] [--resume]`: trains a model (src/mqa/train/trainer.h).
+// `mqa train CONFIG [--set k=v ...] [--device D] [--precision P] [--run-dir DIR] [--resume | --overwrite]`: trains a
+// model (src/mqa/train/trainer.h). A run directory that already holds a run is continued when the config is the
+// same, and is otherwise an error that says what to do (src/mqa/train/run_directory.h). Data paths are stored
+// absolute (config.yaml, checkpoints), so the checkpoints can be evaluated from any directory.
 //
 // Exit status: 0 when training finished; 130 / 143 when stopped by SIGINT / SIGTERM (after finishing the step and
 // writing a checkpoint; `--resume` continues); 1 on errors, including a non-finite loss (the message names the
@@ -14,8 +17,11 @@
 
 #include "cli/command.h"
 #include "mqa/config/config.h"
+#include "mqa/train/distributed.h"
 #include "mqa/train/metrics.h"
+#include "mqa/train/run_directory.h"
 #include "mqa/train/trainer.h"
+#include "mqa/util/device.h"
 
 // Fault injection for tests/test_train_distributed.cpp: MQA_TEST_EXIT_AFTER_STEP=RANK:STEP makes that rank
 // vanish (exit status 3, no goodbye to its peers) right after that optimizer step, like a crashed process.
@@ -36,16 +42,35 @@ static void setup_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a model; writes config.yaml, metrics.jsonl and checkpoints to the run "
                                           "directory");
   static mqa::cli::ConfigArgs args;
+  static mqa::cli::ComputeArgs compute;
   static std::string run_dir;
-  static bool resume = false;
+  static bool resume = false, overwrite = false;
   mqa::cli::add_config_args(cmd, args);
+  mqa::cli::add_compute_args(cmd, compute, "train");
   cmd->add_option("--run-dir", run_dir, "output directory (default runs/<config name>)");
-  cmd->add_flag("--resume", resume, "continue from RUN_DIR/checkpoint_last.pt (model, optimizer, step, RNG, data)");
+  auto* resume_flag = cmd->add_flag(
+      "--resume", resume,
+      "continue RUN_DIR/checkpoint_last.pt (model, optimizer, step, RNG, data) even when the config changed; without "
+      "it a run of the same config is continued and one of another config is an error");
+  cmd->add_flag("--overwrite", overwrite, "delete the run in RUN_DIR (checkpoints, metrics.jsonl, config.yaml) and "
+                                          "start anew")
+      ->excludes(resume_flag);
   cmd->callback([] {
-    auto loaded = mqa::load_config(args.path, args.overrides);
+    auto loaded = mqa::load_config(args.path, compute.append_overrides(args.overrides, "train"));
+    mqa::make_data_paths_absolute(loaded.config.data);
     mqa::TrainerOptions options;
-    options.run_dir = run_dir;
-    options.resume = resume;
+    options.run_dir = run_dir.empty() ? mqa::default_run_dir(args.path) : run_dir;
+    // Every rank of a torchrun job decides alike; rank 0 alone deletes, before anyone looks.
+    options.dist = mqa::Distributed::from_environment(mqa::resolve_device(loaded.config.train.device));
+    if (overwrite) {
+      if (options.dist->is_main()) mqa::clear_run(options.run_dir);
+      options.dist->barrier();
+    }
+    const mqa::RunStart start = mqa::decide_run_start(
+        options.run_dir, loaded.config,
+        overwrite ? mqa::RunDirMode::Overwrite : resume ? mqa::RunDirMode::Resume : mqa::RunDirMode::Auto);
+    if (!start.message.empty() && options.dist->is_main()) std::cout << start.message << "\n";
+    options.resume = start.resume;
     options.out = &std::cout;
     options.tty = mqa::Progress::stdout_is_tty();
     add_test_crash(options);

@@ -9,18 +9,18 @@
 #include <fstream>
 #include <iostream>
 
-#include "cli/command.h"
+#include "cli/checkpoint_args.h"
 #include "mqa/config/config.h"
 #include "mqa/decode/beam_search.h"
 #include "mqa/decode/translator.h"
+#include "mqa/train/autocast.h"
 #include "mqa/train/checkpoint.h"
-#include "mqa/util/device.h"
 
 namespace {
 
 struct TranslateArgs {
-  std::string checkpoint, input, output, device = "auto", vocab;
-  std::vector<std::string> overrides;
+  mqa::cli::CheckpointArgs run;
+  std::string input, output;
   int beam = 0, nbest = 0;
   bool strict = false, quiet = false, scores = false;
 };
@@ -33,15 +33,16 @@ std::vector<std::string> read_lines(std::istream& in) {
 }
 
 void run_translate(const TranslateArgs& a) {
-  const torch::Device device = mqa::resolve_device(a.device);
-  mqa::ModelBundle bundle = mqa::load_model(a.checkpoint, device, a.vocab);
-  std::vector<std::string> overrides = a.overrides;
-  if (a.beam > 0) overrides.push_back(fmt::format("decode.beam_size={}", a.beam));
-  if (a.nbest > 0) overrides.push_back(fmt::format("decode.nbest={}", a.nbest));
-  const mqa::Config config = mqa::with_overrides(bundle.config, overrides, {"decode"});
+  std::vector<std::string> flags;
+  if (a.beam > 0) flags.push_back(fmt::format("decode.beam_size={}", a.beam));
+  if (a.nbest > 0) flags.push_back(fmt::format("decode.nbest={}", a.nbest));
+  mqa::cli::OpenedCheckpoint opened = mqa::cli::open_checkpoint(a.run, {"decode"}, flags);
+  mqa::ModelBundle& bundle = opened.bundle;
+  const mqa::Config& config = opened.config;
   if (!bundle.model->is_seq2seq())
-    throw std::runtime_error(fmt::format("{}: a language model (model.type = {}); translate needs a seq2seq model",
-                                         a.checkpoint, config.model.type));
+    throw std::runtime_error(fmt::format("{}: a language model (model.type = {}); translate needs a seq2seq model "
+                                         "(use mqa generate)",
+                                         a.run.checkpoint, config.model.type));
 
   std::vector<std::string> lines;
   mqa::TranslateOptions options;
@@ -63,7 +64,11 @@ void run_translate(const TranslateArgs& a) {
   options.log = a.quiet ? nullptr : &std::cerr;
 
   mqa::TranslateStats stats;
-  std::vector<mqa::Translation> result = mqa::translate_lines(bundle.model, *bundle.vocab, lines, options, &stats);
+  std::vector<mqa::Translation> result;
+  {
+    mqa::Autocast autocast(opened.device, opened.precision);
+    result = mqa::translate_lines(bundle.model, *bundle.vocab, lines, options, &stats);
+  }
 
   std::ofstream file;
   if (!a.output.empty()) {
@@ -93,15 +98,12 @@ void run_translate(const TranslateArgs& a) {
 void setup_translate(CLI::App& app) {
   auto args = std::make_shared<TranslateArgs>();
   auto* cmd = app.add_subcommand("translate", "translate sentences (stdin or --input, one a line) with a checkpoint");
-  cmd->add_option("checkpoint", args->checkpoint, "checkpoint file (.pt)")->required();
+  mqa::cli::add_checkpoint_args(cmd, args->run, {"decode"});
   cmd->add_option("--input,-i", args->input, "input text, one sentence a line (default: stdin)");
   cmd->add_option("--output,-o", args->output, "output file (default: stdout)");
   cmd->add_option("--beam", args->beam, "beam size (decode.beam_size); 1 = greedy")->check(CLI::Range(1, 1024));
   cmd->add_option("--nbest", args->nbest, "hypotheses per sentence (decode.nbest); > 1 prints `i ||| text ||| score`")
       ->check(CLI::Range(1, 1024));
-  cmd->add_option("--set", args->overrides, "override a decode key: decode.key=value (repeatable)")->take_all();
-  cmd->add_option("--device", args->device, "auto | cpu | cuda");
-  cmd->add_option("--vocab", args->vocab, "SentencePiece model to use instead of the checkpoint's data.dir/spm.model");
   cmd->add_flag("--scores", args->scores, "print `i ||| text ||| score` lines even with --nbest 1");
   cmd->add_flag("--strict", args->strict, "a malformed input line is an error (default: skip it with a warning)");
   cmd->add_flag("--quiet,-q", args->quiet, "no warnings, progress or summary on stderr");

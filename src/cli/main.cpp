@@ -38,6 +38,41 @@ void add_config_args(CLI::App* cmd, ConfigArgs& args, bool required) {
   cmd->add_option("--set", args.overrides, "override a key: section.key=value (repeatable)")->take_all();
 }
 
+std::vector<std::string> ComputeArgs::append_overrides(std::vector<std::string> overrides,
+                                                        const std::string& section) const {
+  if (!device.empty()) overrides.push_back(section + ".device=" + device);
+  if (!precision.empty()) overrides.push_back(section + ".precision=" + precision);
+  return overrides;
+}
+
+void add_compute_args(CLI::App* cmd, ComputeArgs& args, const std::string& section) {
+  const bool from_config = !section.empty();
+  if (!from_config) args = {"auto", "auto"};
+  auto* device = cmd->add_option("--device", args.device,
+                                 from_config ? "auto | cpu | cuda (sets " + section + ".device)"
+                                             : "auto | cpu | cuda (auto: cuda when there is one)");
+  auto* precision = cmd->add_option("--precision", args.precision,
+                                    from_config ? "auto | fp32 | bf16 (sets " + section + ".precision)"
+                                                : "auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU)");
+  device->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  precision->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+  if (!from_config) {
+    device->capture_default_str();
+    precision->capture_default_str();
+  }
+}
+
+void refuse_renamed_option(CLI::App* cmd, const std::string& old_name, const std::string& replacement) {
+  cmd->add_option(
+         old_name,
+         [old_name, replacement](const CLI::results_t&) -> bool {
+           throw CLI::ValidationError(old_name, "was renamed: use " + replacement + " (README, \"Command line\")");
+         },
+         "")
+      ->expected(0, 1)
+      ->group("");
+}
+
 }  // namespace mqa::cli
 
 int main(int argc, char** argv) {

@@ -45,9 +45,9 @@ __attribute__((constructor)) void adopt_process_streams() {
 
 extern "C" {
 
-void* mqa_spm_load(const char* model_path, char* err, size_t err_cap) {
+void* mqa_spm_load_serialized(const char* bytes, size_t len, char* err, size_t err_cap) {
   auto* sp = new sentencepiece::SentencePieceProcessor();
-  auto status = sp->Load(model_path);
+  auto status = sp->LoadFromSerializedProto(absl::string_view(bytes, len));
   if (!status.ok()) {
     write_error(err, err_cap, status.ToString());
     delete sp;

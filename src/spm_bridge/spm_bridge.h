@@ -1,12 +1,16 @@
 // The C interface of libmqa_spm.so, the only code that touches SentencePiece. Plain C types only: no protobuf or
-// SentencePiece type crosses it, so LibTorch's protobuf and SentencePiece's bundled copy never meet (see
-// ../shared/gpu/README.md and src/mqa/data/tokenizer.cpp, which dlopens this library).
+// SentencePiece type crosses it, so LibTorch's protobuf and SentencePiece's bundled copy never meet: Debian's
+// libsentencepiece bundles protobuf-lite 3.14 and Debian's LibTorch loads libprotobuf 3.21; linked into one
+// executable they crash at start-up (either initialiser binds to the other's copy, or SentencePiece's version check
+// aborts). src/mqa/data/tokenizer.cpp dlopens this library (RTLD_LOCAL, and RTLD_DEEPBIND with Debian's LibTorch:
+// CMakeLists.txt says when).
 #pragma once
 #include <cstddef>
 
 extern "C" {
+// Loads a model from its serialized bytes (the content of a .model file, or the copy embedded in a checkpoint).
 // Returns an opaque handle, or nullptr with a message in err.
-void* mqa_spm_load(const char* model_path, char* err, size_t err_cap);
+void* mqa_spm_load_serialized(const char* bytes, size_t len, char* err, size_t err_cap);
 void mqa_spm_free(void* handle);
 int mqa_spm_vocab_size(void* handle);
 // Special ids (-1 when the model has none): 0 pad, 1 unk, 2 bos, 3 eos.

@@ -1,13 +1,21 @@
 #include "mqa/config/schema.h"
 
+#include <filesystem>
+
 namespace mqa {
+
+void make_data_paths_absolute(DataConfig& d) {
+  for (std::string* path : {&d.dir, &d.train_source, &d.train_target, &d.valid_source, &d.valid_target, &d.test_source,
+                            &d.test_target, &d.train_text, &d.valid_text, &d.test_text})
+    if (!path->empty()) *path = std::filesystem::absolute(*path).lexically_normal().string();
+}
 
 void declare_data_keys(std::vector<KeyDef>& k) {
   using D = DataConfig;
   const auto S = &Config::data;
   k.push_back(key("data.dir", S, &D::dir,
                   "prepared data directory (vocabulary spm.model and binary shards, written by mqa prepare); "
-                  "relative paths are relative to the working directory"));
+                  "relative paths are relative to the working directory; mqa train stores them absolute"));
   k.push_back(key("data.synth", S, &D::synth,
                   "generate mqa's built-in corpus into data.dir when it is missing: translation or lm; empty = off",
                   one_of({"", "translation", "lm"})));

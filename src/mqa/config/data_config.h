@@ -26,4 +26,9 @@ struct DataConfig {
   std::string read = "mmap";            // mmap | pread: how the loader reads token shards (see data/shard.h)
 };
 
+// Makes data.dir and the raw text paths absolute against the current directory (the one relative paths are read
+// from), normalised; empty ones stay empty. `mqa train` stores its config so, and checkpoints are read so
+// (checkpoint.h), which lets a checkpoint be evaluated from any directory.
+void make_data_paths_absolute(DataConfig& data);
+
 }  // namespace mqa

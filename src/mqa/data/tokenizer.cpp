@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
 
@@ -19,7 +20,7 @@ namespace {
 
 // The bridge's entry points, resolved once per process.
 struct SpmBridge {
-  void* (*load)(const char*, char*, size_t) = nullptr;
+  void* (*load_serialized)(const char*, size_t, char*, size_t) = nullptr;
   void (*free)(void*) = nullptr;
   int (*vocab_size)(void*) = nullptr;
   int (*special_id)(void*, int) = nullptr;
@@ -60,7 +61,7 @@ const SpmBridge& bridge() {
       if (!p) throw std::runtime_error(fmt::format("{}: missing symbol {}", path, name));
       return p;
     };
-    b.load = reinterpret_cast<decltype(b.load)>(sym("mqa_spm_load"));
+    b.load_serialized = reinterpret_cast<decltype(b.load_serialized)>(sym("mqa_spm_load_serialized"));
     b.free = reinterpret_cast<decltype(b.free)>(sym("mqa_spm_free"));
     b.vocab_size = reinterpret_cast<decltype(b.vocab_size)>(sym("mqa_spm_vocab_size"));
     b.special_id = reinterpret_cast<decltype(b.special_id)>(sym("mqa_spm_special_id"));
@@ -86,15 +87,30 @@ std::string read_text(Fn fn) {
   return out;
 }
 
+// The whole file; throws naming it when it cannot be read.
+std::string read_model_file(const std::string& path) {
+  if (!std::filesystem::exists(path))
+    throw std::runtime_error(fmt::format("{}: vocabulary not found (train one with mqa spm train or mqa prepare)",
+                                         path));
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::string bytes(in ? static_cast<size_t>(in.tellg()) : 0, '\0');
+  if (in) in.seekg(0).read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read the vocabulary", path));
+  return bytes;
+}
+
 }  // namespace
 
-Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
-  if (!std::filesystem::exists(model_path))
-    throw std::runtime_error(fmt::format("{}: vocabulary not found (train one with mqa spm train or mqa prepare)",
-                                         model_path));
+Tokenizer::Tokenizer(const std::string& model_path) : Tokenizer(read_model_file(model_path), model_path) {}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_bytes(std::string bytes, const std::string& origin) {
+  return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(bytes), origin));
+}
+
+Tokenizer::Tokenizer(std::string bytes, std::string origin) : path_(std::move(origin)), bytes_(std::move(bytes)) {
   char err[1024] = {0};
-  handle_ = bridge().load(model_path.c_str(), err, sizeof(err));
-  if (!handle_) throw std::runtime_error(fmt::format("{}: cannot load SentencePiece model: {}", model_path, err));
+  handle_ = bridge().load_serialized(bytes_.data(), bytes_.size(), err, sizeof(err));
+  if (!handle_) throw std::runtime_error(fmt::format("{}: cannot load SentencePiece model: {}", path_, err));
   vocab_size_ = bridge().vocab_size(handle_);
   pad_ = bridge().special_id(handle_, 0);
   unk_ = bridge().special_id(handle_, 1);

@@ -21,6 +21,9 @@ class Tokenizer {
  public:
   // Loads PATH (a .model file). Throws std::runtime_error naming the file when it cannot.
   explicit Tokenizer(const std::string& model_path);
+  // Loads a model from its serialized bytes (a .model file's content, e.g. the copy a checkpoint embeds); `origin`
+  // names it in error messages and is what path() returns.
+  static std::unique_ptr<Tokenizer> from_bytes(std::string bytes, const std::string& origin);
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -33,13 +36,16 @@ class Tokenizer {
   int unk_id() const { return unk_; }
   int bos_id() const { return bos_; }
   int eos_id() const { return eos_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return path_; }  // the .model file, or the origin given to from_bytes
+  // The serialized model (the bytes of its .model file): what checkpoints embed, so that they need no data.dir.
+  const std::string& model_bytes() const { return bytes_; }
 
   // Trains a model with SentencePiece's own trainer; ids: pad 0, unk 1, bos 2, eos 3.
   static void train(const SpmTrainOptions& options);
 
  private:
-  std::string path_;
+  Tokenizer(std::string bytes, std::string origin);
+  std::string path_, bytes_;
   void* handle_ = nullptr;
   int vocab_size_ = 0, pad_ = -1, unk_ = -1, bos_ = -1, eos_ = -1;
 };

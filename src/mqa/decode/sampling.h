@@ -29,8 +29,8 @@ struct GenerateOptions {
   int64_t start_id = 3;      // fed before each prompt; -1 = none (the prompt must then not be empty)
   int64_t bos_id = 2, eos_id = 3;
   c10::ScalarType precision = c10::ScalarType::Float;  // of the decoder (see SearchOptions::precision)
-  // Streaming: called with (prompt index, token) for every generated token (eos excluded) as soon as it is known;
-  // the loop then checks in with the host after every step instead of every few.
+  // Streaming: called with (prompt index, token) for every new token as soon as it is chosen (eos excluded), in
+  // the order of Continuation::tokens; optional. The loop then checks in with the host after every step.
   std::function<void(int64_t row, int64_t token)> on_token;
 };
 

@@ -76,7 +76,7 @@ NamedTensors module_tensors(torch::nn::Module& model) {
 }
 
 void write_header(torch::serialize::OutputArchive& a, const std::string& kind, const std::string& config_yaml,
-                  int64_t vocab_size, int64_t pad_id, int64_t step) {
+                  int64_t vocab_size, int64_t pad_id, int64_t step, const std::string& vocab_model) {
   a.write("format", c10::IValue(std::string(kFormat)));
   a.write("kind", c10::IValue(kind));
   a.write("config", c10::IValue(config_yaml));
@@ -84,6 +84,12 @@ void write_header(torch::serialize::OutputArchive& a, const std::string& kind, c
   a.write("pad_id", c10::IValue(pad_id));
   a.write("step", c10::IValue(step));
   a.write("torch_version", c10::IValue(std::string(TORCH_VERSION)));
+  // Bytes as a uint8 tensor: a pickled string must be valid UTF-8 text, a serialized protobuf is not.
+  if (!vocab_model.empty()) {
+    torch::Tensor bytes = torch::empty({static_cast<int64_t>(vocab_model.size())}, torch::kUInt8);
+    std::memcpy(bytes.data_ptr<uint8_t>(), vocab_model.data(), vocab_model.size());
+    a.write("vocab_model", bytes);
+  }
 }
 
 void write_archive_atomically(const std::string& path, torch::serialize::OutputArchive& archive) {
@@ -195,11 +201,11 @@ void restore_rng(const TrainState& state, const torch::Device& device) {
 
 void save_checkpoint(const std::string& path, const std::string& config_yaml, torch::nn::Module& model,
                      int64_t vocab_size, int64_t pad_id, const torch::optim::Optimizer* optimizer,
-                     const TrainState* state, const std::string& kind) {
+                     const TrainState* state, const std::string& kind, const std::string& vocab_model) {
   if (kind == "train" && (optimizer == nullptr || state == nullptr))
     throw std::invalid_argument("save_checkpoint: a training checkpoint needs the optimizer and the train state");
   torch::serialize::OutputArchive archive;
-  write_header(archive, kind, config_yaml, vocab_size, pad_id, state ? state->step : 0);
+  write_header(archive, kind, config_yaml, vocab_size, pad_id, state ? state->step : 0, vocab_model);
   write_model(archive, module_tensors(model));
   if (optimizer) {
     torch::serialize::OutputArchive opt(archive.compilation_unit());
@@ -225,9 +231,10 @@ void save_checkpoint(const std::string& path, const std::string& config_yaml, to
 }
 
 void save_model_tensors(const std::string& path, const std::string& config_yaml, const NamedTensors& tensors,
-                        int64_t vocab_size, int64_t pad_id, int64_t step, const std::string& kind) {
+                        int64_t vocab_size, int64_t pad_id, int64_t step, const std::string& kind,
+                        const std::string& vocab_model) {
   torch::serialize::OutputArchive archive;
-  write_header(archive, kind, config_yaml, vocab_size, pad_id, step);
+  write_header(archive, kind, config_yaml, vocab_size, pad_id, step, vocab_model);
   write_model(archive, tensors);
   write_archive_atomically(path, archive);
 }
@@ -273,9 +280,20 @@ CheckpointFile::CheckpointFile(const std::string& path, const torch::Device& dev
   vocab_size_ = read_int(archive_, "vocab_size", path);
   pad_id_ = read_int(archive_, "pad_id", path);
   step_ = read_int(archive_, "step", path);
+  torch::Tensor vocab;
+  if (archive_.try_read("vocab_model", vocab)) {
+    vocab = vocab.to(torch::kCPU).contiguous();
+    if (vocab.scalar_type() != torch::kUInt8 || vocab.dim() != 1)
+      throw std::runtime_error(fmt::format("{}: malformed checkpoint: 'vocab_model' is not a byte vector", path));
+    vocab_model_.assign(reinterpret_cast<const char*>(vocab.data_ptr<uint8_t>()), static_cast<size_t>(vocab.numel()));
+  }
 }
 
-Config CheckpointFile::config() const { return config_from_yaml_text(config_yaml_, path_ + " (stored config)"); }
+Config CheckpointFile::config() const {
+  Config c = config_from_yaml_text(config_yaml_, path_ + " (stored config)");
+  make_data_paths_absolute(c.data);
+  return c;
+}
 
 NamedTensors CheckpointFile::model_tensors() {
   torch::serialize::InputArchive m;
@@ -408,6 +426,11 @@ void average_checkpoints(const std::vector<std::string>& inputs, const std::stri
       throw std::runtime_error(fmt::format("{} and {} are not checkpoints of the same model (first vs second):{}",
                                            inputs[0], inputs[i], list));
     }
+    if (file.vocab_model() != first.vocab_model())
+      throw std::runtime_error(fmt::format("{} and {} embed different vocabularies (SentencePiece models of {} and "
+                                           "{} bytes); average checkpoints of one run",
+                                           inputs[0], inputs[i], first.vocab_model().size(),
+                                           file.vocab_model().size()));
     auto tensors = file.model_tensors();
     if (tensors.size() != sum.size())
       throw std::runtime_error(
@@ -427,7 +450,8 @@ void average_checkpoints(const std::vector<std::string>& inputs, const std::stri
     // Integer buffers (none in the Transformer today) are kept from the first checkpoint, not averaged.
     sum[k].second = c10::isFloatingType(dtypes[k]) ? mean.to(dtypes[k]) : first.model_tensors()[k].second;
   }
-  save_model_tensors(output, first.config_yaml(), sum, first.vocab_size(), first.pad_id(), max_step, "average");
+  save_model_tensors(output, first.config_yaml(), sum, first.vocab_size(), first.pad_id(), max_step, "average",
+                     first.vocab_model());
 }
 
 // ---- config text ------------------------------------------------------------------------------------------------

@@ -5,8 +5,12 @@
 // File layout (a LibTorch serialize archive, read with torch::serialize::InputArchive):
 //   format        "mqa-checkpoint-1"
 //   kind          "train" (written by the trainer) | "average" (mqa average): model only
-//   config        the resolved config as YAML (config_to_yaml), loadable by load_config
+//   config        the resolved config as YAML (config_to_yaml), loadable by load_config; `mqa train` stores its
+//                 data paths absolute (make_data_paths_absolute), so eval finds data.dir from any directory
 //   vocab_size, pad_id, step, torch_version
+//   vocab_model   the SentencePiece model's bytes (its .model file) as a uint8 tensor, so that decoding needs
+//                 nothing beside the checkpoint; absent in checkpoints written before it was added (and when the
+//                 writer had no vocabulary): load_model then reads data.dir/spm.model
 //   model/        names ("\n"-joined parameter and buffer names) and t0 .. tN, the tensors in that order
 //   optimizer/    the optimizer's own save() archive                              (train only)
 //   train/        step, epoch, data_state, elapsed_s, tokens, schedule name, rng_cpu, rng_cuda, world_size,
@@ -32,8 +36,10 @@ struct ModelBundle {
   std::shared_ptr<Tokenizer> vocab;
 };
 
-// Loads the model of a checkpoint (training or averaged). The vocabulary is data.dir/spm.model of the stored
-// config, unless vocab_override names another file. Throws naming the file when it is missing or malformed.
+// Loads the model of a checkpoint (training or averaged). The vocabulary is, in this order: the file vocab_override
+// names; the one embedded in the checkpoint; data.dir/spm.model of the stored config (checkpoints written before
+// vocabularies were embedded). Throws naming the file when it is missing or malformed, and when no vocabulary is
+// found says which one was looked for and how to pass one.
 ModelBundle load_model(const std::string& checkpoint, const torch::Device& device,
                        const std::string& vocab_override = "");
 
@@ -65,16 +71,18 @@ void restore_rng(const TrainState& state, const torch::Device& device);
 
 // Writes a checkpoint to `path` atomically: into a temporary file in the same directory, fsync'ed, renamed over
 // `path`, then the directory fsync'ed. A crash at any moment leaves either the old file or the new one.
-// `optimizer` and `state` are null for model-only checkpoints (kind "average").
+// `optimizer` and `state` are null for model-only checkpoints (kind "average"). `vocab_model` is the SentencePiece
+// model's bytes (Tokenizer::model_bytes()), embedded when not empty.
 void save_checkpoint(const std::string& path, const std::string& config_yaml, torch::nn::Module& model,
                      int64_t vocab_size, int64_t pad_id, const torch::optim::Optimizer* optimizer,
-                     const TrainState* state, const std::string& kind = "train");
+                     const TrainState* state, const std::string& kind = "train", const std::string& vocab_model = "");
 
 // Model tensors by name (parameters and buffers), as stored: for averaging and inspection.
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 // Writes a model-only checkpoint from tensors (mqa average), atomically.
 void save_model_tensors(const std::string& path, const std::string& config_yaml, const NamedTensors& tensors,
-                        int64_t vocab_size, int64_t pad_id, int64_t step, const std::string& kind);
+                        int64_t vocab_size, int64_t pad_id, int64_t step, const std::string& kind,
+                        const std::string& vocab_model = "");
 
 // An opened checkpoint file. Every accessor throws std::runtime_error naming the file when it is malformed.
 class CheckpointFile {
@@ -84,8 +92,12 @@ class CheckpointFile {
   const std::string& path() const { return path_; }
   const std::string& kind() const { return kind_; }
   const std::string& config_yaml() const { return config_yaml_; }
-  // The stored config, parsed and validated (load_config on the stored text).
+  // The stored config, parsed and validated (load_config on the stored text). Relative data paths (data.dir, the
+  // raw text keys) are made absolute against the current directory, where they were always read from: a checkpoint
+  // of a run that stored them relative resumes and averages with one that stored them absolute.
   Config config() const;
+  // The embedded SentencePiece model's bytes; empty when the checkpoint has none (written before they were added).
+  const std::string& vocab_model() const { return vocab_model_; }
   int64_t vocab_size() const { return vocab_size_; }
   int64_t pad_id() const { return pad_id_; }
   int64_t step() const { return step_; }
@@ -99,7 +111,7 @@ class CheckpointFile {
   TrainState train_state();
 
  private:
-  std::string path_, kind_, config_yaml_;
+  std::string path_, kind_, config_yaml_, vocab_model_;
   int64_t vocab_size_ = 0, pad_id_ = 0, step_ = 0;
   torch::serialize::InputArchive archive_;
 };
@@ -113,8 +125,9 @@ void write_file_atomically(const std::string& path, const std::function<void(int
 void link_atomically(const std::string& target, const std::string& link_path);
 
 // Writes the element-wise mean of the model tensors of `inputs` (checkpoints of one model: model.* keys, data.dir,
-// vocabulary size and tensor names/shapes must agree, else an error naming both files and what differs) to
-// `output`, a model-only checkpoint (kind "average") with the first one's config. Means are taken in fp64.
+// vocabulary size, embedded vocabulary and tensor names/shapes must agree, else an error naming both files and what
+// differs) to `output`, a model-only checkpoint (kind "average") with the first one's config and vocabulary. Means
+// are taken in fp64.
 void average_checkpoints(const std::vector<std::string>& inputs, const std::string& output);
 
 // Config keys under `prefixes` ("model.", "data.dir", ...) whose values differ between a and b, as "key: a vs b".

@@ -23,6 +23,7 @@
 #include "mqa/train/lr_schedule.h"
 #include "mqa/train/metrics.h"
 #include "mqa/train/optimizers.h"
+#include "mqa/train/run_directory.h"
 #include "mqa/train/signals.h"
 #include "mqa/train/train_step.h"
 #include "mqa/util/device.h"
@@ -204,7 +205,9 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
     if (file.kind() != "train")
       throw std::runtime_error(fmt::format("{}: a {} checkpoint has no training state to resume", last, file.kind()));
     Config stored = file.config();
-    auto diff = differing_keys(stored, c, {"model.", "train.optimizer", "train.seed", "data.dir"});
+    Config now = c;
+    make_data_paths_absolute(now.data);  // as file.config() gives them
+    auto diff = differing_keys(stored, now, {"model.", "train.optimizer", "train.seed", "data.dir"});
     if (!diff.empty()) {
       std::string list;
       for (const auto& d : diff) list += "\n  " + d + "  (checkpoint vs now)";
@@ -263,7 +266,8 @@ void Trainer::State::save(Progress& progress) {
   last_checkpoint = path("checkpoint_last.pt");
   if (!dist->is_main()) return;
   const std::string step_path = path(fmt::format("checkpoint_{}.pt", ts.step));
-  save_checkpoint(step_path, config_yaml, *model, model->vocab_size(), pad_id, optimizer.get(), &ts);
+  save_checkpoint(step_path, config_yaml, *model, model->vocab_size(), pad_id, optimizer.get(), &ts, "train",
+                  opt.vocab_model);
   link_atomically(step_path, path("checkpoint_last.pt"));
   auto all = step_checkpoints(opt.run_dir);
   for (size_t i = 0; i + static_cast<size_t>(cfg().train.keep_checkpoints) < all.size(); ++i)
@@ -468,7 +472,7 @@ TrainResult train_from_config(const std::string& config_path, const LoadedConfig
         "train.valid_bleu_sentences: greedy BLEU during validation needs a decoder hook that this build of "
         "`mqa train` does not have yet; set it to 0 (validation reports per-token ln PPL)");
   if (options.run_dir.empty())
-    options.run_dir = (fs::path("runs") / fs::path(config_path).stem()).string();
+    options.run_dir = default_run_dir(config_path);
   if (!options.dist) options.dist = Distributed::from_environment(resolve_device(c.train.device));
   auto& dist = *options.dist;
   // One writer of the prepared data; the others wait (within MQA_DIST_TIMEOUT: prepare big corpora beforehand
@@ -476,6 +480,7 @@ TrainResult train_from_config(const std::string& config_path, const LoadedConfig
   if (dist.is_main()) ensure_data_ready(c);
   dist.barrier();
   Tokenizer vocab(vocab_path(c.data));
+  options.vocab_model = vocab.model_bytes();
   auto train_set = Dataset::open(c.data, c.model.type, "train");
   auto valid_set = Dataset::open(c.data, c.model.type, "valid");
   BatchOptions train_opts;

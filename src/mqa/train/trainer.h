@@ -58,6 +58,8 @@ struct TrainerOptions {
   std::function<void(Transformer& model, int64_t step)> after_step;
   // The data-parallel context; null: one process. The trainer's batch source must already be this rank's shard.
   std::shared_ptr<Distributed> dist;
+  // The SentencePiece model's bytes, embedded in every checkpoint (checkpoint.h); empty: checkpoints without one.
+  std::string vocab_model;
 };
 
 enum class TrainStatus { Finished, Interrupted, Diverged };

@@ -1,0 +1,67 @@
+// The one command-line convention of every subcommand (src/cli/command.h, README "Command line"): old spellings of
+// renamed options are refused with a hint naming the new one (not "unknown option", and never taken as something
+// else: `spm encode --output pieces` once meant the format and must not now write a file called "pieces"); every
+// command that computes takes --device and --precision.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace {
+
+using mqa::test::mqa_executable;
+using mqa::test::run_command;
+
+// Runs `mqa ARGS` in `dir`; expects it to fail naming `old_name` and `hint`.
+void expect_refused(const mqa::test::TempDir& dir, const std::string& args, const std::string& old_name,
+                    const std::string& hint) {
+  auto r = run_command("cd '" + dir.path() + "' && " + mqa_executable() + " " + args);
+  EXPECT_NE(r.status, 0) << args << "\n" << r.out;
+  EXPECT_NE(r.out.find(old_name), std::string::npos) << args << "\n" << r.out;
+  EXPECT_NE(r.out.find("use " + hint), std::string::npos) << args << "\n" << r.out;
+}
+
+}  // namespace
+
+TEST(CliConvention, OldSpellingsAreRefusedWithAHintNamingTheNewOne) {
+  mqa::test::TempDir dir;
+  dir.write("ref.txt", "a b c\n");
+  expect_refused(dir, "eval missing.pt --out result.json", "--out", "--json FILE");
+  expect_refused(dir, "synth --out corpus", "--out", "-o/--output DIR");
+  expect_refused(dir, "bleu ref.txt --json < ref.txt", "--json", "--format json");
+  // Nothing was written under the old meaning.
+  EXPECT_FALSE(std::filesystem::exists(dir.path("result.json")));
+  EXPECT_FALSE(std::filesystem::exists(dir.path("corpus")));
+}
+
+TEST(CliConvention, SpmFormatIsNoLongerSpelledAsInputOrOutput) {
+  mqa::test::TempDir dir;
+  dir.write("in.txt", "a b c\n");
+  // The check runs before the model is opened, so no vocabulary is needed to see it.
+  auto r = run_command("cd '" + dir.path() + "' && " + mqa_executable() +
+                       " spm encode --model none.model --output pieces < in.txt");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("--format pieces"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.path("pieces")));
+  r = run_command("cd '" + dir.path() + "' && " + mqa_executable() + " spm decode --model none.model --input ids");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("--format ids"), std::string::npos) << r.out;
+}
+
+TEST(CliConvention, EveryCommandThatComputesTakesDeviceAndPrecision) {
+  for (const std::string command : {"train", "eval", "translate", "generate", "bench decode", "bench train"}) {
+    auto r = run_command(mqa_executable() + " " + command + " --help");
+    EXPECT_EQ(r.status, 0) << command << "\n" << r.out;
+    for (const std::string option : {"--device", "--precision", "--set"})
+      EXPECT_NE(r.out.find(option), std::string::npos) << command << " lacks " << option << "\n" << r.out;
+  }
+  for (const std::string command : {"eval", "translate", "bench decode"}) {
+    auto r = run_command(mqa_executable() + " " + command + " --help");
+    EXPECT_NE(r.out.find("--beam"), std::string::npos) << command << " lacks --beam\n" << r.out;
+  }
+  // Values are checked on every command alike.
+  auto r = run_command(mqa_executable() + " eval missing.pt --precision fp16");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("fp16"), std::string::npos) << r.out;
+}
