@@ -119,7 +119,7 @@ void run_eval(const EvalArgs& a) {
     for (int64_t beam : beams) {
       mqa::TranslateOptions options;
       options.search = mqa::search_options(config.decode);
-      options.search.precision = mqa::resolve_precision("auto", device);  // bf16 on CUDA, as in training
+      options.search.precision = opened.precision;  // the decoder's weights and caches
       options.search.beam_size = beam;
       options.search.nbest = 1;
       options.search.bos_id = bundle.vocab->bos_id();

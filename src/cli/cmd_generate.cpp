@@ -102,6 +102,7 @@ void run_generate(const GenerateArgs& a) {
   options.bos_id = bundle.vocab->bos_id();
   options.eos_id = bundle.vocab->eos_id();
   options.start_id = options.eos_id;  // an lm stream reads as if it began with eos (sampling.h)
+  options.precision = opened.precision;  // the decoder's weights and caches
   const bool greedy = options.temperature == 0 || options.top_k == 1;
 
   std::ofstream file;

@@ -56,7 +56,7 @@ void run_translate(const TranslateArgs& a) {
     options.input_name = a.input;
   }
   options.search = mqa::search_options(config.decode);
-  options.search.precision = mqa::resolve_precision("auto", device);  // bf16 on CUDA, as in training
+  options.search.precision = opened.precision;  // the decoder's weights and caches: bf16 on CUDA by default
   options.search.bos_id = bundle.vocab->bos_id();
   options.search.eos_id = bundle.vocab->eos_id();
   options.batch_tokens = config.decode.batch_tokens;
