@@ -20,6 +20,7 @@ namespace {
 
 struct TranslateArgs {
   std::string checkpoint, input, output, device = "auto", vocab;
+  std::string precision;  // "" = the checkpoint's train.precision
   std::vector<std::string> overrides;
   int beam = 0, nbest = 0;
   bool strict = false, quiet = false, scores = false;
@@ -57,6 +58,8 @@ void run_translate(const TranslateArgs& a) {
   options.search = mqa::search_options(config.decode);
   options.search.bos_id = bundle.vocab->bos_id();
   options.search.eos_id = bundle.vocab->eos_id();
+  options.search.precision =
+      mqa::resolve_precision(a.precision.empty() ? config.train.precision : a.precision, device);
   options.batch_tokens = config.decode.batch_tokens;
   options.strict = a.strict;
   options.log = a.quiet ? nullptr : &std::cerr;
@@ -101,6 +104,9 @@ void setup_translate(CLI::App& app) {
   cmd->add_option("--set", args->overrides, "override a decode key: decode.key=value (repeatable)")->take_all();
   cmd->add_option("--device", args->device, "auto | cpu | cuda");
   cmd->add_option("--vocab", args->vocab, "SentencePiece model to use instead of the checkpoint's data.dir/spm.model");
+  cmd->add_option("--precision", args->precision,
+                  "auto | fp32 | bf16 (autocast), as train.precision; default: the checkpoint's train.precision")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   cmd->add_flag("--scores", args->scores, "print `i ||| text ||| score` lines even with --nbest 1");
   cmd->add_flag("--strict", args->strict, "a malformed input line is an error (default: skip it with a warning)");
   cmd->add_flag("--quiet,-q", args->quiet, "no warnings, progress or summary on stderr");

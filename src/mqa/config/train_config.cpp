@@ -52,7 +52,9 @@ void declare_train_keys(std::vector<KeyDef>& k) {
   k.push_back(key("train.log_every", S, &T::log_every, "steps between metrics lines", range(1, 1e9)));
   k.push_back(key("train.valid_every", S, &T::valid_every, "steps between validations", range(1, 1e9)));
   k.push_back(key("train.valid_bleu_sentences", S, &T::valid_bleu_sentences,
-                  "greedy BLEU on this many dev sentences at each validation; 0 = off", range(0, 1e9)));
+                  "seq2seq: greedy BLEU (sacreBLEU 13a) of the first N dev sentences (valid.src.txt / .tgt.txt) at "
+                  "each validation, in metrics.jsonl as valid_bleu; 0 = off",
+                  range(0, 1e9)));
   k.push_back(key("train.save_every", S, &T::save_every, "steps between checkpoints", range(1, 1e9)));
   k.push_back(key("train.keep_checkpoints", S, &T::keep_checkpoints, "how many step checkpoints to keep",
                   range(1, 1e6)));

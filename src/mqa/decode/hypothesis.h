@@ -11,6 +11,8 @@
 //   - GNMT length penalty: score = logprob / ((5 + len) / 6)^alpha, with len = generated tokens INCLUDING eos.
 //   - `tokens` holds the generated tokens WITHOUT eos (and without bos).
 #pragma once
+#include <c10/core/ScalarType.h>
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -46,6 +48,9 @@ struct SearchOptions {
   // Sources whose search is over leave the batch (their rows and cross-attention keys/values are dropped).
   // Off only to test that dropping changes nothing.
   bool drop_finished = true;
+  // The compute precision asked for (Float, or BFloat16 for autocast), resolved from the command's --precision /
+  // train.precision by resolve_precision (util/device.h). Passed through for the searches; they run in fp32 today.
+  c10::ScalarType precision = c10::ScalarType::Float;
 };
 
 }  // namespace mqa
