@@ -216,6 +216,41 @@ TEST(TrainLoop, ResumeWithAnotherModelIsAConfigError) {
   }
 }
 
+// train.lr has no default: a config that does not state it is refused before any step, naming the file and the key
+// (the old default, 1.0, was Adafactor's scale and trained Adam with inverse_sqrt at a peak of 1.0).
+TEST(TrainLoop, AConfigWithoutALearningRateIsRefusedNamingTheFileAndKey) {
+  mqa::test::TempDir dir;
+  const std::string path = dir.write("no_lr.yaml", R"(model:
+  type: seq2seq
+  encoder_layers: 1
+  decoder_layers: 1
+  d_model: 32
+  heads: 2
+  kv_heads: 1
+  d_k: 16
+  d_v: 16
+  d_ff: 64
+  max_positions: 16
+train:
+  optimizer: adam
+  schedule: inverse_sqrt
+  max_steps: 2
+  threads: 1
+  device: cpu
+)");
+  try {
+    train(load_config(path), dir.path("run"));
+    FAIL() << "a config without train.lr trained";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("train.lr: not set"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(dir.path("run/checkpoint_last.pt")));
+  // Stated, the same config trains.
+  EXPECT_EQ(train(load_config(path, {"train.lr=0.003"}), dir.path("run")).status, TrainStatus::Finished);
+}
+
 TEST(TrainLoop, AdafactorRejectsAdamsBeta1) {
   test::TempDir dir;
   EXPECT_THROW(train(tiny_config({"train.optimizer=adafactor", "train.beta1=0.5"}), dir.path("run")), ConfigError);

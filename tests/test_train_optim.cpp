@@ -8,6 +8,7 @@
 #include "mqa/train/loss.h"
 #include "mqa/train/lr_schedule.h"
 #include "mqa/train/optimizers.h"
+#include "test_util.h"
 
 using namespace mqa;
 
@@ -36,6 +37,23 @@ TEST(TrainSchedule, ConstantWarmsUpThenStaysFlat) {
   EXPECT_DOUBLE_EQ(s.at(100000), 3e-4);
   LrSchedule none("constant", 3e-4, 0);
   EXPECT_DOUBLE_EQ(none.at(1), 3e-4);
+}
+
+// The shipped configs state their learning rate (train.lr has no default); their schedules, by hand.
+TEST(TrainSchedule, ShippedConfigsGiveHandComputedRates) {
+  // Quickstart: Adam, inverse_sqrt, lr 0.002, warmup 50.
+  LrSchedule quick(load_config(mqa::test::source_path("configs/quickstart.yaml")).config.train);
+  EXPECT_DOUBLE_EQ(quick.at(10), 0.0004);  // 0.002 * 10 / 50
+  EXPECT_DOUBLE_EQ(quick.at(50), 0.002);
+  EXPECT_DOUBLE_EQ(quick.at(200), 0.001);  // 0.002 * sqrt(50 / 200)
+  // The paper's baseline: Adafactor, rsqrt_decay, lr 1.0, warmup 10k: 1 / sqrt(max(step, 10k)).
+  LrSchedule paper(load_config(mqa::test::source_path("configs/wmt14/base.yaml")).config.train);
+  EXPECT_DOUBLE_EQ(paper.at(1), 0.01);
+  EXPECT_DOUBLE_EQ(paper.at(40000), 0.005);
+  // Table 1 scaled: Adam, inverse_sqrt, lr 0.001, warmup 200.
+  LrSchedule scaled(load_config(mqa::test::source_path("configs/wmt14/scaled/multi_query.yaml")).config.train);
+  EXPECT_DOUBLE_EQ(scaled.at(100), 0.0005);  // 0.001 * 100 / 200
+  EXPECT_DOUBLE_EQ(scaled.at(800), 0.0005);  // 0.001 * sqrt(200 / 800)
 }
 
 TEST(TrainSchedule, UnknownNameIsAnError) {

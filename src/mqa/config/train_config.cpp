@@ -7,7 +7,9 @@ void declare_train_keys(std::vector<KeyDef>& k) {
   const auto S = &Config::train;
   k.push_back(key("train.optimizer", S, &T::optimizer, "adam or adafactor", one_of({"adam", "adafactor"})));
   k.push_back(key("train.lr", S, &T::lr,
-                  "learning rate: the peak for constant/inverse_sqrt; for rsqrt_decay a scale of 1/sqrt(step)",
+                  "learning rate, required for training (no default: 0 = not set, an error): the peak for "
+                  "constant/inverse_sqrt (e.g. 0.001 with Adam); for rsqrt_decay the scale of 1/sqrt(max(step, "
+                  "warmup)) (e.g. 1.0 with Adafactor, the paper's); ignored by adafactor_relative_step",
                   range(0, 1e6)));
   k.push_back(key("train.schedule", S, &T::schedule,
                   "inverse_sqrt: linear warmup to lr, then lr*sqrt(warmup/step); rsqrt_decay: lr/sqrt(max(step, "

@@ -146,6 +146,21 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
                                       "Adafactor set train.adafactor_beta1",
                                       o.where));
   }
+  // The learning rate's scale depends on the optimizer and the schedule (a peak of ~1e-3 for Adam with inverse_sqrt,
+  // a scale of ~1 for Adafactor with rsqrt_decay), so no default suits every config: each must state it.
+  if (c.train.lr <= 0 && !(c.train.optimizer == "adafactor" && c.train.adafactor_relative_step)) {
+    std::string where = s.loaded.files.empty() ? std::string("the config") : s.loaded.files.front();
+    std::string problem = "not set";
+    for (const auto& o : s.loaded.origins)
+      if (o.key == "train.lr") {
+        where = o.where;
+        problem = fmt::format("{} is not positive", c.train.lr);
+      }
+    throw ConfigError(fmt::format("{}: train.lr: {}; training needs a learning rate and there is no default (e.g. "
+                                  "0.001, the peak of Adam with inverse_sqrt; 1.0, the scale of Adafactor with "
+                                  "rsqrt_decay)",
+                                  where, problem));
+  }
   if (c.train.threads > 0) torch::set_num_threads(c.train.threads);
   s.device = resolve_device(c.train.device);
   if (s.dist->enabled()) {
