@@ -2,8 +2,8 @@
 //   - beam size 1 is greedy search, token for token;
 //   - the scores beam search reports are the model's: a teacher-forced full forward re-scores every n-best
 //     hypothesis to within 1e-4 (log-probability and length-penalised score);
-//   - on a model trained here to reverse sequences, beam 4 never scores below greedy on any sentence; on untrained
-//     models textbook beam search does, keeping the greedy path (the default) does not;
+//   - on a model trained here to reverse sequences, beam 4 with keep_greedy_path never scores below greedy on any
+//     sentence; on untrained models textbook beam search (the default) does, keeping the greedy path does not;
 //   - finished sentences leaving the batch early changes nothing;
 //   - LM sampling with top_k = 1 is greedy; LM continuations are scored like the full forward.
 #include <gtest/gtest.h>
@@ -228,7 +228,8 @@ TEST_F(DecodeTrained, BeamFourNeverScoresBelowGreedy) {
   EXPECT_LT(final_loss_, 1.0) << "the reverse task did not train";
   torch::manual_seed(99);
   auto src = reverse_batch(64, 2, 8).src;
-  const auto o = options(4, 1, 0.6);
+  auto o = options(4, 1, 0.6);
+  o.keep_greedy_path = true;
   auto greedy = mqa::greedy_search(*model_, src, o);
   auto beam = mqa::beam_search(*model_, src, o);
   int differ = 0, beam_correct = 0;
@@ -249,9 +250,9 @@ TEST_F(DecodeTrained, BeamFourNeverScoresBelowGreedy) {
 }
 
 // Textbook beam search loses the greedy path whenever beam_size other prefixes are more likely at some step, and
-// can then end below greedy. A random model with sharpened weights does that often; keep_greedy_path
-// (the default) must never score below greedy there (nor below the textbook search), and the textbook search must,
-// so the test can tell them apart.
+// can then end below greedy. A random model with sharpened weights does that often; keep_greedy_path must never
+// score below greedy there (nor below the textbook search), and the textbook search (the default) must, so the test
+// can tell them apart.
 TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSearchDoes) {
   int textbook_below = 0, kept_below = 0, sentences = 0;
   for (uint64_t seed : {51, 52, 53, 54, 55}) {
@@ -266,8 +267,8 @@ TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSe
     for (size_t i = 0; i < lengths.size(); ++i) lengths[i] = 1 + static_cast<int64_t>(i % 9);
     auto src = random_sources(lengths, 24);
     for (int64_t beam : {2, 4}) {
-      auto kept = options(beam, 1, 0.6), textbook = kept;
-      textbook.keep_greedy_path = false;
+      auto textbook = options(beam, 1, 0.6), kept = textbook;
+      kept.keep_greedy_path = true;
       auto greedy = mqa::greedy_search(model, src, kept);
       auto with = mqa::beam_search(model, src, kept);
       auto without = mqa::beam_search(model, src, textbook);
@@ -291,13 +292,24 @@ TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSe
   Transformer model = untrained("seq2seq", 24, 1, 51);
   torch::manual_seed(51);
   auto src = random_sources({1, 2, 3, 4, 5, 6, 7, 8, 9}, 24);
-  for (const NBest& list : mqa::beam_search(model, src, options(4, 4, 0.6))) {
+  auto nbest4 = options(4, 4, 0.6);
+  nbest4.keep_greedy_path = true;
+  for (const NBest& list : mqa::beam_search(model, src, nbest4)) {
     std::set<std::vector<int64_t>> distinct;
     for (const Hypothesis& h : list) distinct.insert(h.tokens);
     EXPECT_EQ(distinct.size(), list.size());
   }
   std::cout << "[ greedy path ] below greedy of " << sentences << " sentences: textbook " << textbook_below
             << ", keep_greedy_path " << kept_below << "\n";
+}
+
+// The paper's and fairseq's beam search is the textbook one: keeping the greedy path is an option, off unless asked.
+TEST(DecodeSearch, BeamSearchIsTextbookUnlessKeepGreedyPathIsSet) {
+  EXPECT_FALSE(mqa::default_config().config.decode.keep_greedy_path);
+  EXPECT_FALSE(SearchOptions{}.keep_greedy_path);
+  EXPECT_FALSE(mqa::search_options(mqa::default_config().config.decode).keep_greedy_path);
+  EXPECT_TRUE(
+      mqa::search_options(mqa::default_config({"decode.keep_greedy_path=true"}).config.decode).keep_greedy_path);
 }
 
 // ---- (4) dropping finished sentences changes nothing ----------------------------------------------------------

@@ -7,8 +7,8 @@
 //     An extension by eos ranked within the first beam_size is finished: it joins the source's finished list with
 //     score logprob / ((5 + len) / 6)^alpha (len counts eos). The best beam_size extensions by other tokens
 //     continue.
-//   - keep_greedy_path (default, beam_size > 1): each source has one more row, which follows the greedy path (its
-//     most likely token every step) beside the beams; the beams never extend it, so they search as without it.
+//   - keep_greedy_path (beam_size > 1; off by default): each source has one more row, which follows the greedy path
+//     (its most likely token every step) beside the beams; the beams never extend it, so they search as without it.
 //     Its eos joins the finished list (unless the beams found the same hypothesis). The result is therefore never
 //     below greedy search's nor below textbook beam search's. Textbook beam search loses the greedy path whenever
 //     beam_size other prefixes are more likely at some step, and then can end below greedy: on the trained
@@ -16,7 +16,7 @@
 //   - A source is done when its beams have finished beam_size hypotheses and its greedy row has finished or cannot beat
 //     the best of them any more (its log-prob only falls; its length penalty is at most that of the longest
 //     allowed output), or when no beam can continue (the length limit forces eos, see hypothesis.h). With
-//     keep_greedy_path off: beam_size finished hypotheses, as fairseq's default.
+//     keep_greedy_path off (textbook): beam_size finished hypotheses, as fairseq's default.
 //   - A done source leaves the batch: its rows and its cross-attention keys/values are dropped
 //     (Transformer::reorder(rows, sources)).
 //   - Result: the `nbest` best finished hypotheses of each source by score.

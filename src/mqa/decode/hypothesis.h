@@ -42,9 +42,9 @@ struct SearchOptions {
   double max_len_a = 1.2;
   int64_t max_len_b = 10;
   int64_t bos_id = 2, eos_id = 3;
-  // Beam search keeps the greedy hypothesis among its beams (see beam_search.h), so that it never returns a
-  // hypothesis scoring below greedy search's. Off: textbook beam search, as fairseq's.
-  bool keep_greedy_path = true;
+  // On: beam search keeps the greedy hypothesis among its beams (see beam_search.h), so that it never returns a
+  // hypothesis scoring below greedy search's. Off (the default): textbook beam search, as fairseq's and the paper's.
+  bool keep_greedy_path = false;
   // Sources whose search is over leave the batch (their rows and cross-attention keys/values are dropped).
   // Off only to test that dropping changes nothing.
   bool drop_finished = true;
