@@ -106,13 +106,13 @@ TEST_P(CachedDecoding, LanguageModelStepByStepEqualsFullForward) {
 TEST_P(CachedDecoding, BeamsShareCrossAttentionAndReorderKeepsThemExact) {
   torch::NoGradGuard no_grad;
   auto m = make(tiny("seq2seq", GetParam()));
-  const int64_t beams = 3, steps = 6;
+  const int64_t beams = 3, steps = 6, after_drop = 2;
   std::vector<int64_t> src_len = {5, 8};
   auto src = padded_tokens(src_len, false);
   // Row r = source r / beams; each row its own target prefix.
-  auto tgt = padded_tokens(std::vector<int64_t>(2 * beams, steps), true);
+  auto tgt = padded_tokens(std::vector<int64_t>(2 * beams, steps + after_drop), true);
   auto enc = m->encode(src);
-  auto st = m->start(&enc, 2, steps, beams);
+  auto st = m->start(&enc, 2, steps + after_drop, beams);
   EXPECT_EQ(st.cross_k[0].size(0), 2);  // one copy per source, not per beam
   // Three steps, then permute the beams within each source (as beam search does), then three more.
   std::vector<torch::Tensor> got;
@@ -120,17 +120,32 @@ TEST_P(CachedDecoding, BeamsShareCrossAttentionAndReorderKeepsThemExact) {
   auto perm = torch::tensor({2, 2, 0, 4, 3, 5}, torch::kLong);  // rows stay within their source's block
   m->reorder(st, perm);
   auto history = torch::stack(got, 1).index_select(0, perm);
-  auto tgt_after = torch::cat({tgt.narrow(1, 0, 3).index_select(0, perm), tgt.narrow(1, 3, 3)}, 1);
+  auto tgt_after =
+      torch::cat({tgt.narrow(1, 0, 3).index_select(0, perm), tgt.narrow(1, 3, steps + after_drop - 3)}, 1);
   std::vector<torch::Tensor> rest;
   for (int t = 3; t < steps; ++t) rest.push_back(m->step(st, tgt_after.select(1, t).contiguous()));
   auto inc = torch::cat({history, torch::stack(rest, 1)}, 1);
-  auto full = m->forward(src.repeat_interleave(beams, 0), tgt_after);
+  auto full = m->forward(src.repeat_interleave(beams, 0), tgt_after.narrow(1, 0, steps));
   EXPECT_LT((inc - full).abs().max().item<double>(), 1e-5);
 
-  // Dropping a finished source (source 0) keeps the rest exact.
+  // Dropping a finished source (source 0: rows 0-2) keeps the rest exact: the remaining rows continue with source
+  // 1's cross-attention keys/values and their own self-attention history, so two more steps give the logits of the
+  // full forward pass of source 1 alone.
   auto keep_rows = torch::tensor({3, 4, 5}, torch::kLong);
   m->reorder(st, keep_rows, torch::tensor({1}, torch::kLong));
   EXPECT_EQ(st.cross_k[0].size(0), 1);
+  auto tgt_kept = tgt_after.index_select(0, keep_rows);  // [3, steps + after_drop]
+  std::vector<torch::Tensor> dropped_steps;
+  for (int64_t t = steps; t < steps + after_drop; ++t)
+    dropped_steps.push_back(m->step(st, tgt_kept.select(1, t).contiguous()));
+  auto inc_kept = torch::stack(dropped_steps, 1);                      // [3, after_drop, V]
+  auto full_kept = m->forward(src.narrow(0, 1, 1).repeat_interleave(beams, 0).narrow(1, 0, src_len[1]),
+                              tgt_kept).narrow(1, steps, after_drop);  // [3, after_drop, V]
+  EXPECT_LT((inc_kept - full_kept).abs().max().item<double>(), 1e-5);
+  // ... and they are not what source 0 would give (the comparison can tell the sources apart).
+  auto full_other = m->forward(src.narrow(0, 0, 1).repeat_interleave(beams, 0).narrow(1, 0, src_len[0]),
+                               tgt_kept).narrow(1, steps, after_drop);
+  EXPECT_GT((inc_kept - full_other).abs().max().item<double>(), 1e-3);
 }
 
 TEST_P(CachedDecoding, BucketedCacheReadsGiveTheSameLogits) {
