@@ -243,7 +243,6 @@ TEST(DecodeEval, EvalLnPplEqualsWhatValidationLoggedForTheCheckpoint) {
       << metrics;
   const double logged = std::stod(m[1]);
 
-  // One thread, as the training ran (train.threads = 1), so that no matrix product splits its sums differently.
   const std::string checkpoint = p.dir.path("run/checkpoint_last.pt");
   RunResult r = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet", p.dir);
   ASSERT_EQ(r.status, 0) << r.err;
