@@ -412,7 +412,7 @@ bench:
   device: cpu
 )");
   auto json = dir.path("out.jsonl");
-  const std::string mqa = std::string(MQA_BINARY_DIR) + "/mqa";
+  const std::string mqa = mqa::test::mqa_binary();
   ASSERT_EQ(std::system((mqa + " bench decode " + config + " --label tiny --json " + json + " > " +
                          dir.path("decode.log") + " 2>&1").c_str()),
             0);

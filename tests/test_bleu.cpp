@@ -392,7 +392,7 @@ struct CliRun {
 };
 
 CliRun run_mqa(const std::string& args) {
-  std::string cmd = std::string(MQA_BINARY_DIR) + "/mqa " + args + " 2>&1";
+  std::string cmd = mqa::test::mqa_binary() + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   std::string out;

@@ -134,7 +134,7 @@ TEST(ConfigErrors, MalformedOverride) {
 // config without it), since its scale depends on the optimizer and schedule.
 TEST(Config, EveryShippedConfigLoadsAndStatesItsLearningRate) {
   int n = 0;
-  for (const auto& e : fs::recursive_directory_iterator(fs::path(MQA_SOURCE_DIR) / "configs")) {
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(mqa::test::source_dir()) / "configs")) {
     if (e.path().extension() != ".yaml") continue;
     SCOPED_TRACE(e.path().string());
     mqa::LoadedConfig loaded;

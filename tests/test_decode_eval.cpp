@@ -69,7 +69,7 @@ struct RunResult {
 
 RunResult run_mqa(const std::string& args, const mqa::test::TempDir& dir) {
   const std::string err_path = dir.path("stderr.txt");
-  const std::string cmd = std::string(MQA_BINARY_DIR) + "/mqa " + args + " 2> '" + err_path + "'";
+  const std::string cmd = mqa::test::mqa_binary() + " " + args + " 2> '" + err_path + "'";
   RunResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return r;

@@ -105,7 +105,7 @@ class TrainDistributed : public ::testing::Test {
     return out;
   }
 
-  static std::string mqa_binary() { return std::string(MQA_BINARY_DIR) + "/mqa"; }
+  static std::string mqa_binary() { return mqa::test::mqa_binary(); }
 
   static mqa::test::TempDir* corpus_;
   static mqa::DataConfig data_;

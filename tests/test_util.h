@@ -51,12 +51,18 @@ inline std::string file_bytes(const std::string& path) {
   return s.str();
 }
 
-inline std::string source_path(const std::string& rel) { return std::string(MQA_SOURCE_DIR) + "/" + rel; }
+// The source tree and the build directory (tests/test_paths.cpp).
+std::string source_dir();
+std::string binary_dir();
+// The `mqa` program of this build.
+inline std::string mqa_binary() { return binary_dir() + "/mqa"; }
+
+inline std::string source_path(const std::string& rel) { return source_dir() + "/" + rel; }
 // ../shared/data beside the checkout (the real corpora), or ../../shared/data for a git worktree one level deeper
 // (/work/wt/NAME); tests that need it skip when it is absent.
 inline std::string shared_data(const std::string& rel) {
-  const std::string beside = std::string(MQA_SOURCE_DIR) + "/../shared/data/";
-  const std::string above = std::string(MQA_SOURCE_DIR) + "/../../shared/data/";
+  const std::string beside = source_dir() + "/../shared/data/";
+  const std::string above = source_dir() + "/../../shared/data/";
   return (std::filesystem::exists(beside) || !std::filesystem::exists(above) ? beside : above) + rel;
 }
 inline bool have_shared_data() { return std::filesystem::exists(shared_data("README.md")); }
