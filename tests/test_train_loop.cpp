@@ -13,6 +13,7 @@
 #include "mqa/train/checkpoint.h"
 #include "mqa/train/signals.h"
 #include "mqa/train/trainer.h"
+#include "mqa/train/valid_bleu.h"
 #include "test_util.h"
 #include "tiny_train_config.h"
 
@@ -249,6 +250,25 @@ train:
   EXPECT_FALSE(fs::exists(dir.path("run/checkpoint_last.pt")));
   // Stated, the same config trains.
   EXPECT_EQ(train(load_config(path, {"train.lr=0.003"}), dir.path("run")).status, TrainStatus::Finished);
+}
+
+// Greedy dev BLEU needs a translation model and the dev text: asked of a language model, or without the raw text,
+// the hook says so before any training.
+TEST(TrainLoop, ValidBleuNeedsATranslationModelAndTheDevText) {
+  mqa::test::TempDir dir;
+  auto lm = tiny_config({"model.type=lm", "data.seq_len=16", "train.valid_bleu_sentences=10"}).config;
+  const std::string msg = mqa::test::error_of([&] {
+    valid_bleu_hook(lm, nullptr, Distributed::single(), torch::kFloat32);
+  });
+  EXPECT_NE(msg.find("train.valid_bleu_sentences: 10 asks for BLEU, which needs a translation model"),
+            std::string::npos)
+      << msg;
+  auto seq2seq = tiny_config({"train.valid_bleu_sentences=10", "data.dir=" + dir.path("nowhere")}).config;
+  const std::string missing = mqa::test::error_of([&] {
+    valid_bleu_hook(seq2seq, nullptr, Distributed::single(), torch::kFloat32);
+  });
+  EXPECT_NE(missing.find(dir.path("nowhere/valid.src.txt") + ": cannot read the raw source text"), std::string::npos)
+      << missing;
 }
 
 TEST(TrainLoop, AdafactorRejectsAdamsBeta1) {
