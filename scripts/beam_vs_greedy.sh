@@ -6,7 +6,8 @@
 #
 #   bash scripts/beam_vs_greedy.sh CKPT [SOURCES] [-- mqa translate options...]
 #   bash scripts/beam_vs_greedy.sh runs/quickstart/checkpoint_last.pt data/quickstart/test.src.txt
-#   bash scripts/beam_vs_greedy.sh CKPT SRC -- --set decode.keep_greedy_path=false   # textbook beam search
+#   bash scripts/beam_vs_greedy.sh CKPT SRC -- --set decode.keep_greedy_path=true   # beam keeps the greedy path
+# (without it: textbook beam search, the default, which may score below greedy)
 #
 # SOURCES defaults to data/quickstart/test.src.txt (the quickstart's test set). BEAM (default 4) sets the beam width.
 # Keeps greedy.txt and beam.txt (`i ||| text ||| score`) in $OUT_DIR when it is set (else in a removed temp dir).

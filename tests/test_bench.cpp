@@ -1,7 +1,7 @@
 // The benchmark's own correctness (issues 7, 14): the timed decode (the searches translate runs, in fixed-length
 // mode) produces exactly the tokens of a plain greedy decode through the full forward, and the scores it reports
-// are the log-probabilities the full model gives its outputs; the bytes/FLOPs model equals a hand
-// count; the statistics of repeated timings; the training step trains. No timing assertions.
+// are the log-probabilities the full model gives its outputs; the bytes/FLOPs model equals a hand count and a count
+// over the real model's tensors; the statistics of repeated timings; the training step trains. No timing assertions.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "mqa/bench/decode_bench.h"
+#include "mqa/decode/engine.h"
 #include "mqa/bench/roofline.h"
 #include "mqa/util/timer.h"
 #include "mqa/bench/train_bench.h"
@@ -90,6 +91,23 @@ struct Variant {
 const Variant kVariants[] = {{"multi_head", 4, 0}, {"multi_query", 1, 0}, {"multi_head_local3", 4, 3},
                              {"multi_query_local5", 1, 5}};
 
+// A cross-attention key/value projection: applied once per source at the start, not by each decode step.
+bool is_cross_key_value(const std::string& name) {
+  return name.find("cross_attn.k_proj") != std::string::npos || name.find("cross_attn.v_proj") != std::string::npos;
+}
+
+// The model's parameters a decode step reads: all but the encoder's, the positions' (one row a step) and the cross
+// K/V projections.
+int64_t parameters_a_decode_step_reads(Transformer& m) {
+  int64_t n = 0;
+  for (const auto& p : m->named_parameters()) {
+    const auto& name = p.key();
+    if (name.rfind("encoder", 0) == 0 || name.rfind("position_embedding", 0) == 0 || is_cross_key_value(name)) continue;
+    n += p.value().numel();
+  }
+  return n;
+}
+
 }  // namespace
 
 class DecodeBench : public ::testing::TestWithParam<Variant> {};
@@ -154,18 +172,10 @@ TEST(Roofline, DecodeStepBytesAndFlopsEqualAHandCount) {
   // Per decoder layer: self Q 64 + K 32 + V 48 + O 96 = 240; cross Q + O = 160; ffn 128 + 16 + 128 + 8 = 280;
   // three norms 48: 728. Two layers 1456, output projection 80, final norm 16: 1552.
   EXPECT_EQ(mqa::bench::decoder_step_params(c, 10), 1552);
-  // The same from the model's own parameters: everything but the encoder, the positions and the cross K/V.
+  // The same from the model's own parameters.
   {
     Transformer m(c, 10, 0);
-    int64_t n = 0;
-    for (const auto& p : m->named_parameters()) {
-      const auto& name = p.key();
-      if (name.rfind("encoder", 0) == 0 || name.rfind("position_embedding", 0) == 0 ||
-          name.find("cross_attn.k_proj") != std::string::npos || name.find("cross_attn.v_proj") != std::string::npos)
-        continue;
-      n += p.value().numel();
-    }
-    EXPECT_EQ(n, 1552);
+    EXPECT_EQ(parameters_a_decode_step_reads(m), 1552);
   }
   // B 3 sources, 2 beams (N 6), S 5, T 4, 2 bytes. Attended positions (1+2+3+4)/4 = 2.5; K/V per position and
   // layer 1 x (4 + 6) = 10.
@@ -195,6 +205,104 @@ TEST(Roofline, DecodeStepBytesAndFlopsEqualAHandCount) {
   //   decoder self 12 tokens x 2 layers x (2 x (240 + 256) + 40 x 2.5)  = 26208
   //   output       12 tokens x 2 x 8 x 10                               =  1920
   EXPECT_DOUBLE_EQ(mqa::bench::train_step_flops(c, 10, 3, 5, 4), 3.0 * (17880 + 4800 + 12480 + 26208 + 1920));
+}
+
+// The decode-step model against what the real model's tensors hold, for a grouped-query (g 2 of h 4), windowed
+// (w 3) config with d_k != d_v, 3 sources x 2 beams, S 4, T 5, fp32 (4 bytes):
+//   - weights: the parameters a decoder step touches (not the encoder, the positions, the cross K/V projections);
+//   - cache writes: the elements of the self-attention caches one step changes (caches filled with NaN first);
+//   - cross K/V reads: the elements of the cross-attention keys/values the state holds (one copy per source);
+//   - self K/V reads: the positions a step reads are the last min(t + 1, w): poisoning every position before them
+//     leaves the logits finite, poisoning one inside does not; elements per position from the cache's shape;
+//   - FLOPs: 2 per matrix weight per row from the Linear modules' shapes and the output projection, 2 per other
+//     weight per row (biases, norms: the model's convention), attention 2 x h x (d_k + d_v) per key read.
+TEST(Roofline, DecodeStepCostEqualsACountOverTheModelsTensors) {
+  torch::NoGradGuard no_grad;
+  ModelConfig c = tiny(2, 3);
+  c.d_k = 3;
+  c.d_v = 5;
+  const int64_t B = 3, beams = 2, N = B * beams, S = 4, T = 5, e = 4;
+  torch::manual_seed(4);
+  Transformer m(c, kVocab, 0);
+  m->eval();
+  mqa::bench::DecodeShape shape{c, kVocab, B, beams, S, T, e};
+  const auto cost = mqa::bench::decode_step_cost(shape);
+
+  // Weights and FLOPs from the module tree.
+  const int64_t read_params = parameters_a_decode_step_reads(m);
+  int64_t matrix_weights = kVocab * c.d_model;  // the output projection (tied to the embedding)
+  for (const auto& item : m->named_modules()) {
+    const auto* linear = item.value()->as<torch::nn::LinearImpl>();
+    if (linear && item.key().rfind("decoder_layers", 0) == 0 && !is_cross_key_value(item.key()))
+      matrix_weights += linear->weight.numel();
+  }
+  EXPECT_EQ(cost.step_params, read_params);
+  EXPECT_DOUBLE_EQ(cost.weight_bytes, static_cast<double>(read_params * e));
+
+  // Run the decoder (the engine's LibTorch path): T steps over S-token sources, B x beams rows.
+  auto src = torch::randint(4, kVocab, {B, S}, torch::kLong);
+  mqa::DecodeEngine engine(m, mqa::engine_options(torch::kFloat32));
+  mqa::DecodeBatch st;
+  engine.start_sources(st, src, beams, T, kBos, beams > 1);
+  ASSERT_EQ(st.rows(), N);
+  EXPECT_DOUBLE_EQ(cost.cross_kv_read_bytes, static_cast<double>(st.cross_kv.numel() * e));
+
+  const auto& cache0 = st.self[0];
+  const int64_t per_position = cache0.k.size(1) * cache0.k.size(3) + cache0.v.size(1) * cache0.v.size(3);  // per row
+  // A copy of the batch whose caches and positions are its own: a probe step leaves the run's state untouched.
+  auto copy_of = [](const mqa::DecodeBatch& from) {
+    mqa::DecodeBatch to = from;
+    for (auto& layer : to.self) {
+      layer.k = layer.k.clone();
+      layer.v = layer.v.clone();
+    }
+    to.pos = from.pos.clone();
+    to.tokens = from.tokens.clone();
+    return to;
+  };
+  auto finite_cache_elements = [](const mqa::DecodeBatch& batch) {
+    int64_t n = 0;
+    for (const auto& layer : batch.self)
+      n += layer.k.isfinite().sum().item<int64_t>() + layer.v.isfinite().sum().item<int64_t>();
+    return n;
+  };
+  double read_positions = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t first_read = std::max<int64_t>(0, t + 1 - c.window);
+    if (t == 2) {
+      // Cache writes of one step: what it changes in caches holding NaN at the positions not written yet.
+      for (auto& layer : st.self) {
+        layer.k.narrow(2, t, T - t).fill_(NAN);
+        layer.v.narrow(2, t, T - t).fill_(NAN);
+      }
+      auto probe = copy_of(st);
+      engine.step(probe);
+      const int64_t written = finite_cache_elements(probe) - finite_cache_elements(st);
+      EXPECT_DOUBLE_EQ(cost.cache_write_bytes, static_cast<double>(written * e));
+    }
+    if (first_read > 0) {
+      // Positions before the window are never read: NaN there leaves the logits finite ...
+      auto probe = copy_of(st);
+      for (auto& layer : probe.self) {
+        layer.k.narrow(2, 0, first_read).fill_(NAN);
+        layer.v.narrow(2, 0, first_read).fill_(NAN);
+      }
+      EXPECT_TRUE(engine.step(probe).isfinite().all().item<bool>()) << "step " << t;
+      // ... while the first position inside it is.
+      probe = copy_of(st);
+      for (auto& layer : probe.self) layer.v.narrow(2, first_read, 1).fill_(NAN);
+      EXPECT_FALSE(engine.step(probe).isfinite().all().item<bool>()) << "step " << t;
+    }
+    read_positions += static_cast<double>(t + 1 - first_read);
+    st.tokens.copy_(engine.step(st).argmax(-1));  // logits [N, V] -> [N]
+    engine.advance(st);
+  }
+  const double attended = read_positions / T;  // (1 + 2 + 3 + 3 + 3) / 5
+  EXPECT_DOUBLE_EQ(cost.attended, attended);
+  EXPECT_DOUBLE_EQ(cost.self_kv_read_bytes, N * c.decoder_layers * per_position * attended * e);
+
+  const double attention_flops = N * c.decoder_layers * 2.0 * c.heads * (c.d_k + c.d_v) * (attended + S);
+  EXPECT_DOUBLE_EQ(cost.flops, 2.0 * N * matrix_weights + 2.0 * N * (read_params - matrix_weights) + attention_flops);
 }
 
 TEST(Roofline, MeasuredCeilingsArePositiveAndTheFloorIsTheLargerTerm) {
@@ -267,7 +375,7 @@ bench:
   device: cpu
 )");
   auto json = dir.path("out.jsonl");
-  const std::string mqa = std::string(MQA_BINARY_DIR) + "/mqa";
+  const std::string mqa = mqa::test::mqa_binary();
   ASSERT_EQ(std::system((mqa + " bench decode " + config + " --label tiny --json " + json + " > " +
                          dir.path("decode.log") + " 2>&1").c_str()),
             0);

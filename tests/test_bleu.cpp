@@ -327,6 +327,49 @@ TEST(BleuErrors, EmptyCorpusAndMissingReferences) {
   EXPECT_EQ(s.sys_len, 4);
 }
 
+// The statistics of the parts of a corpus scored apart, summed, give the score of the whole corpus (what
+// data-parallel validation does with train.valid_bleu_sentences): compute_bleu is corpus_bleu's last step.
+TEST(BleuStatistics, PartsScoredApartAndSummedGiveTheWholeCorpusScore) {
+  const Lines hyps = {"the cat sat on the mat", "a dog barked loudly at night", "it rained", "",
+                      "the quick brown fox jumps over the lazy dog", "we went home early"};
+  const Lines refs = {"the cat sat on a mat", "the dog barked at night", "it rained all day", "nothing here",
+                      "the quick brown fox jumped over the lazy dog", "we went home"};
+  for (const char* smooth : {"exp", "floor", "add-k", "none"}) {
+    BleuOptions options;
+    options.smooth = mqa::parse_smooth(smooth);
+    const mqa::BleuScore whole = corpus_bleu(hyps, {refs}, options);
+    mqa::BleuScore summed;
+    summed.options = options;
+    summed.nrefs = "1";
+    summed.counts.assign(4, 0);
+    summed.totals.assign(4, 0);
+    for (size_t part = 0; part < 2; ++part) {  // lines 0, 2, 4 and 1, 3, 5, as two ranks would take them
+      Lines h, r;
+      for (size_t i = part; i < hyps.size(); i += 2) {
+        h.push_back(hyps[i]);
+        r.push_back(refs[i]);
+      }
+      const mqa::BleuScore s = corpus_bleu(h, {r}, options);
+      for (int n = 0; n < 4; ++n) {
+        summed.counts[n] += s.counts[n];
+        summed.totals[n] += s.totals[n];
+      }
+      summed.sys_len += s.sys_len;
+      summed.ref_len += s.ref_len;
+    }
+    const mqa::BleuScore total = mqa::compute_bleu(summed);
+    EXPECT_GT(whole.score, 0.0) << smooth;
+    EXPECT_EQ(total.score, whole.score) << smooth;
+    EXPECT_EQ(total.bp, whole.bp) << smooth;
+    EXPECT_EQ(total.precisions, whole.precisions) << smooth;
+    EXPECT_EQ(total.format(), whole.format()) << smooth;
+  }
+  mqa::BleuScore wrong;
+  wrong.counts = {1, 0};
+  wrong.totals = {2, 1};
+  EXPECT_THROW(mqa::compute_bleu(wrong), mqa::MetricError);  // max_ngram_order 4 needs 4 of each
+}
+
 TEST(BleuFormat, JsonMatchesSacreBleusDefaultOutput) {
   auto s = corpus_bleu({"the cat sat on the mat"}, {{"the cat sat on a mat"}});
   std::string v = mqa::metric_format::version_field();
@@ -350,7 +393,7 @@ struct CliRun {
 };
 
 CliRun run_mqa(const std::string& args) {
-  std::string cmd = std::string(MQA_BINARY_DIR) + "/mqa " + args + " 2>&1";
+  std::string cmd = mqa::test::mqa_binary() + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   std::string out;

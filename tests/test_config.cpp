@@ -130,12 +130,19 @@ TEST(ConfigErrors, MalformedOverride) {
   EXPECT_NE(msg.find("expected section.key=value"), std::string::npos) << msg;
 }
 
-TEST(Config, EveryShippedConfigLoads) {
+// ... and states its learning rate (itself or through its base): train.lr has no default (training refuses a
+// config without it), since its scale depends on the optimizer and schedule.
+TEST(Config, EveryShippedConfigLoadsAndStatesItsLearningRate) {
   int n = 0;
-  for (const auto& e : fs::recursive_directory_iterator(fs::path(MQA_SOURCE_DIR) / "configs")) {
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(mqa::test::source_dir()) / "configs")) {
     if (e.path().extension() != ".yaml") continue;
     SCOPED_TRACE(e.path().string());
-    EXPECT_NO_THROW(load_config(e.path().string()));
+    mqa::LoadedConfig loaded;
+    EXPECT_NO_THROW(loaded = load_config(e.path().string()));
+    bool states_lr = false;
+    for (const auto& o : loaded.origins) states_lr |= o.key == "train.lr";
+    EXPECT_TRUE(states_lr);
+    EXPECT_GT(loaded.config.train.lr, 0.0);
     ++n;
   }
   EXPECT_GT(n, 0);

@@ -47,7 +47,7 @@ std::string squeeze_spaces(const std::string& s) {
   return out;
 }
 
-const std::string kMqa = std::string(MQA_BINARY_DIR) + "/mqa";
+const std::string kMqa = mqa::test::mqa_binary();
 
 // A seq2seq DataConfig over six small files in dir (each split: two lines).
 mqa::DataConfig pair_config(const mqa::test::TempDir& dir) {

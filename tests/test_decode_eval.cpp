@@ -4,7 +4,8 @@
 //     stream after its leading eos is predicted exactly once, so per-word perplexity divides the same total;
 //   - `mqa translate` skips a line of invalid UTF-8 with a warning naming it (empty output line), or fails with
 //     --strict; n-best lines have the `i ||| text ||| score` form;
-//   - `mqa eval` writes its JSON with perplexity and BLEU for beam 1 and beam k;
+//   - `mqa eval` writes its JSON with perplexity and BLEU for beam 1 and beam k, and its perplexity of the valid
+//     split is the one training's validation logged for the checkpoint (same scorer, same precision);
 //   - `mqa generate` prints the prompt and its continuation, greedy (temperature 0 or top-k 1) equal to lm_greedy,
 //     sampled reproducible by seed; it refuses a seq2seq checkpoint.
 #include <gtest/gtest.h>
@@ -25,7 +26,9 @@
 #include "mqa/decode/greedy_search.h"
 #include "mqa/eval/perplexity.h"
 #include "mqa/train/checkpoint.h"
+#include "mqa/train/trainer.h"
 #include "test_util.h"
+#include "tiny_train_config.h"
 
 namespace {
 
@@ -111,7 +114,7 @@ TEST(DecodeEval, Seq2SeqPerplexityEqualsExampleByExampleForward) {
   auto data = mqa::Dataset::open(p.config.data, "seq2seq", "valid");
   ASSERT_EQ(data->size(), 12);
   // A small budget: several batches with padding.
-  auto r = mqa::perplexity(p.model, data, 60);
+  auto r = mqa::perplexity(p.model, data, 60, torch::kFloat32);
   int64_t tokens = 0;
   const double nll = nll_example_by_example(p.model, *data, &tokens);
   EXPECT_EQ(r.tokens, tokens);
@@ -124,7 +127,7 @@ TEST(DecodeEval, Seq2SeqPerplexityEqualsExampleByExampleForward) {
 TEST(DecodeEval, LanguageModelPerplexityCoversTheStreamOnceAndPerWordUsesWordsPlusLines) {
   Prepared p("lm");
   auto data = mqa::Dataset::open(p.config.data, "lm", "valid");
-  auto r = mqa::perplexity(p.model, data, 64);
+  auto r = mqa::perplexity(p.model, data, 64, torch::kFloat32);
   int64_t tokens = 0;
   const double nll = nll_example_by_example(p.model, *data, &tokens);
   EXPECT_NEAR(r.nll, nll, 1e-5 * nll + 1e-4);
@@ -198,7 +201,7 @@ TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " not in\n" << json;
   // The perplexity is the library's over the same split.
   auto data = mqa::Dataset::open(p.config.data, "seq2seq", "test");
-  auto ppl = mqa::perplexity(p.model, data, p.config.data.batch_tokens);
+  auto ppl = mqa::perplexity(p.model, data, p.config.data.batch_tokens, torch::kFloat32);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(json, m, std::regex(R"("ln_ppl": ([0-9.eE+-]+))")));
   EXPECT_NEAR(std::stod(m[1]), ppl.ln_ppl, 1e-6);
@@ -246,4 +249,42 @@ TEST(DecodeEval, GenerateCommandContinuesPromptsGreedilyOrBySeed) {
   r = run_mqa("generate '" + t.checkpoint + "' --prompt x");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("generate needs a language model"), std::string::npos) << r.err;
+}
+
+// `mqa eval` scores with the run's own precision (the checkpoint's train.precision: here bf16 autocast, on CPU) and
+// the scorer training's validation used (eval/perplexity.h, the same batches), so its ln_ppl of the valid split is
+// the value metrics.jsonl holds for the checkpoint's step, to the last digit. Asked for fp32 instead, it differs:
+// the setting is really applied.
+TEST(DecodeEval, EvalLnPplEqualsWhatValidationLoggedForTheCheckpoint) {
+  Prepared p("translation");
+  mqa::LoadedConfig loaded =
+      mqa::test::tiny_config({"model.max_positions=128", "train.max_steps=4", "train.valid_every=4",
+                              "train.save_every=4", "train.precision=bf16"});
+  loaded.config.data = p.config.data;
+  mqa::TrainerOptions options;
+  std::ostringstream quiet;
+  options.out = &quiet;
+  options.run_dir = p.dir.path("run");
+  options.handle_signals = false;
+  const mqa::TrainResult trained = mqa::train_from_config(p.dir.path("tiny.yaml"), loaded, options);
+  ASSERT_EQ(trained.status, mqa::TrainStatus::Finished) << quiet.str();
+
+  std::ifstream metrics_file(p.dir.path("run/metrics.jsonl"));
+  const std::string metrics((std::istreambuf_iterator<char>(metrics_file)), {});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(metrics, m, std::regex(R"re("split":"valid","step":4,"ln_ppl":([^,]+),)re")))
+      << metrics;
+  const double logged = std::stod(m[1]);
+
+  const std::string checkpoint = p.dir.path("run/checkpoint_last.pt");
+  RunResult r = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet", p.dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"precision\": \"bf16\""), std::string::npos) << r.out;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"re("ln_ppl": ([^,]+),)re"))) << r.out;
+  EXPECT_EQ(std::stod(m[1]), logged) << r.out << metrics;
+
+  RunResult fp32 = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet --precision fp32", p.dir);
+  ASSERT_EQ(fp32.status, 0) << fp32.err;
+  ASSERT_TRUE(std::regex_search(fp32.out, m, std::regex(R"re("ln_ppl": ([^,]+),)re"))) << fp32.out;
+  EXPECT_NE(std::stod(m[1]), logged) << "fp32 and bf16 autocast gave the same ln_ppl: is the precision applied?";
 }

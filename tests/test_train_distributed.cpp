@@ -4,15 +4,16 @@
 // CI sandbox (gVisor); see test_distributed.cpp.
 //
 // What is pinned down: two ranks with train.accumulate 1 take the same optimizer steps as one process with
-// accumulate 2 (the same batches, the same per-token loss); a rank that dies ends the job with a clear error
-// instead of a hang; resuming with another world size is refused naming both sizes.
+// accumulate 2 (the same batches, the same per-token loss); both ranks share the validation (perplexity and greedy
+// BLEU) and log what one process measures; a rank that dies ends the job with a clear error instead of a hang;
+// resuming with another world size is refused naming both sizes.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "mqa/config/config.h"
@@ -104,7 +105,7 @@ class TrainDistributed : public ::testing::Test {
     return out;
   }
 
-  static std::string mqa_binary() { return std::string(MQA_BINARY_DIR) + "/mqa"; }
+  static std::string mqa_binary() { return mqa::test::mqa_binary(); }
 
   static mqa::test::TempDir* corpus_;
   static mqa::DataConfig data_;
@@ -178,18 +179,61 @@ TEST_F(TrainDistributed, OverlappedAllReduceGivesTheParametersOfAllReducingAfter
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
 }
 
+// Validation is sharded (each rank scores dev batches r, r + W, ... and the sums are all-reduced), and so is the
+// greedy BLEU of train.valid_bleu_sentences (sentence i on rank i mod W, BLEU statistics summed). What two ranks
+// log equals what one process, `mqa eval`, measures on the checkpoint they wrote: the same ln(PPL) (the same batches
+// and scorer; only the order of float64 additions differs), the same token count and the same greedy BLEU. Rank 0's
+// line names each rank's share, so a rank that scored nothing (rank 0 validating alone while the others wait in a
+// collective, and time out on a long validation) fails the test.
+TEST_F(TrainDistributed, TwoRanksShareTheValidationAndLogWhatOneProcessMeasures) {
+  auto config = write_config("tiny", {"train.valid_bleu_sentences=16"});
+  auto ranks = train_ranks(2, config + " --run-dir " + dir_.path("two"));
+  ASSERT_EQ(ranks[0].rc, 0) << ranks[0].log;
+  ASSERT_EQ(ranks[1].rc, 0) << ranks[1].log;
+
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(ranks[0].log, m, std::regex(R"(\((\d+) tokens; ranks scored (\d+) \+ (\d+)\))")))
+      << ranks[0].log;
+  const int64_t tokens = std::stoll(m[1]), rank0 = std::stoll(m[2]), rank1 = std::stoll(m[3]);
+  EXPECT_GT(rank0, 0);
+  EXPECT_GT(rank1, 0);
+  EXPECT_EQ(rank0 + rank1, tokens);
+
+  const std::string metrics = read_text(dir_.path("two/metrics.jsonl"));
+  ASSERT_TRUE(std::regex_search(
+      metrics, m, std::regex(R"re(\{"split":"valid","step":5,"ln_ppl":([^,]+),"ppl":[^,]+,"tokens":(\d+),)re"
+                             R"re("elapsed":[^,]+,"valid_bleu":([^}]+)\})re")))
+      << metrics;
+  const double valid_ln_ppl = std::stod(m[1]), valid_bleu = std::stod(m[3]);
+  EXPECT_EQ(std::stoll(m[2]), tokens);
+
+  // One process on the same checkpoint: perplexity over the whole valid split, greedy BLEU of its first 16 lines.
+  const std::string eval_log = dir_.path("eval.json");
+  const int status = std::system((mqa_binary() + " eval " + dir_.path("two/checkpoint_last.pt") +
+                                  " --split valid --bleu-sentences 16 --set decode.beam_size=1 --quiet > " + eval_log +
+                                  " 2>&1")
+                                     .c_str());
+  const std::string eval = read_text(eval_log);
+  ASSERT_EQ(status, 0) << eval;
+  ASSERT_TRUE(std::regex_search(eval, m, std::regex(R"re("tokens": (\d+),\s*"sequences": \d+,\s*"ln_ppl": ([^,]+),)re")))
+      << eval;
+  EXPECT_EQ(std::stoll(m[1]), tokens);
+  EXPECT_NEAR(std::stod(m[2]), valid_ln_ppl, 1e-12 * std::abs(valid_ln_ppl));
+  ASSERT_TRUE(std::regex_search(eval, m, std::regex(R"re("beam": 1,[^}]*"bleu": ([^,]+),)re"))) << eval;
+  // After 5 steps the greedy outputs share no word with the references (BLEU 0), so this pins down the plumbing;
+  // that the summed statistics give the whole corpus's score, BleuStatistics.* shows.
+  EXPECT_EQ(std::stod(m[1]), valid_bleu);
+}
+
 // Rank 1 vanishes after step 2 (fault injection in cmd_train.cpp); rank 0 fails in its next collective and exits
 // non-zero naming the probable cause, well before timeout(1) would have killed a hang.
 TEST_F(TrainDistributed, ACrashedRankEndsTheOthersWithAClearError) {
   auto config = write_config("tiny", {"train.max_steps=50"});
-  const auto start = std::chrono::steady_clock::now();
   auto ranks = train_ranks(2, config + " --run-dir " + dir_.path("run"),
                            "MQA_TEST_EXIT_AFTER_STEP=1:2 MQA_DIST_TIMEOUT=20");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(ranks[1].rc, 3) << ranks[1].log;
   EXPECT_NE(ranks[0].rc, 0) << ranks[0].log;
   EXPECT_NE(ranks[0].rc, 124) << "rank 0 hung until timeout(1) killed it";
-  EXPECT_LT(seconds, 45);
   EXPECT_NE(ranks[0].log.find("another rank probably crashed or was killed"), std::string::npos) << ranks[0].log;
 }
 

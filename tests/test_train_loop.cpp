@@ -13,6 +13,7 @@
 #include "mqa/train/checkpoint.h"
 #include "mqa/train/signals.h"
 #include "mqa/train/trainer.h"
+#include "mqa/train/valid_bleu.h"
 #include "test_util.h"
 #include "tiny_train_config.h"
 
@@ -214,6 +215,60 @@ TEST(TrainLoop, ResumeWithAnotherModelIsAConfigError) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("model.d_ff: 64 vs 128"), std::string::npos) << e.what();
   }
+}
+
+// train.lr has no default: a config that does not state it is refused before any step, naming the file and the key
+// (the old default, 1.0, was Adafactor's scale and trained Adam with inverse_sqrt at a peak of 1.0).
+TEST(TrainLoop, AConfigWithoutALearningRateIsRefusedNamingTheFileAndKey) {
+  mqa::test::TempDir dir;
+  const std::string path = dir.write("no_lr.yaml", R"(model:
+  type: seq2seq
+  encoder_layers: 1
+  decoder_layers: 1
+  d_model: 32
+  heads: 2
+  kv_heads: 1
+  d_k: 16
+  d_v: 16
+  d_ff: 64
+  max_positions: 16
+train:
+  optimizer: adam
+  schedule: inverse_sqrt
+  max_steps: 2
+  threads: 1
+  device: cpu
+)");
+  try {
+    train(load_config(path), dir.path("run"));
+    FAIL() << "a config without train.lr trained";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("train.lr: not set"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(dir.path("run/checkpoint_last.pt")));
+  // Stated, the same config trains.
+  EXPECT_EQ(train(load_config(path, {"train.lr=0.003"}), dir.path("run")).status, TrainStatus::Finished);
+}
+
+// Greedy dev BLEU needs a translation model and the dev text: asked of a language model, or without the raw text,
+// the hook says so before any training.
+TEST(TrainLoop, ValidBleuNeedsATranslationModelAndTheDevText) {
+  mqa::test::TempDir dir;
+  auto lm = tiny_config({"model.type=lm", "data.seq_len=16", "train.valid_bleu_sentences=10"}).config;
+  const std::string msg = mqa::test::error_of([&] {
+    valid_bleu_hook(lm, nullptr, Distributed::single(), torch::kFloat32);
+  });
+  EXPECT_NE(msg.find("train.valid_bleu_sentences: 10 asks for BLEU, which needs a translation model"),
+            std::string::npos)
+      << msg;
+  auto seq2seq = tiny_config({"train.valid_bleu_sentences=10", "data.dir=" + dir.path("nowhere")}).config;
+  const std::string missing = mqa::test::error_of([&] {
+    valid_bleu_hook(seq2seq, nullptr, Distributed::single(), torch::kFloat32);
+  });
+  EXPECT_NE(missing.find(dir.path("nowhere/valid.src.txt") + ": cannot read the raw source text"), std::string::npos)
+      << missing;
 }
 
 TEST(TrainLoop, AdafactorRejectsAdamsBeta1) {

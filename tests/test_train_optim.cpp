@@ -8,6 +8,7 @@
 #include "mqa/train/loss.h"
 #include "mqa/train/lr_schedule.h"
 #include "mqa/train/optimizers.h"
+#include "test_util.h"
 
 using namespace mqa;
 
@@ -36,6 +37,23 @@ TEST(TrainSchedule, ConstantWarmsUpThenStaysFlat) {
   EXPECT_DOUBLE_EQ(s.at(100000), 3e-4);
   LrSchedule none("constant", 3e-4, 0);
   EXPECT_DOUBLE_EQ(none.at(1), 3e-4);
+}
+
+// The shipped configs state their learning rate (train.lr has no default); their schedules, by hand.
+TEST(TrainSchedule, ShippedConfigsGiveHandComputedRates) {
+  // Quickstart: Adam, inverse_sqrt, lr 0.002, warmup 50.
+  LrSchedule quick(load_config(mqa::test::source_path("configs/quickstart.yaml")).config.train);
+  EXPECT_DOUBLE_EQ(quick.at(10), 0.0004);  // 0.002 * 10 / 50
+  EXPECT_DOUBLE_EQ(quick.at(50), 0.002);
+  EXPECT_DOUBLE_EQ(quick.at(200), 0.001);  // 0.002 * sqrt(50 / 200)
+  // The paper's baseline: Adafactor, rsqrt_decay, lr 1.0, warmup 10k: 1 / sqrt(max(step, 10k)).
+  LrSchedule paper(load_config(mqa::test::source_path("configs/wmt14/base.yaml")).config.train);
+  EXPECT_DOUBLE_EQ(paper.at(1), 0.01);
+  EXPECT_DOUBLE_EQ(paper.at(40000), 0.005);
+  // Table 1 scaled: Adam, inverse_sqrt, lr 0.001, warmup 200.
+  LrSchedule scaled(load_config(mqa::test::source_path("configs/wmt14/scaled/multi_query.yaml")).config.train);
+  EXPECT_DOUBLE_EQ(scaled.at(100), 0.0005);  // 0.001 * 100 / 200
+  EXPECT_DOUBLE_EQ(scaled.at(800), 0.0005);  // 0.001 * sqrt(200 / 800)
 }
 
 TEST(TrainSchedule, UnknownNameIsAnError) {
@@ -189,6 +207,40 @@ TEST(TrainOptimizer, AdafactorFirstStepIsSignTimesScaledLr) {
   opt.step();
   auto expected = torch::tensor({0.5 - 0.1 * rms, -1.0 + 0.1 * rms, 2.0 - 0.1 * rms, 0.1 + 0.1 * rms});
   EXPECT_TRUE(torch::allclose(p.detach(), expected, 1e-5, 1e-6)) << p << expected;
+}
+
+// Step 1 of Adafactor by hand for a 2x3 matrix (the factored second moments), lr 0.1, d = 1, eps2 1e-3:
+//   g = [[1, 0, 2], [2, 2, 0]], g^2 = [[1, 0, 4], [4, 4, 0]] (eps1 = 1e-30 is below double precision here).
+//   beta2_1 = 1 - 1^-0.8 = 0, so the moments are this step's: row means R = (5/3, 8/3), column means
+//   C = (5/2, 2, 2), and mean(R) = 13/6. v_ij = R_i C_j / mean(R):
+//       v = [[25/13, 20/13, 20/13], [40/13, 32/13, 32/13]]
+//   u = g / sqrt(v) = [[sqrt(13)/5, 0, 2 sqrt(13/20)], [2 sqrt(13/40), 2 sqrt(13/32), 0]]
+//   sum u^2 = 13 (1/25 + 1/5 + 1/10 + 1/8) = 6.045, RMS(u) = sqrt(6.045 / 6) > 1, so u is divided by RMS(u).
+//   p0 = [[0.5, -1, 2], [0.1, 0, -0.3]]: RMS(p0) = sqrt(5.35 / 6); alpha = 0.1 RMS(p0).
+//   p1 = p0 - alpha u / RMS(u).
+// (A rank-1 g^2 would make the factored estimate exact and u = sign(g); this g^2 is not rank 1.)
+TEST(TrainOptimizer, AdafactorFactoredFirstStepMatchesAHandComputedStep) {
+  auto p = torch::tensor({{0.5, -1.0, 2.0}, {0.1, 0.0, -0.3}}, torch::TensorOptions().dtype(torch::kDouble));
+  p.requires_grad_();
+  Adafactor opt({p}, AdafactorOptions(0.1));
+  p.mutable_grad() = torch::tensor({{1.0, 0.0, 2.0}, {2.0, 2.0, 0.0}}, torch::kDouble);
+  opt.step();
+
+  const double r13 = std::sqrt(13.0);
+  const double u[2][3] = {{r13 / 5, 0.0, 2 * std::sqrt(13.0 / 20)},
+                          {2 * std::sqrt(13.0 / 40), 2 * std::sqrt(13.0 / 32), 0.0}};
+  const double rms_u = std::sqrt(6.045 / 6), alpha = 0.1 * std::sqrt(5.35 / 6);
+  const double p0[2][3] = {{0.5, -1.0, 2.0}, {0.1, 0.0, -0.3}};
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j)
+      EXPECT_NEAR(p[i][j].item<double>(), p0[i][j] - alpha * u[i][j] / rms_u, 1e-6) << "p[" << i << "][" << j << "]";
+  // The factored moments themselves: row and column means of g^2.
+  const auto& st = *opt.state_of(p);
+  EXPECT_NEAR(st.exp_avg_sq_row()[0].item<double>(), 5.0 / 3, 1e-6);
+  EXPECT_NEAR(st.exp_avg_sq_row()[1].item<double>(), 8.0 / 3, 1e-6);
+  EXPECT_NEAR(st.exp_avg_sq_col()[0].item<double>(), 2.5, 1e-6);
+  EXPECT_NEAR(st.exp_avg_sq_col()[1].item<double>(), 2.0, 1e-6);
+  EXPECT_NEAR(st.exp_avg_sq_col()[2].item<double>(), 2.0, 1e-6);
 }
 
 TEST(TrainOptimizer, AdafactorStateSaveLoadContinuesIdentically) {

@@ -80,8 +80,6 @@ inline CommandResult run_command(const std::string& command, bool merge_stderr =
   }
   return r;
 }
-// The mqa executable of this build, quoted for a shell command line.
-inline std::string mqa_executable() { return "'" + std::string(MQA_BINARY_DIR) + "/mqa'"; }
 
 // The whole file, bytes as they are.
 inline std::string file_bytes(const std::string& path) {
@@ -91,14 +89,21 @@ inline std::string file_bytes(const std::string& path) {
   return s.str();
 }
 
-inline std::string source_path(const std::string& rel) { return std::string(MQA_SOURCE_DIR) + "/" + rel; }
+// The source tree and the build directory (tests/test_paths.cpp).
+std::string source_dir();
+std::string binary_dir();
+// The `mqa` program of this build; quoted for a shell command line.
+inline std::string mqa_binary() { return binary_dir() + "/mqa"; }
+inline std::string mqa_executable() { return "'" + mqa_binary() + "'"; }
+
+inline std::string source_path(const std::string& rel) { return source_dir() + "/" + rel; }
 // The real corpora (multi30k/, sotu/: README "Data"): the folder $MQA_TEST_DATA names; without it ../shared/data
 // beside the checkout, or ../../shared/data beside a git worktree one level deeper (this project's machines keep
 // them there). Tests that need them skip, with shared_data_missing() as the message, when they are absent.
 inline std::string shared_data(const std::string& rel) {
   if (const char* env = std::getenv("MQA_TEST_DATA"); env && *env) return std::string(env) + "/" + rel;
-  const std::string beside = std::string(MQA_SOURCE_DIR) + "/../shared/data/";
-  const std::string above = std::string(MQA_SOURCE_DIR) + "/../../shared/data/";
+  const std::string beside = source_dir() + "/../shared/data/";
+  const std::string above = source_dir() + "/../../shared/data/";
   return (std::filesystem::exists(beside) || !std::filesystem::exists(above) ? beside : above) + rel;
 }
 inline bool have_shared_data() { return std::filesystem::exists(shared_data("multi30k")); }

@@ -21,8 +21,11 @@ OpenedCheckpoint open_checkpoint(const CheckpointArgs& args, const std::vector<s
                                  const std::vector<std::string>& extra) {
   OpenedCheckpoint c;
   c.device = resolve_device(args.compute.device);
-  c.precision = resolve_precision(args.compute.precision, c.device);
   c.bundle = load_model(args.checkpoint, c.device, args.vocab);
+  // As the run validated unless asked otherwise, so that eval's numbers are the ones training logged.
+  c.precision = resolve_precision(args.compute.precision.empty() ? c.bundle.config.train.precision
+                                                                 : args.compute.precision,
+                                  c.device);
   std::vector<std::string> overrides = args.overrides;
   overrides.insert(overrides.end(), extra.begin(), extra.end());
   c.config = with_overrides(c.bundle.config, overrides, sections);

@@ -8,7 +8,9 @@
 //            sacreBLEU-compatible BLEU against {split}.tgt.txt (eval/bleu.h, 13a, its signature) and decoding speed
 //            in output tokens/s (best hypotheses, eos included, over the wall time of encoding + search);
 //            --ppl-only leaves it out (dev perplexity needs no decoding).
-// Scoring and decoding run in --precision (bf16 autocast on CUDA by default, as training validates).
+// --precision (auto | fp32 | bf16, default the checkpoint's train.precision): the forward passes and the decoder run
+// as the run's validation did, so on the same device "ln_ppl" of the valid split is the value metrics.jsonl holds for
+// the checkpoint's step (both are eval/perplexity.h over the same batches).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -20,6 +22,7 @@
 #include "cli/checkpoint_args.h"
 #include "mqa/config/config.h"
 #include "mqa/data/dataset.h"
+#include "mqa/data/raw_split.h"
 #include "mqa/decode/beam_search.h"
 #include "mqa/decode/translator.h"
 #include "mqa/eval/bleu.h"
@@ -54,18 +57,6 @@ std::string str(const std::string& s) {
   return o + "\"";
 }
 
-std::vector<std::string> read_lines(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot read the {} (written by mqa prepare / mqa synth)", path, what));
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 void run_eval(const EvalArgs& a) {
   if (a.split != "valid" && a.split != "test")
     throw std::runtime_error(fmt::format("--split {}: expected valid or test", a.split));
@@ -84,10 +75,11 @@ void run_eval(const EvalArgs& a) {
   fields.push_back(fmt::format("\"checkpoint\": {}", str(a.run.checkpoint)));
   fields.push_back(fmt::format("\"split\": {}", str(a.split)));
   fields.push_back(fmt::format("\"model_type\": {}", str(config.model.type)));
+  fields.push_back(fmt::format("\"precision\": {}", str(precision == torch::kFloat32 ? "fp32" : "bf16")));
 
   auto data = mqa::Dataset::open(config.data, config.model.type, a.split);
   if (log) *log << fmt::format("eval: perplexity over {} {} examples\n", data->size(), a.split);
-  mqa::PerplexityResult ppl = mqa::perplexity(bundle.model, data, config.data.batch_tokens);
+  mqa::PerplexityResult ppl = mqa::perplexity(bundle.model, data, config.data.batch_tokens, precision);
   fields.push_back(fmt::format("\"tokens\": {}", ppl.tokens));
   fields.push_back(fmt::format("\"sequences\": {}", ppl.sequences));
   fields.push_back(fmt::format("\"ln_ppl\": {}", num(ppl.ln_ppl)));
@@ -104,15 +96,9 @@ void run_eval(const EvalArgs& a) {
       fields.push_back("\"word_ppl\": null");
     }
   } else if (!a.ppl_only) {
-    std::vector<std::string> sources = read_lines((dir / (a.split + ".src.txt")).string(), "raw source text");
-    std::vector<std::string> refs = read_lines((dir / (a.split + ".tgt.txt")).string(), "raw reference text");
-    if (sources.size() != refs.size())
-      throw std::runtime_error(fmt::format("{}: {} lines but {} has {}", (dir / (a.split + ".src.txt")).string(),
-                                           sources.size(), (dir / (a.split + ".tgt.txt")).string(), refs.size()));
-    if (a.bleu_sentences > 0 && a.bleu_sentences < static_cast<int64_t>(sources.size())) {
-      sources.resize(a.bleu_sentences);
-      refs.resize(a.bleu_sentences);
-    }
+    mqa::RawSplit text = mqa::read_raw_split(config.data.dir, a.split, a.bleu_sentences);
+    const std::vector<std::string>& sources = text.sources;
+    const std::vector<std::string>& refs = text.references;
     std::vector<int64_t> beams = {1};
     if (config.decode.beam_size != 1) beams.push_back(config.decode.beam_size);
     std::vector<std::string> runs;
@@ -124,8 +110,9 @@ void run_eval(const EvalArgs& a) {
       options.search.nbest = 1;
       options.search.bos_id = bundle.vocab->bos_id();
       options.search.eos_id = bundle.vocab->eos_id();
+      options.search.precision = precision;
       options.batch_tokens = config.decode.batch_tokens;
-      options.input_name = (dir / (a.split + ".src.txt")).string();
+      options.input_name = text.source_path;
       options.log = log;
       if (log) *log << fmt::format("eval: decoding {} sentences with beam {}\n", sources.size(), beam);
       mqa::TranslateStats st;

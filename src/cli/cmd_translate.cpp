@@ -59,6 +59,8 @@ void run_translate(const TranslateArgs& a) {
   options.search.precision = opened.precision;  // the decoder's weights and caches: bf16 on CUDA by default
   options.search.bos_id = bundle.vocab->bos_id();
   options.search.eos_id = bundle.vocab->eos_id();
+  options.search.precision =
+      mqa::resolve_precision(a.precision.empty() ? config.train.precision : a.precision, device);
   options.batch_tokens = config.decode.batch_tokens;
   options.strict = a.strict;
   options.log = a.quiet ? nullptr : &std::cerr;

@@ -47,7 +47,8 @@ void add_config_args(CLI::App* cmd, ConfigArgs& args, bool required = true);
 
 // --device and --precision. For a config-driven command (config_section "train", "bench") an option left out keeps
 // the config's value, and append_overrides() adds the given ones to --set's as `section.device=...` (so they win);
-// commands that load a checkpoint (config_section "") default both to auto.
+// commands that load a checkpoint (config_section "") default the device to auto and the precision to the
+// checkpoint's own train.precision (as its validation ran).
 struct ComputeArgs {
   std::string device, precision;
   std::vector<std::string> append_overrides(std::vector<std::string> overrides, const std::string& section) const;

@@ -47,19 +47,17 @@ std::vector<std::string> ComputeArgs::append_overrides(std::vector<std::string> 
 
 void add_compute_args(CLI::App* cmd, ComputeArgs& args, const std::string& section) {
   const bool from_config = !section.empty();
-  if (!from_config) args = {"auto", "auto"};
+  if (!from_config) args = {"auto", ""};  // precision "": the checkpoint's own train.precision
   auto* device = cmd->add_option("--device", args.device,
                                  from_config ? "auto | cpu | cuda (sets " + section + ".device)"
                                              : "auto | cpu | cuda (auto: cuda when there is one)");
   auto* precision = cmd->add_option("--precision", args.precision,
                                     from_config ? "auto | fp32 | bf16 (sets " + section + ".precision)"
-                                                : "auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU)");
+                                                : "auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU; default: as "
+                                                  "the checkpoint was trained, its train.precision)");
   device->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   precision->check(CLI::IsMember({"auto", "fp32", "bf16"}));
-  if (!from_config) {
-    device->capture_default_str();
-    precision->capture_default_str();
-  }
+  if (!from_config) device->capture_default_str();
 }
 
 void refuse_renamed_option(CLI::App* cmd, const std::string& old_name, const std::string& replacement) {

@@ -25,8 +25,8 @@ void declare_decode_keys(std::vector<KeyDef>& k) {
   k.push_back(key("decode.nbest", S, &D::nbest, "hypotheses printed per sentence (at most beam_size)",
                   range(1, 1024)));
   k.push_back(key("decode.keep_greedy_path", S, &D::keep_greedy_path,
-                  "beam search keeps the greedy hypothesis among its beams, so beam k never scores below greedy; "
-                  "false = textbook (fairseq) beam search"));
+                  "true: beam search keeps the greedy hypothesis among its beams (one more row), so beam k never "
+                  "scores below greedy; false (default): textbook beam search, as fairseq's and the paper's"));
   k.push_back(key("decode.batch_tokens", S, &D::batch_tokens, "source tokens per decoding batch", range(1, 1 << 30)));
   k.push_back(key("decode.temperature", S, &D::temperature, "lm sampling temperature", range(1e-6, 1e6)));
   k.push_back(key("decode.top_k", S, &D::top_k, "lm sampling: keep the k most likely tokens; 0 = all",

@@ -13,7 +13,7 @@ struct DecodeConfig {
   double max_len_a = 1.2;             // output length limit: a * source_length + b
   int max_len_b = 10;
   int nbest = 1;
-  bool keep_greedy_path = true;       // beam search keeps the greedy hypothesis alive (never scores below greedy)
+  bool keep_greedy_path = false;      // true: beam search keeps the greedy hypothesis alive (never below greedy)
   int batch_tokens = 4096;            // source tokens per decoding batch
   double temperature = 1.0;           // lm sampling
   int top_k = 0;                      // 0 = off

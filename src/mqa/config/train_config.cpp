@@ -7,7 +7,9 @@ void declare_train_keys(std::vector<KeyDef>& k) {
   const auto S = &Config::train;
   k.push_back(key("train.optimizer", S, &T::optimizer, "adam or adafactor", one_of({"adam", "adafactor"})));
   k.push_back(key("train.lr", S, &T::lr,
-                  "learning rate: the peak for constant/inverse_sqrt; for rsqrt_decay a scale of 1/sqrt(step)",
+                  "learning rate, required for training (no default: 0 = not set, an error): the peak for "
+                  "constant/inverse_sqrt (e.g. 0.001 with Adam); for rsqrt_decay the scale of 1/sqrt(max(step, "
+                  "warmup)) (e.g. 1.0 with Adafactor, the paper's); ignored by adafactor_relative_step",
                   range(0, 1e6)));
   k.push_back(key("train.schedule", S, &T::schedule,
                   "inverse_sqrt: linear warmup to lr, then lr*sqrt(warmup/step); rsqrt_decay: lr/sqrt(max(step, "
@@ -74,7 +76,9 @@ void declare_train_keys(std::vector<KeyDef>& k) {
   k.push_back(key("train.log_every", S, &T::log_every, "steps between metrics lines", range(1, 1e9)));
   k.push_back(key("train.valid_every", S, &T::valid_every, "steps between validations", range(1, 1e9)));
   k.push_back(key("train.valid_bleu_sentences", S, &T::valid_bleu_sentences,
-                  "greedy BLEU on this many dev sentences at each validation; 0 = off", range(0, 1e9)));
+                  "seq2seq: greedy BLEU (sacreBLEU 13a) of the first N dev sentences (valid.src.txt / .tgt.txt) at "
+                  "each validation, in metrics.jsonl as valid_bleu; 0 = off",
+                  range(0, 1e9)));
   k.push_back(key("train.save_every", S, &T::save_every, "steps between checkpoints", range(1, 1e9)));
   k.push_back(key("train.keep_checkpoints", S, &T::keep_checkpoints, "how many step checkpoints to keep",
                   range(1, 1e6)));

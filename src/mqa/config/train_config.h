@@ -6,7 +6,7 @@ namespace mqa {
 
 struct TrainConfig {
   std::string optimizer = "adam";     // adam | adafactor
-  double lr = 1.0;                    // peak (adam) or scale (adafactor) of the schedule
+  double lr = 0.0;                    // peak or scale of the schedule; 0 = not set: training requires it
   std::string schedule = "inverse_sqrt";  // inverse_sqrt | rsqrt_decay | constant
   int warmup_steps = 4000;
   double beta1 = 0.9;                 // Adam only; Adafactor's momentum is adafactor_beta1

@@ -193,7 +193,16 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
     }
   }
 
+  return compute_bleu(std::move(out));
+}
+
+BleuScore compute_bleu(BleuScore out) {
   // BLEU.compute_bleu, step for step.
+  const BleuOptions& opt = out.options;
+  const int N = opt.max_ngram_order;
+  if (N < 1 || static_cast<int>(out.counts.size()) != N || static_cast<int>(out.totals.size()) != N)
+    throw MetricError("BLEU statistics: expected " + std::to_string(N) + " counts and totals (max_ngram_order), got " +
+                      std::to_string(out.counts.size()) + " and " + std::to_string(out.totals.size()));
   double smooth_value = opt.smooth_value.value_or(opt.smooth == BleuSmooth::kFloor ? 0.1 : 1.0);
   if (out.sys_len < out.ref_len)
     out.bp = out.sys_len > 0 ? std::exp(1.0 - static_cast<double>(out.ref_len) / out.sys_len) : 0.0;

@@ -68,6 +68,11 @@ struct BleuScore {
 BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
                       const BleuOptions& options = {});
 
+// sacreBLEU's BLEU.compute_bleu: score, precisions and brevity penalty from the statistics of `stats` (counts,
+// totals, sys_len, ref_len, options; nrefs is kept), e.g. the sums of the corpus_bleu statistics of the parts of a
+// corpus scored apart (data-parallel validation), which give the score of the whole corpus.
+BleuScore compute_bleu(BleuScore stats);
+
 // Helpers shared with chrF (chrf.h): sacreBLEU's Score.format()/json pieces.
 namespace metric_format {
 // f"{x:.{width}f}"

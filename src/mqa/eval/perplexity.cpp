@@ -7,6 +7,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "mqa/train/autocast.h"
+
 namespace mqa {
 
 namespace {
@@ -24,37 +26,46 @@ class EvalMode {
   bool was_training_;
 };
 
-void finish(PerplexityResult& r) {
+}  // namespace
+
+void finish_perplexity(PerplexityResult& r) {
   r.ln_ppl = r.tokens > 0 ? r.nll / static_cast<double>(r.tokens) : std::nan("");
   r.ppl = std::exp(r.ln_ppl);
 }
 
-}  // namespace
-
-PerplexityResult perplexity_of_batches(Transformer& model, const std::function<std::optional<Batch>()>& next) {
+PerplexityResult perplexity_of_batches(Transformer& model, const std::function<std::optional<Batch>()>& next,
+                                       torch::ScalarType precision) {
   EvalMode eval_mode(model);
   torch::NoGradGuard no_grad;
   auto params = model->parameters();
   const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   PerplexityResult r;
+  // Summed on the device: one host sync at the end, not one per batch.
   torch::Tensor nll_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  torch::Tensor token_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
   while (auto batch = next()) {
     torch::Tensor src = batch->src.defined() ? batch->src.to(device) : torch::Tensor();
     torch::Tensor tgt_in = batch->tgt_in.to(device), tgt_out = batch->tgt_out.to(device);  // [B, T]
-    torch::Tensor logits = model->forward(src, tgt_in);                                    // [B, T, V]
+    torch::Tensor logits;                                                                  // [B, T, V]
+    {
+      Autocast autocast(device, precision);  // as the training step's forward; the log-softmax below is fp32
+      logits = model->forward(src, tgt_in);
+    }
     torch::Tensor lp = torch::log_softmax(logits.to(torch::kFloat), -1);
     torch::Tensor token_lp = lp.gather(2, tgt_out.unsqueeze(2)).squeeze(2);  // [B, T]
     torch::Tensor real = tgt_out.ne(model->pad_id());
     nll_sum -= token_lp.masked_fill(real.logical_not(), 0.0).sum().to(torch::kDouble);
-    r.tokens += real.sum().item<int64_t>();
+    token_sum += real.sum();
     r.sequences += tgt_out.size(0);
   }
   r.nll = nll_sum.item<double>();
-  finish(r);
+  r.tokens = token_sum.item<int64_t>();
+  finish_perplexity(r);
   return r;
 }
 
-PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens) {
+PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens,
+                            torch::ScalarType precision) {
   if (!data) throw std::invalid_argument("perplexity: no dataset");
   if (data->is_lm() == model->is_seq2seq())
     throw std::invalid_argument(fmt::format("perplexity: the dataset is {} but the model is {}",
@@ -64,7 +75,7 @@ PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> d
   options.shuffle = false;
   BatchIterator it(data, options);
   // One epoch: next() returns nullopt once at its end.
-  return perplexity_of_batches(model, [&it] { return it.next(); });
+  return perplexity_of_batches(model, [&it] { return it.next(); }, precision);
 }
 
 int64_t count_words_and_lines(const std::string& path) {

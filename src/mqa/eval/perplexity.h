@@ -1,5 +1,7 @@
 // Perplexity of a model on a prepared split: the full teacher-forced forward pass (no incremental decoding), dropout
-// off, no label smoothing.
+// off, no label smoothing. The one scorer of the project: training's validation (train/trainer.h) and `mqa eval`
+// both call it, with the same precision (train.precision: the forward under bf16 autocast or in fp32, the
+// log-softmax in fp32), so their ln_ppl agree at the same checkpoint.
 //
 //   per-token:  ln_ppl = total NLL (nats) / number of predicted tokens, ppl = exp(ln_ppl). The predicted tokens
 //               are the non-pad tgt_out tokens of the batches (data/batching.h): seq2seq y1 .. yn and eos for each
@@ -32,12 +34,20 @@ struct PerplexityResult {
   double word_ppl = 0.0;
 };
 
-// Evaluates every example of `data` once, in batches of `batch_tokens` (BatchIterator, shuffle off). The model is
-// put in eval mode for the pass and returned to its previous mode.
-PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens);
+// Evaluates every example of `data` once, in batches of `batch_tokens` (BatchIterator, shuffle off: the batches
+// training's validation scores). The model is put in eval mode for the pass and returned to its previous mode.
+// `precision`: kFloat32, or kBFloat16 for the forward pass under autocast (train/autocast.h), as resolved from
+// train.precision by resolve_precision (util/device.h).
+PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens,
+                            torch::ScalarType precision);
 
-// The same over batches from any source (next() returns nullopt at the end); used by perplexity().
-PerplexityResult perplexity_of_batches(Transformer& model, const std::function<std::optional<Batch>()>& next);
+// The same over batches from any source (next() returns nullopt at the end); used by perplexity() and by training's
+// validation (each rank over its share of the batches). `sequences` counts the rows of the batches.
+PerplexityResult perplexity_of_batches(Transformer& model, const std::function<std::optional<Batch>()>& next,
+                                       torch::ScalarType precision);
+
+// Fills ln_ppl and ppl from nll and tokens (NaN without tokens): after summing the sums of several passes.
+void finish_perplexity(PerplexityResult& result);
 
 // Words + lines of a raw text file (the per-word convention above). Throws naming the file when it cannot be read.
 int64_t count_words_and_lines(const std::string& path);

@@ -5,8 +5,8 @@
 //    "memory_bytes":..,"memory":"cpu_rss"|"cuda_max_allocated","elapsed":..,"tokens":..}
 //   loss: label-smoothed loss per target token; ln_ppl: nll per target token (ln of the training perplexity);
 //   grad_norm: global gradient norm before clipping; elapsed: training seconds (resumes continue the count).
-// Validation lines: {"split":"valid","step":..,"ln_ppl":..,"ppl":..,"tokens":..,"elapsed":..} (+ extra metrics,
-//   e.g. "bleu", from the validation hook).
+// Validation lines: {"split":"valid","step":..,"ln_ppl":..,"ppl":..,"tokens":..,"elapsed":..} (+ extra metrics
+//   from the validation hook: "valid_bleu" with train.valid_bleu_sentences).
 #pragma once
 #include <torch/torch.h>
 

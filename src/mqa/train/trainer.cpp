@@ -14,9 +14,11 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "mqa/data/dataset.h"
 #include "mqa/data/tokenizer.h"
+#include "mqa/eval/perplexity.h"
 #include "mqa/train/autocast.h"
 #include "mqa/train/checkpoint.h"
 #include "mqa/train/loss.h"
@@ -26,6 +28,7 @@
 #include "mqa/train/run_directory.h"
 #include "mqa/train/signals.h"
 #include "mqa/train/train_step.h"
+#include "mqa/train/valid_bleu.h"
 #include "mqa/util/device.h"
 
 namespace fs = std::filesystem;
@@ -98,28 +101,6 @@ std::ostream& discarded_output() {
 
 }  // namespace
 
-std::pair<double, int64_t> evaluate_nll(Transformer& model, BatchSource& data, const torch::Device& device,
-                                        torch::ScalarType precision) {
-  const bool was_training = model->is_training();
-  model->eval();
-  torch::NoGradGuard no_grad;
-  auto nll = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-  int64_t tokens = 0;
-  while (auto batch = data.next()) {
-    torch::Tensor logits;
-    {
-      Autocast autocast(device, precision);
-      auto src = batch->src.defined() ? batch->src.to(device) : torch::Tensor();
-      logits = model->forward(src, batch->tgt_in.to(device));
-    }
-    auto sums = label_smoothed_loss(logits, batch->tgt_out.to(device), model->pad_id(), 0.0);
-    nll += sums.nll.to(torch::kFloat64);
-    tokens += batch->tgt_tokens;
-  }
-  if (was_training) model->train();
-  return {nll.item<double>(), tokens};
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 
 struct Trainer::State {
@@ -167,6 +148,21 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
         throw ConfigError(fmt::format("{}: train.beta1 is Adam's and is not used by Adafactor; for momentum in "
                                       "Adafactor set train.adafactor_beta1",
                                       o.where));
+  }
+  // The learning rate's scale depends on the optimizer and the schedule (a peak of ~1e-3 for Adam with inverse_sqrt,
+  // a scale of ~1 for Adafactor with rsqrt_decay), so no default suits every config: each must state it.
+  if (c.train.lr <= 0 && !(c.train.optimizer == "adafactor" && c.train.adafactor_relative_step)) {
+    std::string where = s.loaded.files.empty() ? std::string("the config") : s.loaded.files.front();
+    std::string problem = "not set";
+    for (const auto& o : s.loaded.origins)
+      if (o.key == "train.lr") {
+        where = o.where;
+        problem = fmt::format("{} is not positive", c.train.lr);
+      }
+    throw ConfigError(fmt::format("{}: train.lr: {}; training needs a learning rate and there is no default (e.g. "
+                                  "0.001, the peak of Adam with inverse_sqrt; 1.0, the scale of Adafactor with "
+                                  "rsqrt_decay)",
+                                  where, problem));
   }
   if (c.train.threads > 0) torch::set_num_threads(c.train.threads);
   s.device = resolve_device(c.train.device);
@@ -277,22 +273,52 @@ void Trainer::State::save(Progress& progress) {
 
 double Trainer::State::validate(Progress& progress, MetricsLog* log, TrainResult& result, double elapsed) {
   last_valid_step = ts.step;
-  if (!valid || !dist->is_main()) return std::nan("");  // the other ranks wait in their next collective
+  if (!valid) return std::nan("");
+  // Every rank scores its share of the dev batches, batch i on rank i mod W (as fairseq shards its validation
+  // iterator), and the sums are added up. Were rank 0 to score them all, the others would wait for it in their
+  // next collective and, on a long validation, time out (MQA_DIST_TIMEOUT).
   auto data = valid();
-  auto [nll, tokens] = evaluate_nll(model, *data, device, precision);
-  if (tokens == 0) throw std::runtime_error("validation data has no target tokens");
+  const int rank = dist->rank(), world = dist->world_size();
+  int64_t index = 0;
+  PerplexityResult mine = perplexity_of_batches(
+      model,
+      [&]() -> std::optional<Batch> {
+        while (auto batch = data->next())
+          if (index++ % world == rank) return batch;
+        return std::nullopt;
+      },
+      precision);
+  // [W, 2]: each rank's nll sum and target tokens, in rank order, so every rank adds them up in the same order.
+  auto shares = dist->all_gather(torch::tensor({mine.nll, static_cast<double>(mine.tokens)}, torch::kFloat64))
+                    .to(torch::kCPU);
+  PerplexityResult all;
+  std::vector<std::string> rank_tokens;
+  for (int r = 0; r < world; ++r) {
+    all.nll += shares[r][0].item<double>();
+    const auto tokens = static_cast<int64_t>(shares[r][1].item<double>());
+    all.tokens += tokens;
+    rank_tokens.push_back(std::to_string(tokens));
+  }
+  if (all.tokens == 0) throw std::runtime_error("validation data has no target tokens");
+  finish_perplexity(all);
+  // The hook runs on every rank: one that shares its work over the ranks (greedy BLEU does) reduces it itself.
+  std::map<std::string, double> extra;
+  if (opt.valid_hook) extra = opt.valid_hook(model, ts.step);
+  if (!dist->is_main()) return all.ln_ppl;
   ValidMetrics m;
   m.step = ts.step;
-  m.tokens = tokens;
-  m.ln_ppl = nll / static_cast<double>(tokens);
+  m.tokens = all.tokens;
+  m.ln_ppl = all.ln_ppl;
   m.elapsed_s = elapsed;
-  if (opt.valid_hook) m.extra = opt.valid_hook(model, ts.step);
+  m.extra = std::move(extra);
   log->write(m);
   result.valid_ln_ppl.emplace_back(ts.step, m.ln_ppl);
-  std::string extra;
-  for (const auto& [k, v] : m.extra) extra += fmt::format(" {} {:.2f}", k, v);
-  progress.message(fmt::format("step {}: valid ln_ppl {:.4f} ppl {:.2f} ({} tokens){}", ts.step, m.ln_ppl,
-                               std::exp(m.ln_ppl), tokens, extra));
+  std::string extra_text;
+  for (const auto& [k, v] : m.extra) extra_text += fmt::format(" {} {:.2f}", k, v);
+  const std::string ranks_text =
+      world > 1 ? fmt::format("; ranks scored {}", fmt::join(rank_tokens, " + ")) : std::string();
+  progress.message(fmt::format("step {}: valid ln_ppl {:.4f} ppl {:.2f} ({} tokens{}){}", ts.step, m.ln_ppl,
+                               std::exp(m.ln_ppl), all.tokens, ranks_text, extra_text));
   return m.ln_ppl;
 }
 
@@ -467,10 +493,6 @@ TrainResult Trainer::run() {
 
 TrainResult train_from_config(const std::string& config_path, const LoadedConfig& loaded, TrainerOptions options) {
   const Config& c = loaded.config;
-  if (c.train.valid_bleu_sentences > 0 && !options.valid_hook)
-    throw ConfigError(
-        "train.valid_bleu_sentences: greedy BLEU during validation needs a decoder hook that this build of "
-        "`mqa train` does not have yet; set it to 0 (validation reports per-token ln PPL)");
   if (options.run_dir.empty())
     options.run_dir = default_run_dir(config_path);
   if (!options.dist) options.dist = Distributed::from_environment(resolve_device(c.train.device));
@@ -479,8 +501,8 @@ TrainResult train_from_config(const std::string& config_path, const LoadedConfig
   // with `mqa prepare`).
   if (dist.is_main()) ensure_data_ready(c);
   dist.barrier();
-  Tokenizer vocab(vocab_path(c.data));
-  options.vocab_model = vocab.model_bytes();
+  auto vocab = std::make_shared<const Tokenizer>(vocab_path(c.data));
+  options.vocab_model = vocab->model_bytes();
   auto train_set = Dataset::open(c.data, c.model.type, "train");
   auto valid_set = Dataset::open(c.data, c.model.type, "valid");
   BatchOptions train_opts;
@@ -493,13 +515,17 @@ TrainResult train_from_config(const std::string& config_path, const LoadedConfig
   auto train = std::make_unique<IteratorBatchSource>(std::make_shared<BatchIterator>(train_set, train_opts));
   BatchOptions valid_opts = train_opts;
   valid_opts.shuffle = false;
-  valid_opts.rank = 0;  // rank 0 validates on all of it
+  valid_opts.rank = 0;  // every rank reads the one batch order and scores its share of it (State::validate)
   valid_opts.world_size = 1;
   valid_opts.num_workers = 0;
   ValidData valid = [valid_set, valid_opts] {
     return std::make_unique<IteratorBatchSource>(std::make_shared<BatchIterator>(valid_set, valid_opts));
   };
-  Trainer trainer(loaded, vocab.vocab_size(), train_set->pad_id, std::move(train), std::move(valid),
+  if (c.train.valid_bleu_sentences > 0 && !options.valid_hook) {
+    const torch::Device device = dist.enabled() ? dist.device() : resolve_device(c.train.device);
+    options.valid_hook = valid_bleu_hook(c, vocab, options.dist, resolve_precision(c.train.precision, device));
+  }
+  Trainer trainer(loaded, vocab->vocab_size(), train_set->pad_id, std::move(train), std::move(valid),
                   std::move(options));
   return trainer.run();
 }

@@ -8,8 +8,10 @@
 //      written after it, so the last one on disk is the last good state;
 //   5. learning rate from the schedule (lr_schedule.h), optimizer step.
 // Every train.log_every steps a metrics line (metrics.h), every train.valid_every steps and at the end the
-// per-token ln(PPL) of the validation data (dropout off, no label smoothing), every train.save_every steps and at
-// the end a checkpoint (checkpoint_<step>.pt, checkpoint_last.pt; the newest train.keep_checkpoints kept).
+// per-token ln(PPL) of the validation data (eval/perplexity.h: dropout off, no label smoothing, train.precision;
+// the scorer of `mqa eval`) and, with train.valid_bleu_sentences, greedy BLEU on the first dev sentences
+// (valid_bleu.h), every train.save_every steps and at the end a checkpoint (checkpoint_<step>.pt,
+// checkpoint_last.pt; the newest train.keep_checkpoints kept).
 // SIGINT / SIGTERM (signals.h): the current step finishes, a checkpoint is written, run() returns.
 //
 // Resuming (--resume) loads run_dir/checkpoint_last.pt: parameters, optimizer moments, step, RNG (CPU, and CUDA
@@ -23,8 +25,10 @@
 // of the whole step (summed over ranks) and the gradients are summed over ranks before the norm, so clipping and
 // the update are the single-process ones up to float summation order, and identical on every rank. Stopping
 // (signal on any rank, non-finite loss or norm on any rank) is agreed through an all-reduce, so every rank stops
-// at the same step. Only rank 0 prints, validates and writes metrics.jsonl, config.yaml and checkpoints; the
-// checkpoint holds the world size and every rank's RNG, and resuming needs the same world size.
+// at the same step. Validation is sharded too: rank r scores dev batches r, r + W, ... and the sums are all-reduced
+// (so no rank idles in a collective while another validates). Only rank 0 prints and writes metrics.jsonl,
+// config.yaml and checkpoints; the checkpoint holds the world size and every rank's RNG, and resuming needs the
+// same world size.
 #pragma once
 #include <torch/torch.h>
 
@@ -44,7 +48,9 @@ namespace mqa {
 
 // A fresh pass over the validation data (one epoch of the returned source is read).
 using ValidData = std::function<std::unique_ptr<BatchSource>()>;
-// Extra validation metrics (e.g. greedy BLEU on dev sentences, from the decoder), merged into the valid line.
+// Extra validation metrics (e.g. greedy BLEU on dev sentences, valid_bleu.h), merged into the valid line. Called on
+// every rank of a data-parallel run, after the perplexity; a hook that shares its work over the ranks reduces its
+// result itself (only rank 0's is logged).
 using ValidHook = std::function<std::map<std::string, double>(Transformer& model, int64_t step)>;
 
 struct TrainerOptions {
@@ -90,10 +96,6 @@ class Trainer {
   struct State;
   std::unique_ptr<State> s_;
 };
-
-// Per-token ln(PPL) of a model on one pass of `data` (eval mode, no label smoothing): (nll sum, target tokens).
-std::pair<double, int64_t> evaluate_nll(Transformer& model, BatchSource& data, const torch::Device& device,
-                                        torch::ScalarType precision);
 
 // `mqa train`: prepares the data when needed (data.synth / raw text), opens the train and valid splits, and runs
 // the trainer. The default run_dir is runs/<config file name without .yaml>. Under torchrun (RANK, WORLD_SIZE,
