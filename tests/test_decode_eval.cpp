@@ -277,13 +277,13 @@ TEST(DecodeEval, EvalLnPplEqualsWhatValidationLoggedForTheCheckpoint) {
   const double logged = std::stod(m[1]);
 
   const std::string checkpoint = p.dir.path("run/checkpoint_last.pt");
-  RunResult r = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet", p.dir);
+  RunResult r = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\"precision\": \"bf16\""), std::string::npos) << r.out;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"re("ln_ppl": ([^,]+),)re"))) << r.out;
   EXPECT_EQ(std::stod(m[1]), logged) << r.out << metrics;
 
-  RunResult fp32 = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet --precision fp32", p.dir);
+  RunResult fp32 = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet --precision fp32");
   ASSERT_EQ(fp32.status, 0) << fp32.err;
   ASSERT_TRUE(std::regex_search(fp32.out, m, std::regex(R"re("ln_ppl": ([^,]+),)re"))) << fp32.out;
   EXPECT_NE(std::stod(m[1]), logged) << "fp32 and bf16 autocast gave the same ln_ppl: is the precision applied?";

@@ -66,7 +66,6 @@ void run_eval(const EvalArgs& a) {
   mqa::ModelBundle& bundle = opened.bundle;
   const mqa::Config& config = opened.config;
   const torch::Device device = opened.device;
-  mqa::Autocast autocast(device, opened.precision);  // scoring and decoding in --precision, as training validates
   std::ostream* log = a.quiet ? nullptr : &std::cerr;
   namespace fs = std::filesystem;
   const fs::path dir(config.data.dir);
@@ -75,11 +74,11 @@ void run_eval(const EvalArgs& a) {
   fields.push_back(fmt::format("\"checkpoint\": {}", str(a.run.checkpoint)));
   fields.push_back(fmt::format("\"split\": {}", str(a.split)));
   fields.push_back(fmt::format("\"model_type\": {}", str(config.model.type)));
-  fields.push_back(fmt::format("\"precision\": {}", str(precision == torch::kFloat32 ? "fp32" : "bf16")));
+  fields.push_back(fmt::format("\"precision\": {}", str(opened.precision == torch::kFloat32 ? "fp32" : "bf16")));
 
   auto data = mqa::Dataset::open(config.data, config.model.type, a.split);
   if (log) *log << fmt::format("eval: perplexity over {} {} examples\n", data->size(), a.split);
-  mqa::PerplexityResult ppl = mqa::perplexity(bundle.model, data, config.data.batch_tokens, precision);
+  mqa::PerplexityResult ppl = mqa::perplexity(bundle.model, data, config.data.batch_tokens, opened.precision);
   fields.push_back(fmt::format("\"tokens\": {}", ppl.tokens));
   fields.push_back(fmt::format("\"sequences\": {}", ppl.sequences));
   fields.push_back(fmt::format("\"ln_ppl\": {}", num(ppl.ln_ppl)));
@@ -110,7 +109,6 @@ void run_eval(const EvalArgs& a) {
       options.search.nbest = 1;
       options.search.bos_id = bundle.vocab->bos_id();
       options.search.eos_id = bundle.vocab->eos_id();
-      options.search.precision = precision;
       options.batch_tokens = config.decode.batch_tokens;
       options.input_name = text.source_path;
       options.log = log;

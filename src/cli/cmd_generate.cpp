@@ -117,7 +117,6 @@ void run_generate(const GenerateArgs& a) {
   const int64_t max_positions = bundle.model->config().max_positions;
   int64_t generated = 0;
   const auto start = std::chrono::steady_clock::now();
-  mqa::Autocast autocast(opened.device, opened.precision);
   for (size_t i = 0; i < prompts.size(); ++i) {
     const auto& [where, text] = prompts[i];
     const std::vector<int> ids = bundle.vocab->encode(text);

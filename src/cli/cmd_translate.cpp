@@ -59,18 +59,13 @@ void run_translate(const TranslateArgs& a) {
   options.search.precision = opened.precision;  // the decoder's weights and caches: bf16 on CUDA by default
   options.search.bos_id = bundle.vocab->bos_id();
   options.search.eos_id = bundle.vocab->eos_id();
-  options.search.precision =
-      mqa::resolve_precision(a.precision.empty() ? config.train.precision : a.precision, device);
   options.batch_tokens = config.decode.batch_tokens;
   options.strict = a.strict;
   options.log = a.quiet ? nullptr : &std::cerr;
 
   mqa::TranslateStats stats;
-  std::vector<mqa::Translation> result;
-  {
-    mqa::Autocast autocast(opened.device, opened.precision);
-    result = mqa::translate_lines(bundle.model, *bundle.vocab, lines, options, &stats);
-  }
+  // The decode engine runs in options.search.precision (bf16 weights and caches on CUDA by default).
+  std::vector<mqa::Translation> result = mqa::translate_lines(bundle.model, *bundle.vocab, lines, options, &stats);
 
   std::ofstream file;
   if (!a.output.empty()) {
