@@ -7,8 +7,9 @@
 #   2. the paper's baseline (configs/wmt14/base.yaml) at source = target = 256: tokens/s and MFU on the new path
 #      for TRAIN_BATCHES (default 128 256 384, stopping at the first that does not fit), and the old path at the
 #      best batch (train.fused_optimizer=false, weight_cast=per_batch, loss_chunk=0, fold_query_heads=false);
-#   3. per-token training cost of multi-head vs multi-query (and their local rows) at the best batch, each with
-#      the attention calls of one step and the SDPA backend of each (--attention-kernels);
+#   3. per-token training cost of multi-head vs multi-query (and their local rows) at the best batch, and
+#      multi-query on the old path; every bench run lists the attention calls of one step and the SDPA backend of
+#      each (--attention-kernels);
 #   4. one profiled step of the baseline at the best batch, kernels by class (scripts/profile_report.py);
 #   5. loss curves: 300 steps of `mqa train` on the built-in corpus (the quickstart model, multi-query, on CUDA
 #      in bf16, train.accumulate 2), new path vs old path with the same seed, beside the old path run again
@@ -49,7 +50,7 @@ last_mfu() { tail -1 "$json" | python3 -c 'import json,sys; print(json.load(sys.
 
 best_batch=0; best_mfu=0
 for batch in ${TRAIN_BATCHES:-128 256 384}; do
-  if bench configs/wmt14/base.yaml base_s256 "$batch"; then
+  if bench configs/wmt14/base.yaml base_s256 "$batch" --attention-kernels; then
     grep "^bench train" "$log" | tail -1
     mfu=$(last_mfu)
     if python3 -c "import sys; sys.exit(0 if $mfu > $best_mfu else 1)"; then best_mfu=$mfu; best_batch=$batch; fi
@@ -65,9 +66,8 @@ if [[ $best_batch -gt 0 ]]; then
     bench configs/wmt14/$row.yaml ${row}_s256 "$best_batch" --attention-kernels && grep "^bench train" "$log" | tail -1
   done
   if [[ ${TRAIN_KERNEL_RUNS:-1} == 1 ]]; then
-    bench configs/wmt14/base.yaml base_s256_kernels "$best_batch" --attention-kernels --set bench.repeats=1
-    bench configs/wmt14/multi_query.yaml multi_query_s256_old_path_kernels "$best_batch" "${old_path[@]}" \
-      --attention-kernels --set bench.repeats=1
+    bench configs/wmt14/multi_query.yaml multi_query_s256_old_path "$best_batch" "${old_path[@]}" \
+      --attention-kernels --set bench.warmup=1 --set bench.repeats=2
   fi
   stamp "profiled step"
   timeout 150 $mqa bench train configs/wmt14/base.yaml --label base_s256_profiled "${common[@]}" \
@@ -83,7 +83,7 @@ curve() {  # curve NAME [extra args]
   local rc=0
   rm -rf "/tmp/mqa-curve-$name"
   timeout 150 $mqa train configs/quickstart.yaml --run-dir "/tmp/mqa-curve-$name" --set data.dir=$data \
-    --set train.device=cuda --set train.threads=0 --set train.max_steps=300 --set train.accumulate=2 \
+    --set train.device=cuda --set train.threads=0 --set train.max_steps=${CURVE_STEPS:-300} --set train.accumulate=2 \
     --set train.log_every=10 --set train.valid_every=100 --set train.save_every=300 "$@" \
     > "$out/curves/$name.log" 2>&1 || rc=$?
   cp "/tmp/mqa-curve-$name/metrics.jsonl" "$out/curves/$name.jsonl" 2>/dev/null

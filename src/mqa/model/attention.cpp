@@ -187,8 +187,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     const auto xin = cast_for_autocast(x);
     const auto min = self_attention ? xin : cast_for_autocast(memory);
     auto q = autocast_linear(q_proj, xin).view({b, t, o.heads, o.d_k});  // [B, T, h, dk]
-    auto [k, v] = project_kv_views(min);                 // [B, g, S, d]
-    torch::Tensor out;                                   // [B, T, h, dv]
+    auto [k, v] = project_kv_views(min);                                  // [B, g, S, d]
+    torch::Tensor out;                                                    // [B, T, h, dv]
     if (!grouped || (pure_causal && is_fused_backend(at::_fused_sdp_choice(q.transpose(1, 2), k, v, std::nullopt,
                                                                            dropout, true, std::nullopt, true)))) {
       // Multi-head as it is; or causal grouped / multi-query self-attention on a fused grouped-query kernel
@@ -212,8 +212,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 
   // The reference path (and, on CUDA with fold_query_heads off, the old SDPA call).
   auto q = autocast_linear(q_proj, x).view({b, t, o.heads, o.d_k}).transpose(1, 2).contiguous();  // [B,h,T,dk]
-  auto [k, v] = project_kv(memory);                                               // [B, g, S, d]
-  torch::Tensor out;                                                               // [B, h, T, dv]
+  auto [k, v] = project_kv(memory);  // [B, g, S, d]
+  torch::Tensor out;                 // [B, h, T, dv]
 #if TORCH_VERSION_MAJOR >= 2
   if (sdpa_enabled && x.is_cuda()) {
     // enable_gqa with an explicit mask, which SDPA may leave to the math kernel.
