@@ -47,6 +47,11 @@ std::string describe_environment() {
 #else
   out << "built with CUDA: no (CPU-only LibTorch)\n";
 #endif
+#ifdef MQA_WITH_KERNELS
+  out << "decode CUDA kernels (src/mqa/kernels): yes\n";
+#else
+  out << "decode CUDA kernels (src/mqa/kernels): no (the decoder runs LibTorch ops)\n";
+#endif
   out << fmt::format("CPU threads: {} (intra-op), {} hardware\n", at::get_num_threads(),
                      std::thread::hardware_concurrency());
   out << "precisions on CPU: fp32, bf16 (slow; for tests)\n";
