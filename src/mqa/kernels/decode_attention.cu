@@ -49,6 +49,31 @@ __device__ __forceinline__ Range attended(const DecodeAttentionArgs& a, int b) {
   return {0, a.lengths[b]};
 }
 
+// This CTA's share of row b's positions: [lo, hi) of split `split` (possibly empty).
+__device__ __forceinline__ Range split_range(const DecodeAttentionArgs& a, int b, int split) {
+  const Range range = attended(a, b);
+  const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
+  const int64_t per_split = (len + a.splits - 1) / a.splits;
+  const int64_t lo = range.lo + split * per_split;
+  return {lo, lo + per_split < range.hi ? lo + per_split : range.hi};
+}
+
+// Self-attention: the new position's key and value go into the cache (and its writer, row b, into the table), by
+// split 0's CTAs. Every CTA reads that position from k_new / v_new instead, so no CTA reads what another writes.
+__device__ __forceinline__ void write_newest(const DecodeAttentionArgs& a, int b, int j, int split) {
+  if (!a.k_new || split != 0) return;
+  const int64_t newest = a.pos[b];
+  bf16* kd = static_cast<bf16*>(a.k) + b * a.k_row_stride + j * a.k_head_stride + newest * a.k_pos_stride;
+  bf16* vd = static_cast<bf16*>(a.v) + b * a.v_row_stride + j * a.v_head_stride + newest * a.v_pos_stride;
+  const bf16* ks = static_cast<const bf16*>(a.k_new) + b * a.new_row_stride + j * a.d_k;
+  const bf16* vs = static_cast<const bf16*>(a.v_new) + b * a.new_row_stride + j * a.d_v;
+  for (int e = threadIdx.x * kVec; e < a.d_k; e += blockDim.x * kVec)
+    *reinterpret_cast<uint4*>(kd + e) = *reinterpret_cast<const uint4*>(ks + e);
+  for (int e = threadIdx.x * kVec; e < a.d_v; e += blockDim.x * kVec)
+    *reinterpret_cast<uint4*>(vd + e) = *reinterpret_cast<const uint4*>(vs + e);
+  if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
+}
+
 int round16(int x) { return (x + 15) / 16 * 16; }
 
 // Shared-memory layout (element counts; every region starts 128-byte aligned, every row padded so that WMMA tiles
@@ -105,26 +130,10 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   const bf16* V = static_cast<const bf16*>(a.v);
   const bf16* k_new = static_cast<const bf16*>(a.k_new);
   const bf16* v_new = static_cast<const bf16*>(a.v_new);
-  const Range range = attended(a, b);
-  const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
-  const int64_t per_split = (len + a.splits - 1) / a.splits;
-  const int64_t s_lo = range.lo + split * per_split;
-  const int64_t s_hi = s_lo + per_split < range.hi ? s_lo + per_split : range.hi;
+  const Range share = split_range(a, b, split);
+  const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
-
-  // The new position's key and value go into the cache (and its writer into the table); every CTA reads them from
-  // k_new / v_new instead, so no CTA reads what this one writes.
-  if (k_new && split == 0) {
-    bf16* kd = static_cast<bf16*>(a.k) + b * a.k_row_stride + j * a.k_head_stride + newest * a.k_pos_stride;
-    bf16* vd = static_cast<bf16*>(a.v) + b * a.v_row_stride + j * a.v_head_stride + newest * a.v_pos_stride;
-    const bf16* ks = k_new + b * a.new_row_stride + j * a.d_k;
-    const bf16* vs = v_new + b * a.new_row_stride + j * a.d_v;
-    for (int e = tid * kVec; e < a.d_k; e += kThreads * kVec)
-      *reinterpret_cast<uint4*>(kd + e) = *reinterpret_cast<const uint4*>(ks + e);
-    for (int e = tid * kVec; e < a.d_v; e += kThreads * kVec)
-      *reinterpret_cast<uint4*>(vd + e) = *reinterpret_cast<const uint4*>(vs + e);
-    if (a.table && j == 0 && tid == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
-  }
+  write_newest(a, b, j, split);
 
   // Zero what must read as zeros: the queries (padding rows and columns), the keys' and values' padding columns (when
   // d is not a multiple of 16), the probabilities' padding rows, and the accumulated output. Then the queries: row
@@ -340,26 +349,10 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const bf16* V = static_cast<const bf16*>(a.v);
   const bf16* k_new = static_cast<const bf16*>(a.k_new);
   const bf16* v_new = static_cast<const bf16*>(a.v_new);
-  const Range range = attended(a, b);
-  const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
-  const int64_t per_split = (len + a.splits - 1) / a.splits;
-  const int64_t s_lo = range.lo + split * per_split;
-  const int64_t s_hi = s_lo + per_split < range.hi ? s_lo + per_split : range.hi;
+  const Range share = split_range(a, b, split);
+  const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
-
-  // The new position's key and value go into the cache; every CTA reads them from k_new / v_new instead, so no
-  // CTA reads what this one writes.
-  if (k_new && split == 0) {
-    bf16* kd = static_cast<bf16*>(a.k) + b * a.k_row_stride + j * a.k_head_stride + newest * a.k_pos_stride;
-    bf16* vd = static_cast<bf16*>(a.v) + b * a.v_row_stride + j * a.v_head_stride + newest * a.v_pos_stride;
-    const bf16* ks = k_new + b * a.new_row_stride + j * a.d_k;
-    const bf16* vs = v_new + b * a.new_row_stride + j * a.d_v;
-    for (int e = threadIdx.x * kVec; e < a.d_k; e += kThreads * kVec)
-      *reinterpret_cast<uint4*>(kd + e) = *reinterpret_cast<const uint4*>(ks + e);
-    for (int e = threadIdx.x * kVec; e < a.d_v; e += kThreads * kVec)
-      *reinterpret_cast<uint4*>(vd + e) = *reinterpret_cast<const uint4*>(vs + e);
-    if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
-  }
+  write_newest(a, b, j, split);
 
   // Query qi = r * group + i_local: row n = b * rows_per_kv + r, head i = j * group + i_local.
   const float qscale = a.scale * kLog2e;

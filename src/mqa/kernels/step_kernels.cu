@@ -81,6 +81,22 @@ __global__ void embed_kernel(const bf16* embedding, const bf16* positions, const
   store8(x + row * d + vi * kVec, o);
 }
 
+// Calls fn(token, logit) for this thread's share of a row of bf16 logits: 16-byte loads where the row allows them.
+template <int Threads, typename F>
+__device__ __forceinline__ void for_each_logit(const bf16* x, int64_t vocab, bool vec, F&& fn) {
+  if (vec) {
+#pragma unroll 4
+    for (int64_t v = threadIdx.x * kVec; v < vocab; v += Threads * kVec) {
+      float f[kVec];
+      load8(x + v, f);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) fn(v + e, f[e]);
+    }
+  } else {
+    for (int64_t v = threadIdx.x; v < vocab; v += Threads) fn(v, __bfloat162float(x[v]));
+  }
+}
+
 // (max, sum of exp(x - max)) pairs and (best value, its index) pairs merged across the threads of a block.
 struct Pick {
   float mx, s;    // log-sum-exp over the whole vocabulary
@@ -127,17 +143,8 @@ __global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyP
       p.index = v;
     }
   };
-  if (a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits)) {
-#pragma unroll 4
-    for (int64_t v = threadIdx.x * kVec; v < a.vocab; v += kPickThreads * kVec) {
-      float f[kVec];
-      load8(x + v, f);
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) consider(v + e, f[e]);
-    }
-  } else {
-    for (int64_t v = threadIdx.x; v < a.vocab; v += kPickThreads) consider(v, __bfloat162float(x[v]));
-  }
+  const bool vec = a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits);
+  for_each_logit<kPickThreads>(x, a.vocab, vec, consider);
   for (int o = 16; o > 0; o >>= 1) p = merge(p, shuffle(p, o));
   __shared__ Pick warps[kPickThreads / 32];
   if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = p;
@@ -205,17 +212,7 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
       s += __expf(val - mx);
     }
   };
-  if (vec) {
-#pragma unroll 4
-    for (int64_t v = threadIdx.x * kVec; v < a.vocab; v += kCandThreads * kVec) {
-      float f[kVec];
-      load8(x + v, f);
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) add(f[e]);
-    }
-  } else {
-    for (int64_t v = threadIdx.x; v < a.vocab; v += kCandThreads) add(__bfloat162float(x[v]));
-  }
+  for_each_logit<kCandThreads>(x, a.vocab, vec, [&](int64_t, float val) { add(val); });
   __shared__ float red_m[kCandThreads / 32], red_s[kCandThreads / 32];
   __shared__ float lse_shared;
   for (int o = 16; o > 0; o >>= 1) {
@@ -240,17 +237,7 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
     const bool allowed = v != a.pad && v != a.bos && (forced ? v == a.eos : !(no_eos && v == a.eos));
     if (allowed) best.insert(val, static_cast<int>(v));
   };
-  if (vec) {
-#pragma unroll 4
-    for (int64_t v = threadIdx.x * kVec; v < a.vocab; v += kCandThreads * kVec) {
-      float f[kVec];
-      load8(x + v, f);
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) consider(v + e, f[e]);
-    }
-  } else {
-    for (int64_t v = threadIdx.x; v < a.vocab; v += kCandThreads) consider(v, __bfloat162float(x[v]));
-  }
+  for_each_logit<kCandThreads>(x, a.vocab, vec, consider);
   __shared__ TopList<C> lists[kCandThreads];
   lists[threadIdx.x] = best;
   __syncthreads();
