@@ -12,7 +12,7 @@ export MQA=$(realpath "${1:?usage: beam_vs_greedy_tiny.sh MQA_EXECUTABLE}")
 work=$(mktemp -d "${TMPDIR:-/tmp}/mqa_beam_tiny.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-"$MQA" synth --out raw --sentences 3000 --eval-sentences 100 > synth.log
+"$MQA" synth -o raw --sentences 3000 --eval-sentences 100 > synth.log
 cat > tiny.yaml <<YAML
 model:
   type: seq2seq
