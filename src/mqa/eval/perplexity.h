@@ -25,6 +25,7 @@ struct PerplexityResult {
   double nll = 0.0;      // summed over the predicted tokens, nats
   int64_t tokens = 0;    // predicted tokens
   int64_t sequences = 0; // examples evaluated
+  int64_t skipped_too_long = 0;  // seq2seq examples left out: longer than model.max_positions allows
   double ln_ppl = 0.0;   // nll / tokens
   double ppl = 0.0;      // exp(ln_ppl)
   // lm with raw text only (see word_perplexity); words = 0 otherwise.
@@ -32,7 +33,8 @@ struct PerplexityResult {
   double word_ppl = 0.0;
 };
 
-// Evaluates every example of `data` once, in batches of `batch_tokens` (BatchIterator, shuffle off). The model is
+// Evaluates every example of `data` once, in batches of `batch_tokens` (BatchIterator, shuffle off), except the
+// seq2seq pairs the model cannot take (data/position_fit.h), which are counted in skipped_too_long. The model is
 // put in eval mode for the pass and returned to its previous mode.
 PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens);
 
