@@ -68,6 +68,15 @@ mqa::DataConfig pair_config(const mqa::test::TempDir& dir) {
   return d;
 }
 
+// The built-in lm corpus as raw text in DIR/raw.
+void write_lm_corpus(const mqa::test::TempDir& dir, int64_t train_sentences, int64_t eval_sentences) {
+  mqa::SynthOptions o;
+  o.kind = "lm";
+  o.train_sentences = train_sentences;
+  o.eval_sentences = eval_sentences;
+  mqa::generate_synth_corpus(o, dir.path("raw"));
+}
+
 }  // namespace
 
 TEST(DataPrepareErrors, MismatchedLineCountsNameBothFilesAndCounts) {
@@ -281,11 +290,7 @@ TEST(SpmRoundTrip, TrainEncodeDecodeOnMulti30k) {
 
 TEST(DataPrepare, LmStreamEndsEverySentenceWithEosAndKeepsTheEvaluationText) {
   mqa::test::TempDir dir;
-  mqa::SynthOptions o;
-  o.kind = "lm";
-  o.train_sentences = 400;
-  o.eval_sentences = 30;
-  mqa::generate_synth_corpus(o, dir.path("raw"));
+  write_lm_corpus(dir, 400, 30);
   mqa::DataConfig d;
   d.dir = dir.path("lm");
   d.vocab_size = 150;
@@ -375,11 +380,7 @@ TEST(DataPrepare, TrainingRefusesAPreparedDirectoryWithPairsTheModelCannotTake) 
 // not depend on the schedule. More lines than one block (16384), so the read-ahead runs too.
 TEST(DataPrepare, ShardsAreTheSameBytesForAnyNumberOfThreads) {
   mqa::test::TempDir dir;
-  mqa::SynthOptions o;
-  o.kind = "lm";
-  o.train_sentences = 20000;
-  o.eval_sentences = 20;
-  mqa::generate_synth_corpus(o, dir.path("raw"));
+  write_lm_corpus(dir, 20000, 20);
   std::map<int, std::string> shards;
   for (int threads : {1, 3}) {
     mqa::DataConfig d;

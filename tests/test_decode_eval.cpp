@@ -81,6 +81,14 @@ RunResult run_mqa(const std::string& args, const mqa::test::TempDir& dir) {
   return r;
 }
 
+// The first n lines of a file.
+std::vector<std::string> first_lines(const std::string& path, size_t n) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; lines.size() < n && std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -192,10 +200,9 @@ TEST(DecodeEval, LanguageModelPerplexityCoversTheStreamOnceAndPerWordUsesWordsPl
 // forward pass here, and the word count of --word-count-from (the tokenized original of a detokenized text).
 TEST(DecodeEval, EvalTextGivesPerWordPerplexityOverTheWordsOfTheOriginal) {
   Prepared p("lm");
-  std::ifstream valid(p.config.data.dir + "/valid.txt");
-  std::string l1, l2;
-  std::getline(valid, l1);
-  std::getline(valid, l2);
+  const auto first = first_lines(p.config.data.dir + "/valid.txt", 2);
+  ASSERT_EQ(first.size(), 2u);
+  const std::string l1 = first[0], l2 = first[1];
   const std::string text = p.dir.write("detok.txt", l1 + "\n\n" + l2 + "\n");
   // The "original": the same three lines with every word split in two (twice the words, as tokenization adds).
   auto split_words = [](const std::string& line) {
@@ -248,10 +255,9 @@ TEST(DecodeEval, EvalTextGivesPerWordPerplexityOverTheWordsOfTheOriginal) {
 
 TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   Prepared p("translation");
-  std::ifstream src(p.config.data.dir + "/valid.src.txt");
-  std::string s1, s2;
-  std::getline(src, s1);
-  std::getline(src, s2);
+  const auto first = first_lines(p.config.data.dir + "/valid.src.txt", 2);
+  ASSERT_EQ(first.size(), 2u);
+  const std::string s1 = first[0], s2 = first[1];
   const std::string input = p.dir.write("in.txt", s1 + "\n" + "broken \xC3\x28 text\n" + s2 + "\n");
 
   RunResult r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2", p.dir);
