@@ -114,12 +114,26 @@ prepare_data() {
 prepare_carried() {
   local name=$1 config=$2 carried=.carry/real/$1 text=data/real/text/$1 prepared=data/real/$1
   [[ -d $carried ]] || { say "FAILED: $carried is missing: run bash scripts/pack_real_data.sh and carry .carry"; exit 1; }
+  local -a data_sets=()
+  local f
   if [[ ${TABLE_SMOKE:-0} == 1 ]]; then
+    # The slice's files by name (train.en -> data.train_source, ...); every call, prepared or not, trains on them.
     prepared=data/real/$name-smoke
+    data_sets=(--set "data.dir=$prepared")
+    for f in "$carried"/*.xz; do
+      local base; base=$(basename "${f%.xz}")
+      local key=
+      case $base in
+        *.en) key=data.${base%.en}_source ;;
+        *.de) key=data.${base%.de}_target ;;
+        train.txt|valid.txt|test.txt) key=data.${base%.txt}_text ;;
+      esac
+      [[ -n $key ]] && data_sets+=(--set "$key=$text-smoke/$base")
+    done
+    sets+=("${data_sets[@]}")
   fi
   if [[ -f $prepared/prepare.done ]]; then say "data: $prepared already prepared"; return; fi
   mkdir -p "$text" "$prepared"
-  local f
   for f in "$carried"/*.xz; do
     local to=$text/$(basename "${f%.xz}")
     [[ -f $to ]] && continue
@@ -132,7 +146,6 @@ prepare_carried() {
   done
   say "data: unpacked $carried into $text after $(elapsed) s"
   [[ -f $carried/spm.model ]] && cp "$carried/spm.model" "$prepared/spm.model"
-  local -a data_sets=()
   if [[ ${TABLE_SMOKE:-0} == 1 ]]; then
     mkdir -p "$text-smoke"
     for f in "$text"/*; do
@@ -141,18 +154,6 @@ prepare_carried() {
         valid.*|test.*|wikitext*) head -n 300 "$f" > "$text-smoke/$(basename "$f")" ;;
       esac
     done
-    for f in "$text-smoke"/*; do
-      local base; base=$(basename "$f")
-      case $base in
-        train.en) data_sets+=(--set "data.train_source=$f") ;;  valid.en) data_sets+=(--set "data.valid_source=$f") ;;
-        test.en) data_sets+=(--set "data.test_source=$f") ;;    train.de) data_sets+=(--set "data.train_target=$f") ;;
-        valid.de) data_sets+=(--set "data.valid_target=$f") ;; test.de) data_sets+=(--set "data.test_target=$f") ;;
-        train.txt) data_sets+=(--set "data.train_text=$f") ;;   valid.txt) data_sets+=(--set "data.valid_text=$f") ;;
-        test.txt) data_sets+=(--set "data.test_text=$f") ;;
-      esac
-    done
-    data_sets+=(--set "data.dir=$prepared")
-    sets+=("${data_sets[@]}")
   fi
   "$MQA" prepare "$config" "${data_sets[@]}" >> "$log" 2>&1 || { say "FAILED: mqa prepare $config"; tail -20 "$log"; exit 1; }
   say "data: prepared $prepared after $(elapsed) s ($(grep -o '[0-9]* words/s on [0-9]* threads' "$log" | sort -n | tail -1))"

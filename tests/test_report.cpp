@@ -253,7 +253,7 @@ TEST(Report, OneSeedPerRowLeavesOrderingsUnjudged) {
   const auto& mq = find(all, "multi-query vs multi-head", mqa::Metric::ValidLnPpl);
   EXPECT_TRUE(std::isnan(mq.test.lo));
   EXPECT_EQ(mq.support, mqa::Support::NotJudged);
-  EXPECT_NE(mq.verdict.find("fewer than two seeds"), std::string::npos) << mq.verdict;
+  EXPECT_NE(mq.verdict.find("worse by 0.100; fewer than two seeds"), std::string::npos) << mq.verdict;
   const std::string md = mqa::render_report(table, {runs, {}});
   EXPECT_NE(md.find("not judged"), std::string::npos);
 }

@@ -168,10 +168,11 @@ void encode_pairs(const Tokenizer& tok, const DataConfig& d, const std::string& 
   std::ifstream src_in = open_text(src_path, "source text"), tgt_in = open_text(tgt_path, "target text");
   ShardWriter src_out(in_dir(d, split + ".src")), tgt_out(in_dir(d, split + ".tgt"));
   Progress progress(log, "encoding " + split);
-  ParallelEncoder encoder(tok, d.prepare_threads);
-  // Two blocks of lines: the encoder works on one while the next is read.
+  // Two blocks of lines: the encoder works on one while the next is read. The encoder is declared after the
+  // buffers, so that leaving by an exception joins its threads before the buffers go.
   std::vector<std::string> src_lines, tgt_lines, src_next, tgt_next;
   std::vector<std::vector<int>> src_ids, tgt_ids;
+  ParallelEncoder encoder(tok, d.prepare_threads);
   int64_t lines = 0, words = 0, kept = 0, too_long = 0;
   auto read_pair = [&](std::vector<std::string>& s, std::vector<std::string>& t) {
     const bool more = read_block(src_in, s) | read_block(tgt_in, t);  // | not ||: both files are read
@@ -230,13 +231,13 @@ void encode_pairs(const Tokenizer& tok, const DataConfig& d, const std::string& 
 // number of sentences written; `filter` (training) drops empty ones and those longer than data.max_len, counted in
 // stats.
 int64_t encode_stream(const Tokenizer& tok, const DataConfig& d, const std::string& split, const std::string& path,
-                   const std::string& out_prefix, bool filter, PrepareStats& stats, std::ostream& log) {
+                      const std::string& out_prefix, bool filter, PrepareStats& stats, std::ostream& log) {
   std::ifstream in = open_text(path, "text");
   ShardWriter out(out_prefix);
   Progress progress(log, "encoding " + split);
-  ParallelEncoder encoder(tok, d.prepare_threads);
   std::vector<std::string> lines, next_lines;  // the encoder works on one block while the next is read
   std::vector<std::vector<int>> ids;
+  ParallelEncoder encoder(tok, d.prepare_threads);  // after the buffers: destroyed (joined) before them
   int64_t count = 0, words = 0, kept = 0;
   for (bool more = read_block(in, lines); more;) {
     encoder.start({&lines}, {&ids});

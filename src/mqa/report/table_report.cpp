@@ -156,7 +156,8 @@ Ordering make_ordering(const std::string& claim, const RowSummary* row, const Ro
   o.test = higher ? welch_test(ref->of(metric), row->of(metric)) : welch_test(row->of(metric), ref->of(metric));
   const WelchTest& w = o.test;
   if (!std::isfinite(w.lo)) {
-    o.verdict = fmt::format("worse by {}; fewer than two seeds on a side: not judged", signed_num(w.difference, dec));
+    o.verdict = fmt::format("{} by {}; fewer than two seeds on a side: not judged",
+                            w.difference >= 0 ? "worse" : "better", num(std::abs(w.difference), dec));
     return o;
   }
   const bool above = w.lo > 0, below = w.hi < 0;
