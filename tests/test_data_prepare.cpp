@@ -324,7 +324,10 @@ TEST(DataPrepare, EvaluationSplitsAreFilteredToDataMaxLenWithCountsAndKeepTheirT
   mqa::test::TempDir dir;
   mqa::DataConfig d = pair_config(dir);
   std::string long_en, long_de;
-  for (int i = 0; i < 25; ++i) long_en += "a small house. the dog sleeps. ", long_de += "ein kleines haus. der hund schläft. ";
+  for (int i = 0; i < 25; ++i) {
+    long_en += "a small house. the dog sleeps. ";
+    long_de += "ein kleines haus. der hund schläft. ";
+  }
   const std::string valid_en = "a small house.\n" + long_en + "\nthe dog sleeps.\n";
   const std::string valid_de = "ein kleines haus.\n" + long_de + "\nder hund schläft.\n";
   dir.write("valid.en", valid_en);

@@ -236,7 +236,8 @@ TEST(DecodeEval, EvalTextGivesPerWordPerplexityOverTheWordsOfTheOriginal) {
       nll -= lp.gather(2, x.narrow(1, 1, x.size(1) - 1).unsqueeze(2)).sum().item<double>();
     }
   }
-  RunResult r = run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + original + "'", p.dir);
+  RunResult r =
+      run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + original + "'", p.dir);
   ASSERT_EQ(r.status, 0) << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"("tokens": ([0-9]+))"))) << r.out;

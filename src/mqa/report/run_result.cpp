@@ -68,7 +68,8 @@ RunResult read_run_result(const std::string& run_dir) {
   r.valid_word_ppl = number_or_missing(valid, "word_ppl");
   if (valid["decode"] && valid["decode"].IsSequence())
     for (const auto& d : valid["decode"])
-      if (required<int64_t>(d, "beam", result_path + " valid.decode") == 1) r.valid_bleu_greedy = number_or_missing(d, "bleu");
+      if (required<int64_t>(d, "beam", result_path + " valid.decode") == 1)
+        r.valid_bleu_greedy = number_or_missing(d, "bleu");
   const YAML::Node test = root["test"];
   if (test && test.IsMap()) {
     r.test_ln_ppl = number_or_missing(test, "ln_ppl");

@@ -297,10 +297,12 @@ std::string render_report(const PaperTable& table, const ReportInputs& inputs) {
     auto p = [&](Metric metric) { return paper_cell(r.paper, metric); };
     using M = Metric;
     if (table.translation) {
-      line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+      line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "
+                       "| {} |",
                        r.row, paper, m.heads, m.kv_heads, m.d_k, m.d_ff, m.window, params, seeds, r.steps,
                        c(M::ValidLnPpl), p(M::ValidLnPpl), c(M::ValidBleu), p(M::ValidBleu), c(M::TestBleuGreedy),
-                       p(M::TestBleuGreedy), c(M::TestBleuBeam), p(M::TestBleuBeam), num(r.stat(M::TrainSeconds).mean, 0)));
+                       p(M::TestBleuGreedy), c(M::TestBleuBeam), p(M::TestBleuBeam),
+                       num(r.stat(M::TrainSeconds).mean, 0)));
     } else {
       line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |", r.row, paper,
                        m.heads, m.kv_heads, m.d_k, m.d_ff, params, seeds, r.steps, c(M::ValidLnPpl),
