@@ -364,6 +364,8 @@ TEST(BenchCommand, DecodeAndTrainWriteOneJsonLinePerResult) {
   window: 3
   max_positions: 16
   vocab_size: 30
+data:
+  max_len: 15
 bench:
   batch_size: 2
   source_len: 5

@@ -98,6 +98,20 @@ TEST(ConfigErrors, RelationsBetweenKeys) {
   EXPECT_NE(msg.find("gqa.yaml:3:3: model.kv_heads: 3 does not divide model.heads (8)"), std::string::npos) << msg;
 }
 
+// Issue 15: prepare kept 256-token targets, the batcher adds bos (257 positions) and a model of 256 positions
+// aborted in its embedding at the first such batch. The config is refused instead, naming both keys' places.
+TEST(ConfigErrors, Seq2SeqMaxLenMustLeaveRoomForBos) {
+  mqa::test::TempDir dir;
+  dir.write("long.yaml", "model:\n  type: seq2seq\n  max_positions: 256\ndata:\n  max_len: 256\n");
+  std::string msg = error_of([&] { load_config(dir.path("long.yaml")); });
+  EXPECT_NE(msg.find("long.yaml:5:3: data.max_len: 256 leaves no room for bos"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model.max_positions (256, " + dir.path("long.yaml") + ":3:3)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected data.max_len <= 255"), std::string::npos) << msg;
+  EXPECT_NO_THROW(load_config(dir.path("long.yaml"), {"data.max_len=255"}));
+  // A language model packs its stream into data.seq_len tokens: data.max_len only drops long training lines.
+  EXPECT_NO_THROW(load_config(dir.path("long.yaml"), {"model.type=lm", "data.seq_len=256"}));
+}
+
 TEST(ConfigErrors, MissingFile) {
   std::string msg = error_of([&] { load_config("/nonexistent/x.yaml"); });
   EXPECT_NE(msg.find("/nonexistent/x.yaml: config file not found"), std::string::npos) << msg;

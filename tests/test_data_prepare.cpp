@@ -15,6 +15,7 @@
 
 #include "mqa/config/config.h"
 #include "mqa/data/dataset.h"
+#include "mqa/data/position_fit.h"
 #include "mqa/data/prepare.h"
 #include "mqa/data/synth.h"
 #include "mqa/data/tokenizer.h"
@@ -65,6 +66,15 @@ mqa::DataConfig pair_config(const mqa::test::TempDir& dir) {
   d.test_source = dir.path("test.en");
   d.test_target = dir.path("test.de");
   return d;
+}
+
+// The built-in lm corpus as raw text in DIR/raw.
+void write_lm_corpus(const mqa::test::TempDir& dir, int64_t train_sentences, int64_t eval_sentences) {
+  mqa::SynthOptions o;
+  o.kind = "lm";
+  o.train_sentences = train_sentences;
+  o.eval_sentences = eval_sentences;
+  mqa::generate_synth_corpus(o, dir.path("raw"));
 }
 
 }  // namespace
@@ -280,11 +290,7 @@ TEST(SpmRoundTrip, TrainEncodeDecodeOnMulti30k) {
 
 TEST(DataPrepare, LmStreamEndsEverySentenceWithEosAndKeepsTheEvaluationText) {
   mqa::test::TempDir dir;
-  mqa::SynthOptions o;
-  o.kind = "lm";
-  o.train_sentences = 400;
-  o.eval_sentences = 30;
-  mqa::generate_synth_corpus(o, dir.path("raw"));
+  write_lm_corpus(dir, 400, 30);
   mqa::DataConfig d;
   d.dir = dir.path("lm");
   d.vocab_size = 150;
@@ -308,5 +314,92 @@ TEST(DataPrepare, LmStreamEndsEverySentenceWithEosAndKeepsTheEvaluationText) {
     auto x = valid->target(i);
     ASSERT_EQ(x, std::vector<int32_t>(stream.begin() + 16 * i, stream.begin() + std::min<size_t>(stream.size(), 16 * i + 17)));
   }
-  EXPECT_NE(log.str().find("filter (train only): 400 of 400 sentences kept"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("filter (train): 400 of 400 sentences kept"), std::string::npos) << log.str();
+}
+
+// Issue 15: valid/test were never length-filtered, so `mqa eval` met targets the model could not take. Every split
+// now drops pairs with a side longer than data.max_len from its shards, with a count; the raw text copied for BLEU
+// keeps every line (BLEU is scored on the whole test set).
+TEST(DataPrepare, EvaluationSplitsAreFilteredToDataMaxLenWithCountsAndKeepTheirText) {
+  mqa::test::TempDir dir;
+  mqa::DataConfig d = pair_config(dir);
+  std::string long_en, long_de;
+  for (int i = 0; i < 25; ++i) {
+    long_en += "a small house. the dog sleeps. ";
+    long_de += "ein kleines haus. der hund schläft. ";
+  }
+  const std::string valid_en = "a small house.\n" + long_en + "\nthe dog sleeps.\n";
+  const std::string valid_de = "ein kleines haus.\n" + long_de + "\nder hund schläft.\n";
+  dir.write("valid.en", valid_en);
+  dir.write("valid.de", valid_de);
+  d.max_len = 30;  // the short lines have at most 18 characters, the long one 775
+  std::ostringstream log;
+  auto stats = mqa::prepare_data(d, "seq2seq", log);
+  EXPECT_EQ(stats.valid, 2);
+  EXPECT_EQ(stats.valid_too_long, 1);
+  EXPECT_EQ(stats.test, 2);
+  EXPECT_EQ(stats.test_too_long, 0);
+  EXPECT_NE(log.str().find("filter (valid): 2 of 3 pairs kept; 1 with a side longer than data.max_len=30 tokens"),
+            std::string::npos)
+      << log.str();
+  auto valid = mqa::Dataset::open(d, "seq2seq", "valid");
+  ASSERT_EQ(valid->size(), 2);
+  mqa::Tokenizer tok(mqa::vocab_path(d));
+  auto ids = tok.encode("the dog sleeps.");
+  EXPECT_EQ(valid->source(1), std::vector<int32_t>(ids.begin(), ids.end()));
+  EXPECT_EQ(file_bytes(d.dir + "/valid.src.txt"), valid_en);
+  EXPECT_EQ(file_bytes(d.dir + "/valid.tgt.txt"), valid_de);
+  EXPECT_NE(file_bytes(mqa::prepared_marker_path(d)).find("valid_too_long: 1\n"), std::string::npos);
+}
+
+// A directory prepared before that filter (or for a longer model) still holds such pairs: training refuses it
+// before the first step, naming the directory, the split and the fix, instead of aborting in the embedding.
+TEST(DataPrepare, TrainingRefusesAPreparedDirectoryWithPairsTheModelCannotTake) {
+  mqa::test::TempDir dir;
+  mqa::DataConfig d = pair_config(dir);
+  d.max_len = 1000;
+  std::ostringstream log;
+  mqa::prepare_data(d, "seq2seq", log);
+  auto train = mqa::Dataset::open(d, "seq2seq", "train");
+  const mqa::PositionFit fit = mqa::check_position_fit(*train, 1 << 20);
+  ASSERT_GT(fit.longest_target, 3);
+  auto c = mqa::default_config({"model.type=seq2seq", "model.max_positions=" + std::to_string(fit.longest_target),
+                                "data.max_len=" + std::to_string(fit.longest_target - 1)})
+               .config;
+  c.data.dir = d.dir;
+  c.data.train_source = d.train_source;  // raw keys set: an unprepared directory would be prepared
+  const std::string msg = error_of([&] { mqa::ensure_data_ready(c); });
+  EXPECT_NE(msg.find(d.dir + ": "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train pairs do not fit model.max_positions (" + std::to_string(fit.longest_target) + ")"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("delete " + mqa::prepared_marker_path(d)), std::string::npos) << msg;
+  // With room for the longest target and its bos, the same directory is fine.
+  c.model.max_positions = static_cast<int>(std::max(fit.longest_target + 1, fit.longest_source));
+  EXPECT_NO_THROW(mqa::ensure_data_ready(c));
+}
+
+// Issue 17: `mqa prepare` encodes on every CPU (data.prepare_threads) while it reads the next block; the shards must
+// not depend on the schedule. More lines than one block (16384), so the read-ahead runs too.
+TEST(DataPrepare, ShardsAreTheSameBytesForAnyNumberOfThreads) {
+  mqa::test::TempDir dir;
+  write_lm_corpus(dir, 20000, 20);
+  std::map<int, std::string> shards;
+  for (int threads : {1, 3}) {
+    mqa::DataConfig d;
+    d.dir = dir.path("t" + std::to_string(threads));
+    d.vocab_size = 200;
+    d.prepare_threads = threads;
+    mqa::synth_raw_keys("lm", dir.path("raw"), d);
+    if (threads != 1) {  // the same vocabulary: only the encoding differs
+      fs::create_directories(d.dir);
+      fs::copy_file(dir.path("t1/spm.model"), d.dir + "/spm.model");
+    }
+    std::ostringstream log;
+    mqa::prepare_data(d, "lm", log);
+    EXPECT_NE(log.str().find("words/s on " + std::to_string(threads) + " threads"), std::string::npos) << log.str();
+    shards[threads] = file_bytes(d.dir + "/train.lm.bin") + file_bytes(d.dir + "/train.lm.idx");
+  }
+  EXPECT_GT(shards[1].size(), 20000u * 4);
+  EXPECT_TRUE(shards[1] == shards[3]) << "the shards differ between 1 and 3 threads";
 }

@@ -20,6 +20,7 @@
 
 #include "mqa/config/config.h"
 #include "mqa/data/dataset.h"
+#include "mqa/data/position_fit.h"
 #include "mqa/data/prepare.h"
 #include "mqa/data/synth.h"
 #include "mqa/data/tokenizer.h"
@@ -44,7 +45,7 @@ struct Prepared {
     config = mqa::default_config({"model.type=" + type, "data.dir=" + dir.path("data"), "data.vocab_size=150",
                                   "model.encoder_layers=1", "model.decoder_layers=1", "model.d_model=32",
                                   "model.heads=4", "model.kv_heads=1", "model.d_k=8", "model.d_v=8", "model.d_ff=64",
-                                  "model.dropout=0", "model.max_positions=128", "data.seq_len=16",
+                                  "model.dropout=0", "model.max_positions=128", "data.seq_len=16", "data.max_len=100",
                                   "decode.max_len_a=1.0", "decode.max_len_b=4"})
                  .config;
     mqa::SynthOptions synth;
@@ -70,6 +71,14 @@ using RunResult = mqa::test::CommandResult;
 // `mqa ARGS`, stdout and stderr apart.
 RunResult run_mqa(const std::string& args) {
   return mqa::test::run_command(mqa::test::mqa_executable() + " " + args, /*merge_stderr=*/false);
+}
+
+// The first n lines of a file.
+std::vector<std::string> first_lines(const std::string& path, size_t n) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; lines.size() < n && std::getline(in, line);) lines.push_back(line);
+  return lines;
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -124,6 +133,32 @@ TEST(DecodeEval, Seq2SeqPerplexityEqualsExampleByExampleForward) {
   EXPECT_NEAR(r.ppl, std::exp(nll / tokens), 1e-4 * r.ppl);
 }
 
+// Issue 15: a split prepared before every split was length-filtered holds targets the model cannot take
+// (target + bos > model.max_positions); `mqa eval` aborted in the embedding. They are left out and counted.
+TEST(DecodeEval, PerplexityLeavesOutPairsTheModelCannotTakeAndCountsThem) {
+  Prepared p("translation");
+  auto data = mqa::Dataset::open(p.config.data, "seq2seq", "valid");
+  mqa::Config c = p.config;
+  c.model.max_positions = static_cast<int>(mqa::check_position_fit(*data, 1 << 20).longest_target);
+  int64_t expected_skipped = 0, fitting_tokens = 0;
+  for (int64_t i = 0; i < data->size(); ++i) {
+    if (data->target_length(i) + 1 > c.model.max_positions || data->source_length(i) > c.model.max_positions)
+      ++expected_skipped;
+    else
+      fitting_tokens += data->target_length(i) + 1;  // y1 .. yn and eos are predicted
+  }
+  ASSERT_GT(expected_skipped, 0);
+  ASSERT_LT(expected_skipped, data->size());
+  mqa::Tokenizer vocab(mqa::vocab_path(c.data));
+  torch::manual_seed(9);
+  mqa::Transformer short_model = mqa::build_model(c, vocab.vocab_size(), vocab.pad_id());
+  auto r = mqa::perplexity(short_model, data, 60);
+  EXPECT_EQ(r.skipped_too_long, expected_skipped);
+  EXPECT_EQ(r.sequences, data->size() - expected_skipped);
+  EXPECT_EQ(r.tokens, fitting_tokens);
+  EXPECT_TRUE(std::isfinite(r.ln_ppl));
+}
+
 TEST(DecodeEval, LanguageModelPerplexityCoversTheStreamOnceAndPerWordUsesWordsPlusLines) {
   Prepared p("lm");
   auto data = mqa::Dataset::open(p.config.data, "lm", "valid");
@@ -152,12 +187,70 @@ TEST(DecodeEval, LanguageModelPerplexityCoversTheStreamOnceAndPerWordUsesWordsPl
   EXPECT_THROW(mqa::add_word_perplexity(r, p.dir.path("missing.txt")), std::runtime_error);
 }
 
+// `mqa eval --text FILE` (lm): per-word perplexity of any raw text, e.g. WikiText-103 test. Checked by hand: the
+// stream [eos] line1 eos line2 eos ... cut into the packed examples of data.seq_len + 1 tokens, each scored by a
+// forward pass here, and the word count of --word-count-from (the tokenized original of a detokenized text).
+TEST(DecodeEval, EvalTextGivesPerWordPerplexityOverTheWordsOfTheOriginal) {
+  Prepared p("lm");
+  const auto first = first_lines(p.config.data.dir + "/valid.txt", 2);
+  ASSERT_EQ(first.size(), 2u);
+  const std::string l1 = first[0], l2 = first[1];
+  const std::string text = p.dir.write("detok.txt", l1 + "\n\n" + l2 + "\n");
+  // The "original": the same three lines with every word split in two (twice the words, as tokenization adds).
+  auto split_words = [](const std::string& line) {
+    std::istringstream in(line);
+    std::string out;
+    for (std::string w; in >> w;) out += (out.empty() ? "" : " ") + w + " @";
+    return out;
+  };
+  const std::string original = p.dir.write("tokens.txt", split_words(l1) + "\n \n" + split_words(l2) + "\n");
+  int64_t words = 0;
+  for (const auto& l : {l1, l2}) {
+    std::istringstream in(l);
+    for (std::string w; in >> w;) words += 2;
+  }
+  const int64_t divisor = words + 3;  // + one end of line each, the empty line's too
+
+  mqa::Tokenizer vocab(mqa::vocab_path(p.config.data));
+  std::vector<int64_t> stream = {vocab.eos_id()};
+  for (const auto& l : {l1, std::string(), l2}) {
+    for (int id : vocab.encode(l)) stream.push_back(id);
+    stream.push_back(vocab.eos_id());
+  }
+  const int64_t L = p.config.data.seq_len;
+  double nll = 0;
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t start = 0; start + 1 < stream.size(); start += L) {
+      const size_t end = std::min(stream.size(), start + L + 1);
+      auto x = torch::tensor(std::vector<int64_t>(stream.begin() + start, stream.begin() + end)).unsqueeze(0);
+      auto lp = torch::log_softmax(p.model->forward({}, x.narrow(1, 0, x.size(1) - 1)).to(torch::kDouble), -1);
+      nll -= lp.gather(2, x.narrow(1, 1, x.size(1) - 1).unsqueeze(2)).sum().item<double>();
+    }
+  }
+  RunResult r =
+      run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + original + "'", p.dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"("tokens": ([0-9]+))"))) << r.out;
+  EXPECT_EQ(std::stoll(m[1]), static_cast<int64_t>(stream.size()) - 1);
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"("words": ([0-9]+))"))) << r.out;
+  EXPECT_EQ(std::stoll(m[1]), divisor);
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"("word_ppl": ([0-9.eE+-]+))"))) << r.out;
+  EXPECT_NEAR(std::stod(m[1]), std::exp(nll / divisor), 1e-5 * std::exp(nll / divisor));
+
+  // The word count must come from the same lines.
+  const std::string two_lines = p.dir.write("two.txt", l1 + "\n" + l2 + "\n");
+  r = run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + two_lines + "'", p.dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("2 lines, but " + text + " has 3"), std::string::npos) << r.err;
+}
+
 TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   Prepared p("translation");
-  std::ifstream src(p.config.data.dir + "/valid.src.txt");
-  std::string s1, s2;
-  std::getline(src, s1);
-  std::getline(src, s2);
+  const auto first = first_lines(p.config.data.dir + "/valid.src.txt", 2);
+  ASSERT_EQ(first.size(), 2u);
+  const std::string s1 = first[0], s2 = first[1];
   const std::string input = p.dir.write("in.txt", s1 + "\n" + "broken \xC3\x28 text\n" + s2 + "\n");
 
   RunResult r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2");
@@ -205,6 +298,11 @@ TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(json, m, std::regex(R"("ln_ppl": ([0-9.eE+-]+))")));
   EXPECT_NEAR(std::stod(m[1]), ppl.ln_ppl, 1e-6);
+  // The paper's WMT scores are sacreBLEU with the international tokenization.
+  r = run_mqa("eval '" + p.checkpoint + "' --split test --bleu-sentences 4 --bleu-tokenize intl --quiet", p.dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("|tok:intl|"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("tok:13a"), std::string::npos) << r.out;
 }
 
 TEST(DecodeEval, GenerateCommandContinuesPromptsGreedilyOrBySeed) {

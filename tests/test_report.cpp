@@ -1,5 +1,7 @@
-// `mqa report`: run directories read back, seeds grouped, paper rows matched by attention shape, and the paper's
-// orderings judged against the seed spread. Run directories are fabricated in a temp folder.
+// `mqa report`: run directories read back, seeds grouped with Student-t intervals, paper rows matched by attention
+// shape, and the paper's orderings judged by Welch's t-test. Run directories are fabricated in a temp folder; the
+// reference values of the statistics were computed independently with mpmath 1.3 (30 digits: betainc for the t
+// distribution, findroot for its quantiles).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "mqa/config/config.h"
+#include "mqa/report/student_t.h"
 #include "mqa/report/table_report.h"
 #include "test_util.h"
 
@@ -21,6 +24,8 @@ struct FakeRun {
   std::string type = "seq2seq";
   double valid_ln_ppl = 1.5, bleu1 = 30.0, bleu4 = 31.0;
   std::string word_ppl = "null";
+  std::string valid_bleu = "";     // seq2seq: the dev evaluation decoded greedily with this BLEU
+  std::string wikitext_ppl = "";   // lm: a "wikitext103" evaluation with this word_ppl
 };
 
 // Writes RUN_DIR/config.yaml (a valid resolved config) and RUN_DIR/result.json as the scripts do.
@@ -41,12 +46,19 @@ std::string write_run(const TempDir& tmp, const FakeRun& f) {
                         "{{\"beam\": 4, \"bleu\": {}, \"bleu_signature\": \"sig\"}}]}}",
                         f.bleu1, f.bleu4)
           : fmt::format("{{\"ln_ppl\": 3.9, \"word_ppl\": {}}}", f.word_ppl);
+  const std::string valid_decode =
+      f.valid_bleu.empty() ? "" : fmt::format(", \"decode\": [{{\"beam\": 1, \"bleu\": {}}}]", f.valid_bleu);
+  const std::string wikitext =
+      f.wikitext_ppl.empty()
+          ? ""
+          : fmt::format(",\n  \"wikitext103\": {{\"ln_ppl\": 3.1, \"word_ppl\": {}}}", f.wikitext_ppl);
   tmp.write(dir.substr(tmp.path().size()) + "/result.json",
             fmt::format("{{\n  \"table\": \"{}\",\n  \"row\": \"{}\",\n  \"config\": \"configs/x/{}.yaml\",\n"
                         "  \"seed\": {},\n  \"params\": 12345678,\n  \"device\": \"NVIDIA H100\",\n  \"steps\": 700,\n"
                         "  \"train_seconds\": 36,\n  \"row_seconds\": 50,\n  \"commands\": [\"mqa train \\\"x\\\"\"],\n"
-                        "  \"valid\": {{\"split\": \"valid\", \"ln_ppl\": {}, \"word_ppl\": {}}},\n  \"test\": {}\n}}\n",
-                        f.table, f.row, f.row, f.seed, f.valid_ln_ppl, f.word_ppl, test));
+                        "  \"valid\": {{\"split\": \"valid\", \"ln_ppl\": {}, \"word_ppl\": {}{}}},\n"
+                        "  \"test\": {}{}\n}}\n",
+                        f.table, f.row, f.row, f.seed, f.valid_ln_ppl, f.word_ppl, valid_decode, test, wikitext));
   return dir;
 }
 
@@ -126,19 +138,60 @@ TEST(Report, AttentionKindComesFromTheModelShape) {
   EXPECT_DOUBLE_EQ(paper->ln_ppl_dev, 1.518);
 }
 
-TEST(Report, SeedsOfOneRowAreAveragedWithTheirRange) {
+TEST(ReportStatistics, StudentTQuantilesAndCdfMatchAnIndependentComputation) {
+  // mpmath: findroot(cdf(t, df) - 0.975) and 1 - betainc(df/2, 1/2, 0, df/(df+t^2), regularized)/2.
+  EXPECT_NEAR(mqa::student_t_quantile(0.975, 1), 12.706204736174705, 1e-9);
+  EXPECT_NEAR(mqa::student_t_quantile(0.975, 2), 4.3026527297494639, 1e-10);
+  EXPECT_NEAR(mqa::student_t_quantile(0.975, 2.5), 3.5746548420036832, 1e-10);
+  EXPECT_NEAR(mqa::student_t_quantile(0.975, 4), 2.7764451051977944, 1e-10);
+  EXPECT_NEAR(mqa::student_t_quantile(0.975, 30), 2.0422724563012383, 1e-10);
+  EXPECT_NEAR(mqa::student_t_quantile(0.025, 4), -2.7764451051977944, 1e-10);
+  EXPECT_NEAR(mqa::student_t_cdf(-1.5, 3.7), 0.10679908460100677, 1e-12);
+  EXPECT_NEAR(mqa::student_t_cdf(0.3, 1), 0.59277357907774234, 1e-12);
+  EXPECT_NEAR(mqa::student_t_cdf(12, 5), 0.99996455253741419, 1e-12);
+  EXPECT_DOUBLE_EQ(mqa::student_t_cdf(0, 7), 0.5);
+}
+
+TEST(ReportStatistics, MeanIntervalUsesNMinusOneDegreesOfFreedom) {
+  const auto m = mqa::mean_interval({1.50, 1.52, 1.55, std::nan("")});  // the NaN (a missing run) is left out
+  EXPECT_EQ(m.n, 3);
+  EXPECT_NEAR(m.mean, 1.5233333333333334, 1e-12);
+  EXPECT_NEAR(m.half_width, 0.062516094793757833, 1e-12);  // t(0.975, 2) * sd / sqrt(3)
+  EXPECT_TRUE(std::isnan(mqa::mean_interval({1.5}).half_width));
+  EXPECT_EQ(mqa::mean_interval({}).n, 0);
+}
+
+TEST(ReportStatistics, WelchTestMatchesAnIndependentComputation) {
+  // Unequal sizes and variances: the Welch-Satterthwaite df is not an integer.
+  const auto w = mqa::welch_test({1.50, 1.52, 1.55}, {1.60, 1.58, 1.70, 1.62});
+  EXPECT_NEAR(w.difference, -0.10166666666666667, 1e-12);
+  EXPECT_NEAR(w.standard_error, 0.030046260628866577, 1e-12);
+  EXPECT_NEAR(w.df, 4.4841859477817873, 1e-10);
+  EXPECT_NEAR(w.t, -3.3836711969738976, 1e-10);
+  EXPECT_NEAR(w.p_two_sided, 0.023200161057121108, 1e-10);
+  EXPECT_NEAR(w.lo, -0.18165334824020057, 1e-10);
+  EXPECT_NEAR(w.hi, -0.021679985093132761, 1e-10);
+  // One seed on a side: no test. No variance on either side: the difference is exact.
+  EXPECT_TRUE(std::isnan(mqa::welch_test({1.5}, {1.6, 1.7}).lo));
+  const auto exact = mqa::welch_test({2.0, 2.0}, {1.5, 1.5});
+  EXPECT_DOUBLE_EQ(exact.lo, 0.5);
+  EXPECT_DOUBLE_EQ(exact.p_two_sided, 0.0);
+}
+
+TEST(Report, SeedsOfOneRowAreAveragedWithAStudentTInterval) {
   TempDir tmp;
   auto runs = read_all({write_run(tmp, row("base", 8, 8, 64, 0, 1.50, 1)), write_run(tmp, row("base", 8, 8, 64, 0, 1.54, 2)),
                         write_run(tmp, row("multi_query", 8, 1, 64, 0, 1.60))});
   const auto rows = mqa::summarize_rows(mqa::paper_table("table1"), runs);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].row, "base");  // the paper's order: multi-head first
-  EXPECT_EQ(rows[0].valid_ln_ppl.n, 2);
-  EXPECT_NEAR(rows[0].valid_ln_ppl.mean, 1.52, 1e-12);
-  EXPECT_NEAR(rows[0].valid_ln_ppl.range(), 0.04, 1e-12);
+  const auto s = rows[0].stat(mqa::Metric::ValidLnPpl);
+  EXPECT_EQ(s.n, 2);
+  EXPECT_NEAR(s.mean, 1.52, 1e-12);
+  EXPECT_NEAR(s.half_width, 12.706204736174705 * 0.04 / std::sqrt(2.0) / std::sqrt(2.0), 1e-9);  // sd = 0.04 / sqrt 2
   EXPECT_EQ(rows[0].seeds, (std::vector<int64_t>{1, 2}));
-  EXPECT_EQ(rows[1].valid_ln_ppl.n, 1);
-  EXPECT_TRUE(std::isnan(rows[1].valid_ln_ppl.range()));
+  EXPECT_EQ(rows[1].stat(mqa::Metric::ValidLnPpl).n, 1);
+  EXPECT_TRUE(std::isnan(rows[1].stat(mqa::Metric::ValidLnPpl).half_width));
 }
 
 TEST(Report, OneRowNameWithTwoModelsIsAnError) {
@@ -147,45 +200,53 @@ TEST(Report, OneRowNameWithTwoModelsIsAnError) {
   EXPECT_THROW(mqa::summarize_rows(mqa::paper_table("table1"), runs), std::runtime_error);
 }
 
-TEST(Report, OrderingsAreJudgedAgainstTheSeedSpread) {
+TEST(Report, OrderingsAreJudgedByWelchIntervals) {
   TempDir tmp;
-  // Multi-head seeds 1.50 / 1.54 (spread 0.04), multi-query 1.55 / 1.56: MQA worse by 0.035, inside the spread.
-  auto runs = read_all({
-      write_run(tmp, row("base", 8, 8, 64, 0, 1.50, 1)), write_run(tmp, row("base", 8, 8, 64, 0, 1.54, 2)),
-      write_run(tmp, row("multi_query", 8, 1, 64, 0, 1.55, 1)), write_run(tmp, row("multi_query", 8, 1, 64, 0, 1.56, 2)),
-      write_run(tmp, row("multi_head_local", 8, 8, 64, 16, 1.70)),   // local worse by 0.18: beyond the spread
-      write_run(tmp, row("multi_query_local", 8, 1, 64, 16, 1.57)),  // local worse by 0.015: inside
-      write_run(tmp, row("heads1_dk64", 1, 1, 64, 0, 1.70)),         // worse than MQA by 0.145: holds
-      write_run(tmp, row("heads8_dk8", 8, 8, 8, 0, 1.56)),           // worse by 0.005: inside, does not hold
-      write_run(tmp, row("heads2_dk32", 2, 2, 32, 0, 1.40)),         // better than MQA: does not hold
-  });
+  std::vector<std::string> dirs;
+  auto add = [&](const std::string& name, int h, int g, int dk, int window, std::vector<double> ln_ppl) {
+    for (size_t i = 0; i < ln_ppl.size(); ++i)
+      dirs.push_back(write_run(tmp, row(name, h, g, dk, window, ln_ppl[i], static_cast<int>(i) + 1)));
+  };
+  add("base", 8, 8, 64, 0, {1.50, 1.52, 1.55});
+  add("multi_query", 8, 1, 64, 0, {1.60, 1.58, 1.70, 1.62});  // worse by 0.102 [0.022, 0.182]: supported
+  add("multi_head_local", 8, 8, 64, 16, {1.49, 1.53, 1.56});  // inside the noise: "same" supported
+  add("multi_query_local", 8, 1, 64, 16, {1.20, 1.21, 1.22}); // far better than multi-query: "same" contradicted
+  add("heads1_dk64", 1, 1, 64, 0, {1.62, 1.61, 1.66});        // inside the noise of multi-query: inconclusive
+  add("heads2_dk32", 2, 2, 32, 0, {1.40, 1.41, 1.42});        // better than multi-query: contradicted
+  add("heads8_dk8", 8, 8, 8, 0, {1.90});                      // one seed: not judged
   const auto& table = mqa::paper_table("table1");
-  const auto rows = mqa::summarize_rows(table, runs);
-  EXPECT_NEAR(mqa::seed_spread(rows, mqa::Metric::ValidLnPpl), 0.04, 1e-12);
+  const auto rows = mqa::summarize_rows(table, read_all(dirs));
   const auto all = mqa::compute_orderings(table, rows);
   const auto V = mqa::Metric::ValidLnPpl;
 
   const auto& mq = find(all, "multi-query vs multi-head", V);
-  EXPECT_NEAR(mq.worse_by, 0.035, 1e-12);
+  EXPECT_EQ(mq.expected, "worse");
+  EXPECT_NEAR(mq.test.difference, 0.10166666666666667, 1e-12);  // the Welch example above, row minus reference
+  EXPECT_NEAR(mq.test.lo, 0.021679985093132761, 1e-10);
+  EXPECT_NEAR(mq.test.hi, 0.18165334824020057, 1e-10);
   EXPECT_NEAR(mq.paper_worse_by, 0.015, 1e-12);
-  EXPECT_TRUE(mq.holds);
-  EXPECT_NE(mq.verdict.find("within seed spread"), std::string::npos) << mq.verdict;
+  EXPECT_EQ(mq.support, mqa::Support::Supported);
+  EXPECT_FALSE(mq.paper_inside);  // 0.015 < 0.022: ours is worse than the paper's
+  EXPECT_NE(mq.verdict.find("worse by 0.102 [+0.022, +0.182] (Welch t 3.38, df 4.5, p 0.023)"), std::string::npos)
+      << mq.verdict;
 
-  const auto& mhl = find(all, "multi-head local vs multi-head", V);
-  EXPECT_FALSE(mhl.holds);
-  EXPECT_NE(mhl.verdict.find("worse by 0.180"), std::string::npos) << mhl.verdict;
-  EXPECT_TRUE(find(all, "multi-query local vs multi-query", V).holds);
-
-  EXPECT_TRUE(find(all, "h 1 d_k 64 vs multi-query", V).holds);
-  EXPECT_FALSE(find(all, "h 8 d_k 8 vs multi-query", V).holds);
+  EXPECT_EQ(find(all, "multi-head local vs multi-head", V).support, mqa::Support::Supported);
+  EXPECT_TRUE(find(all, "multi-head local vs multi-head", V).paper_inside);
+  EXPECT_EQ(find(all, "multi-query local vs multi-query", V).support, mqa::Support::Contradicted);
+  EXPECT_EQ(find(all, "h 1 d_k 64 vs multi-query", V).support, mqa::Support::Inconclusive);
   const auto& better = find(all, "h 2 d_k 32 vs multi-query", V);
-  EXPECT_FALSE(better.holds);
+  EXPECT_EQ(better.support, mqa::Support::Contradicted);
   EXPECT_NE(better.verdict.find("better by"), std::string::npos) << better.verdict;
+  EXPECT_EQ(find(all, "h 8 d_k 8 vs multi-query", V).support, mqa::Support::NotJudged);
 
-  // BLEU has no spread here (equal BLEU for both seeds gives a range of 0): differences beyond 0 are judged.
-  const auto& bleu = find(all, "multi-query vs multi-head", mqa::Metric::BleuBeam);
-  EXPECT_NEAR(bleu.worse_by, 0.0, 1e-12);
-  EXPECT_TRUE(bleu.holds);
+  // BLEU: multi-query vs multi-head is a "same" claim (the paper's BLEU moves by 0.1-0.2 either way); equal BLEU
+  // on every seed gives an exact difference of 0, inside.
+  const auto& bleu = find(all, "multi-query vs multi-head", mqa::Metric::TestBleuBeam);
+  EXPECT_EQ(bleu.expected, "same");
+  EXPECT_NEAR(bleu.paper_worse_by, -0.1, 1e-9);  // the paper's multi-query beam-4 BLEU is 0.1 higher
+  EXPECT_EQ(bleu.support, mqa::Support::Supported);
+  // No run decoded dev: no dev BLEU ordering.
+  for (const auto& o : all) EXPECT_NE(o.metric, mqa::Metric::ValidBleu);
 }
 
 TEST(Report, OneSeedPerRowLeavesOrderingsUnjudged) {
@@ -194,37 +255,69 @@ TEST(Report, OneSeedPerRowLeavesOrderingsUnjudged) {
   const auto& table = mqa::paper_table("table1");
   const auto all = mqa::compute_orderings(table, mqa::summarize_rows(table, runs));
   const auto& mq = find(all, "multi-query vs multi-head", mqa::Metric::ValidLnPpl);
-  EXPECT_TRUE(std::isnan(mq.yardstick));
-  EXPECT_FALSE(mq.holds);
-  EXPECT_NE(mq.verdict.find("no seed spread"), std::string::npos) << mq.verdict;
+  EXPECT_TRUE(std::isnan(mq.test.lo));
+  EXPECT_EQ(mq.support, mqa::Support::NotJudged);
+  EXPECT_NE(mq.verdict.find("worse by 0.100; fewer than two seeds"), std::string::npos) << mq.verdict;
   const std::string md = mqa::render_report(table, {runs, {}});
   EXPECT_NE(md.find("not judged"), std::string::npos);
 }
 
+TEST(Report, Table1ReadsDevBleuAndShowsThePapersBleuBesideOurs) {
+  TempDir tmp;
+  std::vector<std::string> dirs;
+  for (int seed = 1; seed <= 3; ++seed) {
+    FakeRun mh = row("base", 8, 8, 64, 0, 1.50 + 0.01 * seed, seed);
+    FakeRun mq = row("multi_query", 8, 1, 64, 0, 1.52 + 0.01 * seed, seed);
+    mh.valid_bleu = fmt::format("{}", 20.0 + seed);
+    mq.valid_bleu = fmt::format("{}", 19.0 + seed);
+    dirs.push_back(write_run(tmp, mh));
+    dirs.push_back(write_run(tmp, mq));
+  }
+  auto runs = read_all(dirs);
+  EXPECT_DOUBLE_EQ(runs[0].valid_bleu_greedy, 21.0);
+  const auto& table = mqa::paper_table("table1");
+  const std::string md = mqa::render_report(table, {runs, {}});
+  // dev ln PPL 1.52 ± t(0.975, 2) * 0.01 / sqrt 3 = 0.025, the paper's 1.424; dev BLEU 22.00 ± 2.48 beside 26.7;
+  // test BLEU beam 1 / beam 4 beside the paper's 27.7 / 28.4.
+  EXPECT_NE(md.find("| 1.520 ± 0.025 | 1.424 | 22.00 ± 2.48 | 26.7 | 30.00 ± 0.00 | 27.7 | 31.00 ± 0.00 | 28.4 |"),
+            std::string::npos)
+      << md;
+  const auto all = mqa::compute_orderings(table, mqa::summarize_rows(table, runs));
+  const auto& dev_bleu = find(all, "multi-query vs multi-head", mqa::Metric::ValidBleu);
+  EXPECT_NEAR(dev_bleu.test.difference, 1.0, 1e-12);  // multi-query lower by 1 BLEU on every seed
+  EXPECT_NEAR(dev_bleu.paper_worse_by, 0.2, 1e-9);
+}
+
 TEST(Report, Table3MarkdownPutsOurNumbersBesideThePapers) {
   TempDir tmp;
-  auto lm = [&](std::string name, int h, int g, int dk, double ln, int seed, std::string word) {
+  auto lm = [&](std::string name, int h, int g, int dk, double ln, int seed, std::string word,
+                std::string wikitext = "") {
     FakeRun f = row(std::move(name), h, g, dk, 0, ln, seed);
     f.table = "table3";
     f.type = "lm";
     f.word_ppl = std::move(word);
+    f.wikitext_ppl = std::move(wikitext);
     return write_run(tmp, f);
   };
-  auto runs = read_all({lm("base", 8, 8, 64, 3.80, 1, "60.5"), lm("base", 8, 8, 64, 3.82, 2, "61.5"),
-                        lm("multi_query", 8, 1, 64, 3.83, 1, "62.0"), lm("heads4_dk16", 4, 4, 16, 3.95, 1, "70.0")});
+  auto runs = read_all({lm("base", 8, 8, 64, 3.80, 1, "60.5", "80.0"), lm("base", 8, 8, 64, 3.82, 2, "61.5", "82.0"),
+                        lm("multi_query", 8, 1, 64, 3.83, 1, "62.0"), lm("multi_query", 8, 1, 64, 3.84, 2, "63.0"),
+                        lm("heads4_dk16", 4, 4, 16, 3.95, 1, "70.0"), lm("heads4_dk16", 4, 4, 16, 3.96, 2, "72.0")});
+  EXPECT_DOUBLE_EQ(runs[0].wikitext_word_ppl, 80.0);
   const auto& table = mqa::paper_table("table3");
   const std::string md = mqa::render_report(table, {runs, {"gone: no result.json"}});
   EXPECT_NE(md.find("| base | multi-head (h 8, d_k 128, d_ff 8192)"), std::string::npos) << md;
-  EXPECT_NE(md.find("3.810 (3.800..3.820)"), std::string::npos) << md;
-  EXPECT_NE(md.find("61.00 (60.50..61.50)"), std::string::npos) << md;
-  EXPECT_NE(md.find("| 29.9 |"), std::string::npos) << md;
+  // ln PPL 3.81 ± 12.706 * 0.01 = 0.127; word PPL 61.00 ± 6.35; WikiText 81.00 ± 12.71.
+  EXPECT_NE(md.find("| 3.810 ± 0.127 | 61.00 ± 6.35 | 29.9 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 81.00 ± 12.71 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 31.0 |"), std::string::npos) << md;  // h 4 matched to the paper's h 4 d_k 32 row
   EXPECT_NE(md.find("gone: no result.json"), std::string::npos);
   const auto all = mqa::compute_orderings(table, mqa::summarize_rows(table, runs));
-  const auto& reduced = find(all, "h 4 d_k 16 vs multi-query", mqa::Metric::ValidLnPpl);
-  EXPECT_TRUE(reduced.holds);
+  ASSERT_EQ(all.size(), 2u);  // no local rows and no BLEU in Table 3
+  const auto& reduced = find(all, "h 4 d_k 16 vs multi-query", mqa::Metric::ValidLnWordPpl);
   EXPECT_NEAR(reduced.paper_worse_by, std::log(31.0) - std::log(30.2), 1e-12);
-  EXPECT_EQ(all.size(), 2u);  // no local rows and no BLEU in Table 3
+  const double h4 = 0.5 * (std::log(70.0) + std::log(72.0)), mq = 0.5 * (std::log(62.0) + std::log(63.0));
+  EXPECT_NEAR(reduced.test.difference, h4 - mq, 1e-12);
+  EXPECT_EQ(reduced.support, mqa::Support::Supported);
 }
 
 TEST(Report, UnknownTableIsAnError) { EXPECT_THROW(mqa::paper_table("table2"), std::invalid_argument); }

@@ -48,7 +48,10 @@ class TrainDistributed : public ::testing::Test {
     synth.train_sentences = 400;
     synth.eval_sentences = 16;
     mqa::generate_synth_corpus(synth, corpus_->path("raw"));
-    mqa::Config c = mqa::test::tiny_config({"data.dir=" + corpus_->path("prepared"), "data.vocab_size=120"}).config;
+    // Positions for the corpus's longest pairs (the runs' configs use the same), so that no pair is dropped.
+    mqa::Config c = mqa::test::tiny_config({"data.dir=" + corpus_->path("prepared"), "data.vocab_size=120",
+                                            "model.max_positions=256", "data.max_len=255"})
+                        .config;
     mqa::synth_raw_keys("translation", corpus_->path("raw"), c.data);
     mqa::ensure_data_ready(c);
     data_ = c.data;

@@ -329,6 +329,14 @@ void validate_config(const Config& c, const std::vector<ConfigOrigin>& origins) 
     throw fail("decode.nbest", fmt::format("{} exceeds decode.beam_size ({})", c.decode.nbest, c.decode.beam_size));
   if (c.data.seq_len > m.max_positions && m.type == "lm")
     throw fail("data.seq_len", fmt::format("{} exceeds model.max_positions ({})", c.data.seq_len, m.max_positions));
+  // prepare keeps sentences of up to data.max_len tokens, and the batcher adds bos to the target: [bos, y1..yn] in,
+  // [y1..yn, eos] out, n + 1 decoder positions. (An lm packs its stream into data.seq_len, checked above.)
+  if (m.type == "seq2seq" && c.data.max_len + 1 > m.max_positions)
+    throw fail("data.max_len",
+               fmt::format("{} leaves no room for bos: a target of data.max_len tokens takes data.max_len + 1 = {} "
+                           "decoder positions, more than model.max_positions ({}, {}); expected data.max_len <= {}",
+                           c.data.max_len, c.data.max_len + 1, m.max_positions,
+                           where_is(origins, "model.max_positions"), m.max_positions - 1));
 }
 
 std::string config_to_yaml(const Config& config, const std::vector<ConfigOrigin>& origins) {

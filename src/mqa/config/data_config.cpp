@@ -32,7 +32,17 @@ void declare_data_keys(std::vector<KeyDef>& k) {
                   range(8, 1 << 20)));
   k.push_back(key("data.spm_model_type", S, &D::spm_model_type, "SentencePiece model type",
                   one_of({"unigram", "bpe"})));
-  k.push_back(key("data.max_len", S, &D::max_len, "training sentences longer than this many tokens are dropped",
+  k.push_back(key("data.spm_sentences", S, &D::spm_sentences,
+                  "lines the SentencePiece vocabulary is trained on (a random sample of the training text when it "
+                  "has more)",
+                  range(1, 1 << 30)));
+  k.push_back(key("data.prepare_threads", S, &D::prepare_threads,
+                  "threads of mqa prepare (SentencePiece training and encoding); 0 = every CPU this process may use",
+                  range(0, 4096)));
+  k.push_back(key("data.max_len", S, &D::max_len,
+                  "sentences longer than this many tokens are dropped: from training, and (seq2seq) from the "
+                  "perplexity shards of valid/test (their BLEU text keeps every line); seq2seq needs "
+                  "max_len + 1 <= model.max_positions (the decoder adds bos)",
                   range(1, 1 << 20)));
   k.push_back(key("data.max_len_ratio", S, &D::max_len_ratio,
                   "training pairs whose token-length ratio exceeds this are dropped", range(1, 1000)));

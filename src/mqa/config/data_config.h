@@ -18,6 +18,8 @@ struct DataConfig {
   std::string test_text = "";
   int vocab_size = 32000;               // shared SentencePiece vocabulary
   std::string spm_model_type = "unigram";  // unigram | bpe
+  int spm_sentences = 2000000;          // lines SentencePiece trains on (a random sample when there are more)
+  int prepare_threads = 0;              // threads that encode (and train the vocabulary); 0 = every CPU allowed
   int max_len = 256;                    // sentences longer than this (tokens) are dropped from training
   double max_len_ratio = 3.0;           // ... and pairs whose length ratio exceeds this
   int seq_len = 256;                    // lm: packed sequence length

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "mqa/data/position_fit.h"
 #include "mqa/data/prepare.h"
 #include "mqa/data/shard.h"
 #include "mqa/data/synth.h"
@@ -76,8 +77,7 @@ class Seq2SeqDataset final : public Dataset {
 // The stream is read as [eos] + bin, so position p of the virtual stream is eos for p == 0 and bin[p - 1] after.
 class LmDataset final : public Dataset {
  public:
-  LmDataset(const std::string& prefix, int64_t seq_len, bool pread)
-      : lm_(prefix + ".lm"), seq_len_(seq_len), pread_(pread) {
+  LmDataset(const std::string& shard, int64_t seq_len, bool pread) : lm_(shard), seq_len_(seq_len), pread_(pread) {
     const int64_t n = lm_.tokens() + 1;  // with the leading eos
     // Examples start every seq_len tokens; the last one still needs a token to predict (>= 2 tokens).
     examples_ = n >= 2 ? (n - 2) / seq_len_ + 1 : 0;
@@ -154,11 +154,14 @@ std::shared_ptr<const Dataset> Dataset::open(const DataConfig& data, const std::
         data.dir));
   const std::string prefix = (fs::path(data.dir) / split).string();
   const bool pread = data.read == "pread";
-  if (model_type == "lm") return std::make_shared<LmDataset>(prefix, data.seq_len, pread);
+  if (model_type == "lm") return std::make_shared<LmDataset>(prefix + ".lm", data.seq_len, pread);
   return std::make_shared<Seq2SeqDataset>(prefix, pread);
 }
 
-void ensure_data_ready(const Config& config) {
+namespace {
+
+// Prepares data.dir unless it is ready (see ensure_data_ready).
+void prepare_if_missing(const Config& config) {
   const DataConfig& data = config.data;
   const std::string& type = config.model.type;
   const bool lm = type == "lm";
@@ -195,6 +198,20 @@ void ensure_data_ready(const Config& config) {
       data.dir, prepared_marker_path(data), lm ? "lm" : "translation",
       lm ? "data.train_text, data.valid_text, data.test_text"
          : "data.train_source/train_target, data.valid_source/valid_target, data.test_source/test_target"));
+}
+
+}  // namespace
+
+std::shared_ptr<const Dataset> Dataset::open_lm_stream(const std::string& prefix, int64_t seq_len, bool pread) {
+  if (seq_len < 1) throw std::invalid_argument(fmt::format("open_lm_stream: seq_len {} < 1", seq_len));
+  return std::make_shared<LmDataset>(prefix, seq_len, pread);
+}
+
+void ensure_data_ready(const Config& config) {
+  prepare_if_missing(config);
+  // A directory prepared earlier (or for another config) may hold pairs this model cannot take: say so now, not
+  // with an abort in the embedding at the first such batch.
+  check_prepared_fits_model(config);
 }
 
 }  // namespace mqa

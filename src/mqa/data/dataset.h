@@ -29,6 +29,9 @@ class Dataset {
   // seq2seq: a pair per example; lm: a packed sequence of seq_len + 1 tokens per example.
   static std::shared_ptr<const Dataset> open(const DataConfig& data, const std::string& model_type,
                                              const std::string& split);
+  // An lm stream shard PREFIX.bin/.idx outside a prepared directory (e.g. written by encode_lm_text), packed into
+  // examples of seq_len + 1 tokens as a prepared lm split is.
+  static std::shared_ptr<const Dataset> open_lm_stream(const std::string& prefix, int64_t seq_len, bool pread = false);
   virtual bool is_lm() const = 0;
   virtual int64_t size() const = 0;
   // Token ids of example i, without bos/eos (seq2seq), or the packed sequence (lm).
@@ -48,7 +51,8 @@ class Dataset {
 
 // Makes sure data.dir holds the vocabulary and shards: generates the built-in corpus (data.synth) or prepares
 // the raw text named by data.train_* / data.valid_* / data.test_*; does nothing when they are already there.
-// Prints progress. Throws with a clear message when neither is possible.
+// Prints progress. Throws with a clear message when neither is possible, and when the train or valid split holds
+// pairs longer than model.max_positions allows (data/position_fit.h).
 void ensure_data_ready(const Config& config);
 
 // data.dir + "/spm.model"

@@ -6,12 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "mqa/data/dataset.h"
+#include "mqa/data/parallel_encoder.h"
 #include "mqa/data/shard.h"
 #include "mqa/data/tokenizer.h"
 #include "mqa/util/strings.h"
@@ -54,49 +54,35 @@ void strip_cr(std::string& line) {
   if (!line.empty() && line.back() == '\r') line.pop_back();
 }
 
-// Prints "label: N lines (R lines/s)" at most every two seconds, and a last line from done().
+// Prints "label: N lines (R lines/s, W words/s)" at most every two seconds, and a last line from done().
 class Progress {
  public:
   Progress(std::ostream& log, std::string label) : log_(log), label_(std::move(label)), start_(Clock::now()),
                                                    last_(start_) {}
-  void tick(int64_t lines) {
+  void tick(int64_t lines, int64_t words) {
     auto now = Clock::now();
     if (now - last_ < std::chrono::seconds(2)) return;
     last_ = now;
-    log_ << fmt::format("  {}: {} lines ({:.0f} lines/s)\n", label_, lines, rate(lines, now)) << std::flush;
+    log_ << fmt::format("  {}: {} lines ({:.0f} lines/s, {:.0f} words/s)\n", label_, lines, rate(lines, now),
+                        rate(words, now))
+         << std::flush;
   }
-  void done(int64_t lines, const std::string& extra = "") {
+  void done(int64_t lines, int64_t words, int threads, const std::string& extra = "") {
     auto now = Clock::now();
-    log_ << fmt::format("  {}: {} lines in {:.1f} s ({:.0f} lines/s){}\n", label_, lines, seconds(now), rate(lines, now),
-                        extra)
+    log_ << fmt::format("  {}: {} lines, {} words in {:.1f} s ({:.0f} lines/s, {:.0f} words/s on {} threads){}\n",
+                        label_, lines, words, seconds(now), rate(lines, now), rate(words, now), threads, extra)
          << std::flush;
   }
 
  private:
   double seconds(Clock::time_point now) const { return std::chrono::duration<double>(now - start_).count(); }
-  double rate(int64_t lines, Clock::time_point now) const { return lines / std::max(seconds(now), 1e-9); }
+  double rate(int64_t n, Clock::time_point now) const { return n / std::max(seconds(now), 1e-9); }
   std::ostream& log_;
   std::string label_;
   Clock::time_point start_, last_;
 };
 
-// Encodes lines in parallel (SentencePiece's Encode is const and thread-safe); the order is kept.
-void encode_block(const Tokenizer& tok, const std::vector<std::string>& lines, std::vector<std::vector<int>>& out) {
-  out.resize(lines.size());
-  const size_t threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
-  if (threads == 1 || lines.size() < 256) {
-    for (size_t i = 0; i < lines.size(); ++i) out[i] = tok.encode(lines[i]);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (size_t t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      for (size_t i = t; i < lines.size(); i += threads) out[i] = tok.encode(lines[i]);
-    });
-  for (auto& th : pool) th.join();
-}
-
-constexpr size_t kBlock = 8192;  // lines read, encoded and written together
+constexpr size_t kBlock = 16384;  // lines read, encoded and written together
 
 // Reads up to kBlock lines; returns false at the end of the file.
 bool read_block(std::ifstream& in, std::vector<std::string>& lines) {
@@ -156,7 +142,8 @@ void train_vocabulary(const DataConfig& d, const std::vector<std::string>& train
   o.model_prefix = in_dir(d, "spm.tmp");
   o.vocab_size = d.vocab_size;
   o.model_type = d.spm_model_type;
-  o.num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  o.num_threads = d.prepare_threads > 0 ? d.prepare_threads : available_cpus();
+  o.input_sentence_size = d.spm_sentences;
   Tokenizer::train(o);
   // The .vocab (human-readable) first, the .model last: an existing spm.model is always complete.
   fs::rename(o.model_prefix + ".vocab", in_dir(d, "spm.vocab"));
@@ -173,67 +160,89 @@ void check_special_ids(const Tokenizer& tok) {
         tok.path(), tok.pad_id(), tok.unk_id(), tok.bos_id(), tok.eos_id()));
 }
 
-// Seq2seq split: encodes a line-aligned pair of files into {split}.src / {split}.tgt shards. Filters when `filter`
-// (training only).
+// Seq2seq split: encodes a line-aligned pair of files into {split}.src / {split}.tgt shards. Every split drops
+// pairs with a side longer than data.max_len (the model could not take them: data/position_fit.h); training also
+// drops empty sides and length ratios above data.max_len_ratio (`training`).
 void encode_pairs(const Tokenizer& tok, const DataConfig& d, const std::string& split, const std::string& src_path,
-                  const std::string& tgt_path, bool filter, PrepareStats& stats, std::ostream& log) {
+                  const std::string& tgt_path, bool training, PrepareStats& stats, std::ostream& log) {
   std::ifstream src_in = open_text(src_path, "source text"), tgt_in = open_text(tgt_path, "target text");
   ShardWriter src_out(in_dir(d, split + ".src")), tgt_out(in_dir(d, split + ".tgt"));
   Progress progress(log, "encoding " + split);
-  std::vector<std::string> src_lines, tgt_lines;
+  // Two blocks of lines: the encoder works on one while the next is read. The encoder is declared after the
+  // buffers, so that leaving by an exception joins its threads before the buffers go.
+  std::vector<std::string> src_lines, tgt_lines, src_next, tgt_next;
   std::vector<std::vector<int>> src_ids, tgt_ids;
-  int64_t lines = 0, kept = 0;
-  for (;;) {
-    bool more_src = read_block(src_in, src_lines), more_tgt = read_block(tgt_in, tgt_lines);
-    if (src_lines.size() != tgt_lines.size())  // check_text_file compared the counts; the files changed since
+  ParallelEncoder encoder(tok, d.prepare_threads);
+  int64_t lines = 0, words = 0, kept = 0, too_long = 0;
+  auto read_pair = [&](std::vector<std::string>& s, std::vector<std::string>& t) {
+    const bool more = read_block(src_in, s) | read_block(tgt_in, t);  // | not ||: both files are read
+    if (s.size() != t.size())  // check_text_file compared the counts; the files changed since
       throw std::runtime_error(fmt::format("{} and {}: line counts differ (the files changed during prepare)",
                                            src_path, tgt_path));
-    if (!more_src && !more_tgt) break;
-    encode_block(tok, src_lines, src_ids);
-    encode_block(tok, tgt_lines, tgt_ids);
+    return more;
+  };
+  for (bool more = read_pair(src_lines, tgt_lines); more;) {
+    encoder.start({&src_lines, &tgt_lines}, {&src_ids, &tgt_ids});
+    const bool next = read_pair(src_next, tgt_next);
+    words += encoder.wait();
     for (size_t i = 0; i < src_ids.size(); ++i) {
       const int64_t a = static_cast<int64_t>(src_ids[i].size()), b = static_cast<int64_t>(tgt_ids[i].size());
-      if (filter) {
-        if (a == 0 || b == 0) {
-          ++stats.dropped_empty;
-          continue;
-        }
-        if (a > d.max_len || b > d.max_len) {
-          ++stats.dropped_too_long;
-          continue;
-        }
-        if (static_cast<double>(std::max(a, b)) > d.max_len_ratio * static_cast<double>(std::min(a, b))) {
-          ++stats.dropped_ratio;
-          continue;
-        }
+      if (training && (a == 0 || b == 0)) {
+        ++stats.dropped_empty;
+        continue;
+      }
+      if (a > d.max_len || b > d.max_len) {
+        ++too_long;
+        continue;
+      }
+      if (training &&
+          static_cast<double>(std::max(a, b)) > d.max_len_ratio * static_cast<double>(std::min(a, b))) {
+        ++stats.dropped_ratio;
+        continue;
       }
       src_out.add(src_ids[i]);
       tgt_out.add(tgt_ids[i]);
       ++kept;
     }
     lines += static_cast<int64_t>(src_lines.size());
-    progress.tick(lines);
+    progress.tick(lines, words);
+    src_lines.swap(src_next);
+    tgt_lines.swap(tgt_next);
+    more = next;
   }
   src_out.finish();
   tgt_out.finish();
-  progress.done(lines, fmt::format(", {} pairs kept, {} + {} tokens", kept, src_out.tokens(), tgt_out.tokens()));
-  if (filter)
+  progress.done(lines, words, encoder.threads(),
+                fmt::format(", {} pairs kept, {} + {} tokens", kept, src_out.tokens(), tgt_out.tokens()));
+  if (training) {
     stats.train_kept = kept;
-  else
-    (split == "valid" ? stats.valid : stats.test) = kept;
+    stats.dropped_too_long = too_long;
+    return;
+  }
+  (split == "valid" ? stats.valid : stats.test) = kept;
+  (split == "valid" ? stats.valid_too_long : stats.test_too_long) = too_long;
+  log << fmt::format("filter ({}): {} of {} pairs kept; {} with a side longer than data.max_len={} tokens left out "
+                     "of the {} shards (perplexity); {}.src.txt / {}.tgt.txt keep all {} lines for BLEU\n",
+                     split, kept, lines, too_long, d.max_len, split, split, split, lines)
+      << std::flush;
 }
 
-// Lm split: one stream of sentences, each followed by eos, into {split}.lm.
-void encode_stream(const Tokenizer& tok, const DataConfig& d, const std::string& split, const std::string& path,
-                   bool filter, PrepareStats& stats, std::ostream& log) {
+// Lm split: one stream of sentences, each followed by eos, into the shard `out_prefix` (.bin/.idx). Returns the
+// number of sentences written; `filter` (training) drops empty ones and those longer than data.max_len, counted in
+// stats.
+int64_t encode_stream(const Tokenizer& tok, const DataConfig& d, const std::string& split, const std::string& path,
+                      const std::string& out_prefix, bool filter, PrepareStats& stats, std::ostream& log) {
   std::ifstream in = open_text(path, "text");
-  ShardWriter out(in_dir(d, split + ".lm"));
+  ShardWriter out(out_prefix);
   Progress progress(log, "encoding " + split);
-  std::vector<std::string> lines;
+  std::vector<std::string> lines, next_lines;  // the encoder works on one block while the next is read
   std::vector<std::vector<int>> ids;
-  int64_t count = 0, kept = 0;
-  while (read_block(in, lines)) {
-    encode_block(tok, lines, ids);
+  ParallelEncoder encoder(tok, d.prepare_threads);  // after the buffers: destroyed (joined) before them
+  int64_t count = 0, words = 0, kept = 0;
+  for (bool more = read_block(in, lines); more;) {
+    encoder.start({&lines}, {&ids});
+    const bool next = read_block(in, next_lines);
+    words += encoder.wait();
     for (auto& s : ids) {
       if (filter && s.empty()) {
         ++stats.dropped_empty;
@@ -248,14 +257,13 @@ void encode_stream(const Tokenizer& tok, const DataConfig& d, const std::string&
       ++kept;
     }
     count += static_cast<int64_t>(lines.size());
-    progress.tick(count);
+    progress.tick(count, words);
+    lines.swap(next_lines);
+    more = next;
   }
   out.finish();
-  progress.done(count, fmt::format(", {} sentences kept, {} tokens", kept, out.tokens()));
-  if (filter)
-    stats.train_kept = kept;
-  else
-    (split == "valid" ? stats.valid : stats.test) = kept;
+  progress.done(count, words, encoder.threads(), fmt::format(", {} sentences kept, {} tokens", kept, out.tokens()));
+  return kept;
 }
 
 std::vector<std::string> expected_files(const std::string& model_type) {
@@ -267,6 +275,13 @@ std::vector<std::string> expected_files(const std::string& model_type) {
 }
 
 }  // namespace
+
+int64_t encode_lm_text(const Tokenizer& tok, const std::string& text_path, const std::string& out_prefix,
+                       std::ostream& log) {
+  check_text_file(text_path, "text file");
+  PrepareStats unused;
+  return encode_stream(tok, DataConfig{}, "text", text_path, out_prefix, /*filter=*/false, unused, log);
+}
 
 std::string prepared_marker_path(const DataConfig& data) { return in_dir(data, "prepare.done"); }
 
@@ -339,9 +354,11 @@ PrepareStats prepare_data(const DataConfig& d, const std::string& model_type, st
 
   PrepareStats stats;
   if (lm) {
-    encode_stream(tok, d, "train", d.train_text, true, stats, log);
-    encode_stream(tok, d, "valid", d.valid_text, false, stats, log);
-    encode_stream(tok, d, "test", d.test_text, false, stats, log);
+    for (const auto& [split, path] : {std::pair<std::string, std::string>{"train", d.train_text},
+                                      {"valid", d.valid_text},
+                                      {"test", d.test_text}})
+      (split == "train" ? stats.train_kept : split == "valid" ? stats.valid : stats.test) =
+          encode_stream(tok, d, split, path, in_dir(d, split + ".lm"), split == "train", stats, log);
     copy_atomically(d.valid_text, in_dir(d, "valid.txt"));
     copy_atomically(d.test_text, in_dir(d, "test.txt"));
   } else {
@@ -355,7 +372,7 @@ PrepareStats prepare_data(const DataConfig& d, const std::string& model_type, st
   }
   const int64_t train_lines = lines[0];
   log << fmt::format(
-             "filter (train only): {} of {} {} kept; dropped {} empty, {} longer than data.max_len={} tokens{}\n",
+             "filter (train): {} of {} {} kept; dropped {} empty, {} longer than data.max_len={} tokens{}\n",
              stats.train_kept, train_lines, lm ? "sentences" : "pairs", stats.dropped_empty, stats.dropped_too_long,
              d.max_len,
              lm ? "" : fmt::format(", {} with length ratio > data.max_len_ratio={}", stats.dropped_ratio,
@@ -366,8 +383,10 @@ PrepareStats prepare_data(const DataConfig& d, const std::string& model_type, st
                                          "data.max_len_ratio)",
                                          inputs[0].path, lm ? "sentences" : "pairs"));
 
-  std::string summary = fmt::format("kind: {}\nvocab_size: {}\ntrain: {}\nvalid: {}\ntest: {}\n", model_type,
-                                    tok.vocab_size(), stats.train_kept, stats.valid, stats.test);
+  std::string summary = fmt::format("kind: {}\nvocab_size: {}\ntrain: {}\nvalid: {}\ntest: {}\nmax_len: {}\n",
+                                    model_type, tok.vocab_size(), stats.train_kept, stats.valid, stats.test, d.max_len);
+  if (!lm)
+    summary += fmt::format("valid_too_long: {}\ntest_too_long: {}\n", stats.valid_too_long, stats.test_too_long);
   for (const auto& in : inputs) summary += fmt::format("{}: {}\n", in.key, fs::absolute(in.path).string());
   write_atomically(prepared_marker_path(d), summary);
   log << fmt::format("prepare: {} is ready ({} pieces; train {}, valid {}, test {})\n", d.dir, tok.vocab_size(),

@@ -2,12 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <stdexcept>
 
 #include "mqa/train/autocast.h"
+#include "mqa/data/position_fit.h"
+#include "mqa/util/strings.h"
 
 namespace mqa {
 
@@ -70,12 +71,21 @@ PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> d
   if (data->is_lm() == model->is_seq2seq())
     throw std::invalid_argument(fmt::format("perplexity: the dataset is {} but the model is {}",
                                             data->is_lm() ? "lm" : "seq2seq", model->config().type));
+  // Pairs the model cannot take (prepared before every split was filtered, or for a longer model) are left out and
+  // counted, rather than aborting in the embedding.
+  int64_t too_long = 0;
+  data = keep_fitting_examples(std::move(data), model->config().max_positions, &too_long);
+  if (data->size() == 0)
+    throw std::runtime_error(fmt::format("perplexity: none of the {} examples fits model.max_positions ({})",
+                                         too_long, model->config().max_positions));
   BatchOptions options;
   options.batch_tokens = batch_tokens;
   options.shuffle = false;
   BatchIterator it(data, options);
   // One epoch: next() returns nullopt once at its end.
-  return perplexity_of_batches(model, [&it] { return it.next(); }, precision);
+  PerplexityResult r = perplexity_of_batches(model, [&it] { return it.next(); }, precision);
+  r.skipped_too_long = too_long;
+  return r;
 }
 
 int64_t count_words_and_lines(const std::string& path) {
@@ -83,16 +93,8 @@ int64_t count_words_and_lines(const std::string& path) {
   if (!in) throw std::runtime_error(fmt::format("{}: cannot read the raw text for per-word perplexity", path));
   int64_t count = 0;
   std::string line;
-  while (std::getline(in, line)) {
-    int64_t words = 0;
-    bool in_word = false;
-    for (unsigned char ch : line) {
-      const bool space = std::isspace(ch) != 0;
-      if (!space && !in_word) ++words;
-      in_word = !space;
-    }
-    count += words + 1;  // + the end of the line: the eos the model predicts (empty lines too)
-  }
+  while (std::getline(in, line))
+    count += count_words(line) + 1;  // + the end of the line: the eos the model predicts (empty lines too)
   return count;
 }
 

@@ -27,6 +27,7 @@ struct PerplexityResult {
   double nll = 0.0;      // summed over the predicted tokens, nats
   int64_t tokens = 0;    // predicted tokens
   int64_t sequences = 0; // examples evaluated
+  int64_t skipped_too_long = 0;  // seq2seq examples left out: longer than model.max_positions allows
   double ln_ppl = 0.0;   // nll / tokens
   double ppl = 0.0;      // exp(ln_ppl)
   // lm with raw text only (see word_perplexity); words = 0 otherwise.
@@ -35,7 +36,8 @@ struct PerplexityResult {
 };
 
 // Evaluates every example of `data` once, in batches of `batch_tokens` (BatchIterator, shuffle off: the batches
-// training's validation scores). The model is put in eval mode for the pass and returned to its previous mode.
+// training's validation scores), except the seq2seq pairs the model cannot take (data/position_fit.h), which are
+// counted in skipped_too_long. The model is put in eval mode for the pass and returned to its previous mode.
 // `precision`: kFloat32, or kBFloat16 for the forward pass under autocast (train/autocast.h), as resolved from
 // train.precision by resolve_precision (util/device.h).
 PerplexityResult perplexity(Transformer& model, std::shared_ptr<const Dataset> data, int64_t batch_tokens,

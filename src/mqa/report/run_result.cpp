@@ -66,6 +66,10 @@ RunResult read_run_result(const std::string& run_dir) {
   if (!valid || !valid.IsMap()) throw std::runtime_error(fmt::format("{}: missing the \"valid\" evaluation", result_path));
   r.valid_ln_ppl = required<double>(valid, "ln_ppl", result_path + " valid");
   r.valid_word_ppl = number_or_missing(valid, "word_ppl");
+  if (valid["decode"] && valid["decode"].IsSequence())
+    for (const auto& d : valid["decode"])
+      if (required<int64_t>(d, "beam", result_path + " valid.decode") == 1)
+        r.valid_bleu_greedy = number_or_missing(d, "bleu");
   const YAML::Node test = root["test"];
   if (test && test.IsMap()) {
     r.test_ln_ppl = number_or_missing(test, "ln_ppl");
@@ -85,10 +89,15 @@ RunResult read_run_result(const std::string& run_dir) {
       }
     }
   }
+  const YAML::Node wikitext = root["wikitext103"];
+  if (wikitext && wikitext.IsMap()) r.wikitext_word_ppl = number_or_missing(wikitext, "word_ppl");
 
   if (!fs::exists(config_path))
     throw std::runtime_error(fmt::format("{}: no config.yaml (written by mqa train)", run_dir));
-  r.model = load_config(config_path).config.model;
+  const Config config = load_config(config_path).config;
+  r.model = config.model;
+  const std::string& text = config.model.type == "lm" ? config.data.train_text : config.data.train_source;
+  r.data = text.empty() ? config.data.dir : fs::path(text).parent_path().string();
   return r;
 }
 

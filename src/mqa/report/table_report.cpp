@@ -10,21 +10,76 @@
 
 namespace mqa {
 
-Stat stat_of(const std::vector<double>& values) {
-  Stat s;
-  double sum = 0;
-  for (double v : values) {
-    if (!std::isfinite(v)) continue;
-    if (s.n == 0 || v < s.min) s.min = v;
-    if (s.n == 0 || v > s.max) s.max = v;
-    sum += v;
-    ++s.n;
+std::string metric_name(Metric metric) {
+  switch (metric) {
+    case Metric::ValidLnPpl: return "dev ln(PPL)";
+    case Metric::ValidBleu: return "dev BLEU (greedy)";
+    case Metric::TestBleuGreedy: return "test BLEU beam 1";
+    case Metric::TestBleuBeam: return "test BLEU (beam)";
+    case Metric::ValidWordPpl: return "dev PPL per word";
+    case Metric::ValidLnWordPpl: return "dev ln(PPL per word)";
+    case Metric::TestWordPpl: return "test PPL per word";
+    case Metric::WikitextWordPpl: return "WikiText-103 test PPL per word";
+    case Metric::TrainSeconds: return "train s";
+    case Metric::RowSeconds: return "row s";
   }
-  if (s.n > 0) s.mean = sum / s.n;
-  return s;
+  return "?";
+}
+
+bool higher_is_better(Metric metric) {
+  return metric == Metric::ValidBleu || metric == Metric::TestBleuGreedy || metric == Metric::TestBleuBeam;
+}
+
+double paper_value(const PaperRow& row, Metric metric) {
+  switch (metric) {
+    case Metric::ValidLnPpl: return row.ln_ppl_dev;
+    case Metric::ValidBleu: return row.bleu_dev;
+    case Metric::TestBleuGreedy: return row.bleu_test_beam1;
+    case Metric::TestBleuBeam: return row.bleu_test_beam4;
+    case Metric::ValidWordPpl: return row.ppl_dev;
+    case Metric::ValidLnWordPpl: return std::log(row.ppl_dev);
+    default: return kMissing;
+  }
+}
+
+double run_value(const RunResult& r, Metric metric) {
+  switch (metric) {
+    case Metric::ValidLnPpl: return r.valid_ln_ppl;
+    case Metric::ValidBleu: return r.valid_bleu_greedy;
+    case Metric::TestBleuGreedy: return r.bleu_greedy;
+    case Metric::TestBleuBeam: return r.bleu_beam;
+    case Metric::ValidWordPpl: return r.valid_word_ppl;
+    case Metric::ValidLnWordPpl: return std::log(r.valid_word_ppl);
+    case Metric::TestWordPpl: return r.test_word_ppl;
+    case Metric::WikitextWordPpl: return r.wikitext_word_ppl;
+    case Metric::TrainSeconds: return r.train_seconds;
+    case Metric::RowSeconds: return r.row_seconds;
+  }
+  return kMissing;
+}
+
+const std::vector<double>& RowSummary::of(Metric metric) const {
+  static const std::vector<double> none;
+  auto it = values.find(metric);
+  return it == values.end() ? none : it->second;
+}
+
+std::string to_string(Support support) {
+  switch (support) {
+    case Support::Supported: return "supported";
+    case Support::Contradicted: return "contradicted";
+    case Support::Inconclusive: return "inconclusive";
+    case Support::NotJudged: return "not judged";
+  }
+  return "?";
 }
 
 namespace {
+
+constexpr Metric kAllMetrics[] = {Metric::ValidLnPpl,     Metric::ValidBleu,     Metric::TestBleuGreedy,
+                                  Metric::TestBleuBeam,   Metric::ValidWordPpl,  Metric::ValidLnWordPpl,
+                                  Metric::TestWordPpl,    Metric::WikitextWordPpl, Metric::TrainSeconds,
+                                  Metric::RowSeconds};
 
 bool same_shape(const ModelConfig& a, const ModelConfig& b) {
   return a.type == b.type && a.encoder_layers == b.encoder_layers && a.decoder_layers == b.decoder_layers &&
@@ -45,15 +100,10 @@ const RowSummary* find_kind(const std::vector<RowSummary>& rows, AttentionKind k
   return nullptr;
 }
 
-const Stat& stat_for(const RowSummary& r, Metric m) { return m == Metric::ValidLnPpl ? r.valid_ln_ppl : r.bleu_beam; }
-
-// How much worse `row` is than `ref` in the paper; NaN where the paper's number is not known.
-double paper_worse_by(const PaperTable& table, const PaperRow* row, const PaperRow* ref, Metric m) {
-  if (!row || !ref) return kMissing;
-  if (m == Metric::BleuBeam) return ref->bleu_test_beam4 - row->bleu_test_beam4;
-  // Table 3 reports perplexity per word: its log is comparable in sign and size to a ln(PPL) difference.
-  if (table.translation) return row->ln_ppl_dev - ref->ln_ppl_dev;
-  return std::log(row->ppl_dev) - std::log(ref->ppl_dev);
+bool measured(const std::vector<RowSummary>& rows, Metric m) {
+  for (const auto& r : rows)
+    if (r.stat(m).n > 0) return true;
+  return false;
 }
 
 std::string num(double v, int decimals) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, decimals) : "—"; }
@@ -61,60 +111,74 @@ std::string signed_num(double v, int decimals) {
   return std::isfinite(v) ? fmt::format("{:+.{}f}", v, decimals) : "—";
 }
 
-int decimals_of(Metric m) { return m == Metric::ValidLnPpl ? 3 : 2; }
-
-// "mean" for one seed, "mean (min..max)" for more.
-std::string cell(const Stat& s, int decimals) {
-  if (s.n == 0) return "—";
-  if (s.n == 1) return num(s.mean, decimals);
-  return fmt::format("{} ({}..{})", num(s.mean, decimals), num(s.min, decimals), num(s.max, decimals));
+int decimals_of(Metric m) {
+  switch (m) {
+    case Metric::ValidLnPpl:
+    case Metric::ValidLnWordPpl: return 3;
+    case Metric::TrainSeconds:
+    case Metric::RowSeconds: return 0;
+    default: return 2;
+  }
 }
 
-Ordering make_ordering(const PaperTable& table, const std::string& claim, const RowSummary* row,
-                       const RowSummary* ref, AttentionKind row_kind, AttentionKind ref_kind, Metric metric,
-                       const std::string& expected, double yardstick) {
+// "mean" for one seed, "mean ± h" (95% interval half-width) for more.
+std::string cell(const MeanInterval& s, int decimals) {
+  if (s.n == 0) return "—";
+  if (s.n == 1) return num(s.mean, decimals);
+  return fmt::format("{} ± {}", num(s.mean, decimals), num(s.half_width, decimals));
+}
+
+std::string paper_cell(const PaperRow* paper, Metric m) {
+  return paper ? num(paper_value(*paper, m), decimals_of(m) == 3 ? 3 : 1) : "—";
+}
+
+Ordering make_ordering(const std::string& claim, const RowSummary* row, const RowSummary* ref,
+                       AttentionKind row_kind, AttentionKind ref_kind, Metric metric, const std::string& expected) {
   Ordering o;
   o.claim = claim;
   o.metric = metric;
   o.expected = expected;
-  o.yardstick = yardstick;
   o.row = row ? row->row : to_string(row_kind);
   o.reference = ref ? ref->row : to_string(ref_kind);
-  o.paper_worse_by = paper_worse_by(table, row ? row->paper : nullptr, ref ? ref->paper : nullptr, metric);
-  o.worse_by = kMissing;
-  if (row && ref) {
-    const double a = stat_for(*row, metric).mean, b = stat_for(*ref, metric).mean;
-    o.worse_by = metric == Metric::ValidLnPpl ? a - b : b - a;
+  o.paper_worse_by = kMissing;
+  o.test = WelchTest{kMissing, kMissing, kMissing, kMissing, kMissing, kMissing, kMissing};
+  const bool higher = higher_is_better(metric);
+  if (row && ref && row->paper && ref->paper) {
+    const double a = paper_value(*row->paper, metric), b = paper_value(*ref->paper, metric);
+    o.paper_worse_by = higher ? b - a : a - b;
   }
   const int dec = decimals_of(metric);
-  const double d = o.worse_by, y = yardstick;
-  if (!std::isfinite(d)) {
+  if (!row || !ref || row->stat(metric).n == 0 || ref->stat(metric).n == 0) {
     o.verdict = "not measured (a row is missing)";
-  } else if (!std::isfinite(y)) {
-    o.verdict = fmt::format("worse by {}; no seed spread (one seed per row) to judge it", signed_num(d, dec));
-  } else if (std::abs(d) <= y) {
-    o.verdict = fmt::format("within seed spread (difference {}, spread {})", signed_num(d, dec), num(y, dec));
-  } else {
-    const double times = y > 0 ? std::abs(d) / y : INFINITY;
-    o.verdict = fmt::format("{} by {} ({}x the seed spread {})", d > 0 ? "worse" : "better", num(std::abs(d), dec),
-                            std::isfinite(times) ? fmt::format("{:.1f}", times) : "inf", num(y, dec));
+    return o;
   }
-  if (std::isfinite(d) && std::isfinite(y)) {
-    // "close": the paper shows at most a small loss; it holds unless ours is worse beyond the spread.
-    // "same": local and global attention agree in the paper; holds when inside the spread.
-    // "worse": the paper's row is clearly worse; holds when ours is worse beyond the spread.
-    if (expected == "close") o.holds = d <= y;
-    else if (expected == "same") o.holds = std::abs(d) <= y;
-    else o.holds = d > y;
+  // Oriented so that a positive difference means `row` is worse.
+  o.test = higher ? welch_test(ref->of(metric), row->of(metric)) : welch_test(row->of(metric), ref->of(metric));
+  const WelchTest& w = o.test;
+  if (!std::isfinite(w.lo)) {
+    o.verdict = fmt::format("{} by {}; fewer than two seeds on a side: not judged",
+                            w.difference >= 0 ? "worse" : "better", num(std::abs(w.difference), dec));
+    return o;
   }
+  const bool above = w.lo > 0, below = w.hi < 0;
+  if (expected == "worse")
+    o.support = above ? Support::Supported : below ? Support::Contradicted : Support::Inconclusive;
+  else
+    o.support = above || below ? Support::Contradicted : Support::Supported;
+  o.paper_inside = std::isfinite(o.paper_worse_by) && w.lo <= o.paper_worse_by && o.paper_worse_by <= w.hi;
+  const std::string test = std::isfinite(w.df)
+                               ? fmt::format("Welch t {:.2f}, df {:.1f}, p {:.3f}", w.t, w.df, w.p_two_sided)
+                               : std::string("no seed variance");
+  const std::string finding = above   ? "worse (significant at 95%)"
+                              : below ? "better (significant at 95%)"
+                                      : "no significant difference";
+  o.verdict = fmt::format("{} by {} [{}, {}] ({}): {}", w.difference >= 0 ? "worse" : "better",
+                          num(std::abs(w.difference), dec), signed_num(w.lo, dec), signed_num(w.hi, dec), test,
+                          finding);
   return o;
 }
 
 }  // namespace
-
-std::string metric_name(Metric metric) {
-  return metric == Metric::ValidLnPpl ? "dev ln(PPL)" : "test BLEU (beam)";
-}
 
 std::vector<RowSummary> summarize_rows(const PaperTable& table, const std::vector<RunResult>& runs) {
   std::map<std::string, std::vector<const RunResult*>> by_row;
@@ -128,32 +192,16 @@ std::vector<RowSummary> summarize_rows(const PaperTable& table, const std::vecto
     s.params = group.front()->params;
     s.kind = attention_kind(s.model);
     s.paper = match_paper_row(table, s.model);
-    std::vector<double> vl, vw, tl, tw, bg, bb, ts, rs;
     for (const RunResult* r : group) {
       if (!same_shape(r->model, s.model))
         throw std::runtime_error(fmt::format("row {}: {} and {} have different models (one row name, two configs?)",
                                              name, group.front()->dir, r->dir));
       s.seeds.push_back(r->seed);
       s.steps = std::max(s.steps, r->steps);
-      vl.push_back(r->valid_ln_ppl);
-      vw.push_back(r->valid_word_ppl);
-      tl.push_back(r->test_ln_ppl);
-      tw.push_back(r->test_word_ppl);
-      bg.push_back(r->bleu_greedy);
-      bb.push_back(r->bleu_beam);
-      ts.push_back(r->train_seconds);
-      rs.push_back(r->row_seconds);
+      for (Metric m : kAllMetrics) s.values[m].push_back(run_value(*r, m));
       s.beam_size = std::max(s.beam_size, r->beam_size);
       if (s.bleu_signature.empty()) s.bleu_signature = r->bleu_signature;
     }
-    s.valid_ln_ppl = stat_of(vl);
-    s.valid_word_ppl = stat_of(vw);
-    s.test_ln_ppl = stat_of(tl);
-    s.test_word_ppl = stat_of(tw);
-    s.bleu_greedy = stat_of(bg);
-    s.bleu_beam = stat_of(bb);
-    s.train_seconds = stat_of(ts);
-    s.row_seconds = stat_of(rs);
     rows.push_back(std::move(s));
   }
   std::stable_sort(rows.begin(), rows.end(), [&](const RowSummary& a, const RowSummary& b) {
@@ -162,36 +210,33 @@ std::vector<RowSummary> summarize_rows(const PaperTable& table, const std::vecto
   return rows;
 }
 
-double seed_spread(const std::vector<RowSummary>& rows, Metric metric) {
-  double spread = kMissing;
-  for (const auto& r : rows) {
-    if (r.kind != AttentionKind::MultiHead && r.kind != AttentionKind::MultiQuery) continue;
-    const double range = stat_for(r, metric).range();
-    if (std::isfinite(range) && !(range <= spread)) spread = range;  // NaN-safe max
-  }
-  return spread;
-}
-
 std::vector<Ordering> compute_orderings(const PaperTable& table, const std::vector<RowSummary>& rows) {
   using K = AttentionKind;
-  std::vector<Metric> metrics = {Metric::ValidLnPpl};
-  if (table.translation) metrics.push_back(Metric::BleuBeam);
+  std::vector<Metric> metrics;
+  if (table.translation) {
+    metrics.push_back(Metric::ValidLnPpl);
+    if (measured(rows, Metric::ValidBleu)) metrics.push_back(Metric::ValidBleu);
+    metrics.push_back(Metric::TestBleuBeam);
+  } else {
+    metrics.push_back(measured(rows, Metric::ValidLnWordPpl) ? Metric::ValidLnWordPpl : Metric::ValidLnPpl);
+  }
+  const RowSummary* mh = find_kind(rows, K::MultiHead);
+  const RowSummary* mq = find_kind(rows, K::MultiQuery);
   std::vector<Ordering> out;
   for (Metric m : metrics) {
-    const double y = seed_spread(rows, m);
-    const RowSummary* mh = find_kind(rows, K::MultiHead);
-    const RowSummary* mq = find_kind(rows, K::MultiQuery);
-    out.push_back(make_ordering(table, "multi-query vs multi-head", mq, mh, K::MultiQuery, K::MultiHead, m, "close", y));
+    // The paper's multi-query loss is in perplexity; its BLEU moves by 0.1-0.2 either way.
+    out.push_back(make_ordering("multi-query vs multi-head", mq, mh, K::MultiQuery, K::MultiHead, m,
+                                higher_is_better(m) ? "same" : "worse"));
     if (table.translation) {
-      out.push_back(make_ordering(table, "multi-head local vs multi-head", find_kind(rows, K::MultiHeadLocal), mh,
-                                  K::MultiHeadLocal, K::MultiHead, m, "same", y));
-      out.push_back(make_ordering(table, "multi-query local vs multi-query", find_kind(rows, K::MultiQueryLocal), mq,
-                                  K::MultiQueryLocal, K::MultiQuery, m, "same", y));
+      out.push_back(make_ordering("multi-head local vs multi-head", find_kind(rows, K::MultiHeadLocal), mh,
+                                  K::MultiHeadLocal, K::MultiHead, m, "same"));
+      out.push_back(make_ordering("multi-query local vs multi-query", find_kind(rows, K::MultiQueryLocal), mq,
+                                  K::MultiQueryLocal, K::MultiQuery, m, "same"));
     }
     for (const auto& r : rows)
       if (r.kind == K::Reduced)
-        out.push_back(make_ordering(table, fmt::format("h {} d_k {} vs multi-query", r.model.heads, r.model.d_k), &r,
-                                    mq, K::Reduced, K::MultiQuery, m, "worse", y));
+        out.push_back(make_ordering(fmt::format("h {} d_k {} vs multi-query", r.model.heads, r.model.d_k), &r, mq,
+                                    K::Reduced, K::MultiQuery, m, "worse"));
   }
   return out;
 }
@@ -202,35 +247,41 @@ std::string render_report(const PaperTable& table, const ReportInputs& inputs) {
   std::string md;
   auto line = [&md](const std::string& s) { md += s + "\n"; };
 
-  std::set<std::string> devices;
+  std::set<std::string> devices, data;
   double train_total = 0, row_total = 0;
   for (const auto& r : inputs.runs) {
     if (!r.device.empty()) devices.insert(r.device);
+    if (!r.data.empty()) data.insert(r.data);
     if (std::isfinite(r.train_seconds)) train_total += r.train_seconds;
     if (std::isfinite(r.row_seconds)) row_total += r.row_seconds;
   }
-  std::string device_list;
-  for (const auto& d : devices) device_list += (device_list.empty() ? "" : ", ") + d;
+  auto listed = [](const std::set<std::string>& items) {
+    std::string s;
+    for (const auto& d : items) s += (s.empty() ? "" : ", ") + d;
+    return s.empty() ? std::string("unknown") : s;
+  };
 
   line(fmt::format("# {}, reproduced at small scale", table.title));
   line("");
   line(table.task);
   line("");
-  line(fmt::format("Device: {}. {} runs in {} rows; training {:.0f} s, training + averaging + evaluation {:.0f} s "
-                   "in all.", device_list.empty() ? "unknown" : device_list, inputs.runs.size(), rows.size(),
-                   train_total, row_total));
+  line(fmt::format("Data: {}. Device: {}. {} runs in {} rows; training {:.0f} s, training + averaging + evaluation "
+                   "{:.0f} s in all.",
+                   listed(data), listed(devices), inputs.runs.size(), rows.size(), train_total, row_total));
   line("");
   line("## Results");
   line("");
-  line("Cells with several seeds read `mean (min..max)`. Every run evaluates the average of its last checkpoints.");
+  line("Cells with several seeds read `mean ± h`: h is the half-width of the 95% confidence interval of the mean "
+       "(Student t, n - 1 degrees of freedom). Every run evaluates the average of its last checkpoints. \"paper\" "
+       "columns hold the paper's value for the row it reproduces.");
   line("");
   if (table.translation) {
-    line("| config | paper row | h | g | d_k | d_v | d_ff | window | params | seeds | steps | dev ln(PPL) | paper dev "
-         "ln(PPL) | test BLEU beam 1 | test BLEU beam 4 | paper BLEU (dev / test b1 / test b4) | train s |");
-    line("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    line("| config | paper row | h | g | d_k | d_ff | window | params | seeds | steps | dev ln(PPL) | paper | dev BLEU "
+         "(greedy) | paper | test BLEU beam 1 | paper | test BLEU beam k | paper | train s |");
+    line("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   } else {
-    line("| config | paper row | h | g | d_k | d_v | d_ff | params | seeds | steps | dev ln(PPL) per token | dev PPL "
-         "per word | test PPL per word | paper dev PPL | train s |");
+    line("| config | paper row | h | g | d_k | d_ff | params | seeds | steps | dev ln(PPL) per token | dev PPL per "
+         "word | paper dev PPL | test PPL per word | WikiText-103 test PPL per word | train s |");
     line("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   }
   for (const auto& r : rows) {
@@ -242,47 +293,52 @@ std::string render_report(const PaperTable& table, const ReportInputs& inputs) {
     std::string seeds;
     for (auto s : r.seeds) seeds += (seeds.empty() ? "" : ",") + std::to_string(s);
     const std::string params = fmt::format("{:.2f}M", r.params / 1e6);
+    auto c = [&](Metric metric) { return cell(r.stat(metric), decimals_of(metric)); };
+    auto p = [&](Metric metric) { return paper_cell(r.paper, metric); };
+    using M = Metric;
     if (table.translation) {
-      const std::string paper_bleu =
-          r.paper ? fmt::format("{} / {} / {}", num(r.paper->bleu_dev, 1), num(r.paper->bleu_test_beam1, 1),
-                                num(r.paper->bleu_test_beam4, 1))
-                  : "—";
-      line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                       r.row, paper, m.heads, m.kv_heads, m.d_k, m.d_v, m.d_ff, m.window, params, seeds, r.steps,
-                       cell(r.valid_ln_ppl, 3), r.paper ? num(r.paper->ln_ppl_dev, 3) : "—", cell(r.bleu_greedy, 2),
-                       cell(r.bleu_beam, 2), paper_bleu, num(r.train_seconds.mean, 0)));
+      line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "
+                       "| {} |",
+                       r.row, paper, m.heads, m.kv_heads, m.d_k, m.d_ff, m.window, params, seeds, r.steps,
+                       c(M::ValidLnPpl), p(M::ValidLnPpl), c(M::ValidBleu), p(M::ValidBleu), c(M::TestBleuGreedy),
+                       p(M::TestBleuGreedy), c(M::TestBleuBeam), p(M::TestBleuBeam),
+                       num(r.stat(M::TrainSeconds).mean, 0)));
     } else {
       line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |", r.row, paper,
-                       m.heads, m.kv_heads, m.d_k, m.d_v, m.d_ff, params, seeds, r.steps, cell(r.valid_ln_ppl, 3),
-                       cell(r.valid_word_ppl, 2), cell(r.test_word_ppl, 2), r.paper ? num(r.paper->ppl_dev, 1) : "—",
-                       num(r.train_seconds.mean, 0)));
+                       m.heads, m.kv_heads, m.d_k, m.d_ff, params, seeds, r.steps, c(M::ValidLnPpl),
+                       c(M::ValidWordPpl), p(M::ValidWordPpl), c(M::TestWordPpl), c(M::WikitextWordPpl),
+                       num(r.stat(M::TrainSeconds).mean, 0)));
     }
   }
   line("");
   line(table.transcription_note);
   if (table.translation && !rows.empty() && !rows.front().bleu_signature.empty())
-    line(fmt::format("\nBLEU: sacreBLEU-compatible, `{}`, beam {} with the config's length penalty.",
+    line(fmt::format("\nBLEU: sacreBLEU-compatible, `{}`; test beam {} with the config's length penalty (the paper's "
+                     "test columns are beam 1 and beam 4).",
                      rows.front().bleu_signature, rows.front().beam_size));
   line("");
 
   line("## Orderings");
   line("");
-  line("Computed from the numbers above. The yardstick is the seed spread: the largest min..max range over the "
-       "seeds of the multi-head and multi-query rows. \"Worse by\" is positive when the first row is worse (higher "
-       "ln(PPL), lower BLEU). The paper's differences come from its table" +
-       std::string(table.translation ? "." : " (ln of its per-word PPL; ours are per token, so compare directions)."));
+  line("Computed from the numbers above. \"Worse by\" is positive when the first row is worse (higher ln(PPL), lower "
+       "BLEU); the interval is the 95% confidence interval of that difference from Welch's t-test over the seeds "
+       "(unequal variances, Welch-Satterthwaite degrees of freedom). Where the paper's row is worse (\"worse\"), the "
+       "data support it when the interval lies above 0, contradict it when it lies below 0, and are inconclusive "
+       "when it holds 0. Where the paper's rows are equal within its rounding (\"same\"), the data support it when "
+       "the interval holds 0 (no difference found: the interval's width bounds what the seeds could miss) and "
+       "contradict it otherwise. \"Paper's difference inside\" says whether the paper's own difference is a "
+       "plausible value of ours.");
   line("");
-  line("| metric | ordering | paper: worse by | ours: worse by | what ours shows | paper's ordering holds |");
-  line("|---|---|--:|--:|---|---|");
+  line("| metric | ordering | paper expects | paper: worse by | ours: worse by [95% CI] (test) | paper's difference "
+       "inside | the data |");
+  line("|---|---|---|--:|---|---|---|");
   for (const auto& o : orderings) {
     const int dec = decimals_of(o.metric);
-    const bool judged = std::isfinite(o.worse_by) && std::isfinite(o.yardstick);
-    const std::string expectation = o.expected == "worse" ? "(paper: clearly worse)"
-                                    : o.expected == "same" ? "(paper: about equal)"
-                                                           : "(paper: close, slightly worse)";
-    line(fmt::format("| {} | {} ({} vs {}) | {} | {} | {} | {} {} |", metric_name(o.metric), o.claim, o.row,
-                     o.reference, signed_num(o.paper_worse_by, 3), signed_num(o.worse_by, dec), o.verdict,
-                     judged ? (o.holds ? "yes" : "no") : "not judged", expectation));
+    const bool judged = o.support != Support::NotJudged;
+    line(fmt::format("| {} | {} ({} vs {}) | {} | {} | {} | {} | {} |", metric_name(o.metric), o.claim, o.row,
+                     o.reference, o.expected, signed_num(o.paper_worse_by, dec), o.verdict,
+                     judged && std::isfinite(o.paper_worse_by) ? (o.paper_inside ? "yes" : "no") : "—",
+                     to_string(o.support)));
   }
   line("");
 

@@ -70,4 +70,15 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best_d <= limit ? best : std::string();
 }
 
+int64_t count_words(const std::string& line) {
+  int64_t words = 0;
+  bool in_word = false;
+  for (unsigned char ch : line) {
+    const bool space = std::isspace(ch) != 0;
+    if (!space && !in_word) ++words;
+    in_word = !space;
+  }
+  return words;
+}
+
 }  // namespace mqa
