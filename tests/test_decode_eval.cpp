@@ -152,7 +152,7 @@ TEST(DecodeEval, PerplexityLeavesOutPairsTheModelCannotTakeAndCountsThem) {
   mqa::Tokenizer vocab(mqa::vocab_path(c.data));
   torch::manual_seed(9);
   mqa::Transformer short_model = mqa::build_model(c, vocab.vocab_size(), vocab.pad_id());
-  auto r = mqa::perplexity(short_model, data, 60);
+  auto r = mqa::perplexity(short_model, data, 60, torch::kFloat32);
   EXPECT_EQ(r.skipped_too_long, expected_skipped);
   EXPECT_EQ(r.sequences, data->size() - expected_skipped);
   EXPECT_EQ(r.tokens, fitting_tokens);
@@ -229,7 +229,7 @@ TEST(DecodeEval, EvalTextGivesPerWordPerplexityOverTheWordsOfTheOriginal) {
     }
   }
   RunResult r =
-      run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + original + "'", p.dir);
+      run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + original + "'");
   ASSERT_EQ(r.status, 0) << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"("tokens": ([0-9]+))"))) << r.out;
@@ -241,7 +241,7 @@ TEST(DecodeEval, EvalTextGivesPerWordPerplexityOverTheWordsOfTheOriginal) {
 
   // The word count must come from the same lines.
   const std::string two_lines = p.dir.write("two.txt", l1 + "\n" + l2 + "\n");
-  r = run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + two_lines + "'", p.dir);
+  r = run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + two_lines + "'");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("2 lines, but " + text + " has 3"), std::string::npos) << r.err;
 }
@@ -299,7 +299,7 @@ TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
   ASSERT_TRUE(std::regex_search(json, m, std::regex(R"("ln_ppl": ([0-9.eE+-]+))")));
   EXPECT_NEAR(std::stod(m[1]), ppl.ln_ppl, 1e-6);
   // The paper's WMT scores are sacreBLEU with the international tokenization.
-  r = run_mqa("eval '" + p.checkpoint + "' --split test --bleu-sentences 4 --bleu-tokenize intl --quiet", p.dir);
+  r = run_mqa("eval '" + p.checkpoint + "' --split test --bleu-sentences 4 --bleu-tokenize intl --quiet");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("|tok:intl|"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("tok:13a"), std::string::npos) << r.out;

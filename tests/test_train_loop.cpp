@@ -232,6 +232,8 @@ TEST(TrainLoop, AConfigWithoutALearningRateIsRefusedNamingTheFileAndKey) {
   d_v: 16
   d_ff: 64
   max_positions: 16
+data:
+  max_len: 15
 train:
   optimizer: adam
   schedule: inverse_sqrt
