@@ -114,7 +114,10 @@ if [[ -n $debs ]]; then
     for f in "$debs"/*.deb; do dpkg-deb -x "$f" "$deps_prefix"; done
     echo "$want" > "$deps_prefix/.debs"
   fi
-  for tool in cmake ninja g++; do command -v $tool > /dev/null 2>&1 || die "$tool is not installed (with --debs, cmake, ninja and g++ must already be there)"; done
+  for tool in cmake ninja; do command -v $tool > /dev/null 2>&1 || die "$tool is not installed (with --debs, cmake, ninja and a C++17 compiler must already be there)"; done
+  # The compiler CMake will take: $CXX, else c++ or g++ on PATH (some machines keep a newer g++ under /opt: set CXX).
+  [[ -n ${CXX:-} ]] || command -v c++ > /dev/null 2>&1 || command -v g++ > /dev/null 2>&1 \
+    || die "no C++ compiler: neither \$CXX nor c++ / g++ on PATH (with --debs, the compiler must already be there)"
 else
   missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
