@@ -15,7 +15,7 @@
 #      and carry it); skipped when absent;
 #   6. scripts/table2_report.py -> results.md, scripts/plot_table2.py -> table2_sweep.png.
 # Everything lands in $OUT: table2.jsonl, sweep.jsonl, baseline.jsonl, build.log, cuda_tests.log, table2.log,
-# results.md and table2_sweep.png.
+# results.md, table2_sweep.png and translate_vs_bench.json.
 # TABLE2_BUDGET (seconds, default 540) skips what would start after it.
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
@@ -71,7 +71,7 @@ done
 # 5. translate on newstest2014, beam 4 (scripts/translate_throughput.sh).
 if [ -f "${NEWSTEST:-.carry/newstest}/newstest2014.en" ]; then
   run 200 bash scripts/translate_throughput.sh
-  grep "translate:" "$log" | tail -2
+  grep -E "translate:|bench decode at translate" "$log" | tail -3
 else
   echo "SKIPPED translate: no ${NEWSTEST:-.carry/newstest}/newstest2014.en" | tee -a "$log"
 fi
