@@ -74,34 +74,6 @@ __device__ __forceinline__ void write_newest(const DecodeAttentionArgs& a, int b
   if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
 }
 
-// A CTA's result for kVec output values: chunk vc of query qi of its (row b, key/value head j). With one split,
-// O / l goes straight to the output; with more, the unnormalised partial and (once per query) its max and sum go to
-// the workspace for combine_kernel.
-__device__ __forceinline__ void emit_output(const DecodeAttentionArgs& a, int b, int j, int split, int qi, int vc,
-                                            const float (&v)[kVec], const float* m, const float* l) {
-  const int group = a.heads / a.kv_heads;
-  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
-  const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
-  const int i = j * group + qi % group;
-  if (a.splits == 1) {
-    const float inv = l[qi] > 0.f ? 1.f / l[qi] : 0.f;
-    float o[kVec];
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) o[e] = v[e] * inv;
-    store8(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v + vc * kVec, o);
-  } else {
-    const size_t qg = static_cast<size_t>(n) * a.heads + i;
-    float* w = a.workspace + (static_cast<size_t>(split) * nq + qg) * a.d_v + vc * kVec;
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) w[e] = v[e];
-    if (vc == 0) {
-      float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v + (split * nq + qg) * 2;
-      ml[0] = m[qi];
-      ml[1] = l[qi];
-    }
-  }
-}
-
 int round16(int x) { return (x + 15) / 16 * 16; }
 
 // Shared-memory layout (element counts; every region starts 128-byte aligned, every row padded so that WMMA tiles
@@ -301,13 +273,29 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   __syncthreads();  // (no tile at all: the initial m and l)
 
   // Output: O / l per query (splits = 1), or the unnormalised partial with its max and sum.
+  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
   for (int e = tid; e < L.queries * vchunks; e += kThreads) {
     const int qi = e / vchunks, vc = e % vchunks;
+    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
+    const int i = j * group + qi % group;
     const float* src = O + qi * L.ldo + vc * kVec;
     float v[kVec];
+    if (a.splits == 1) {
+      const float inv = l[qi] > 0.f ? 1.f / l[qi] : 0.f;
 #pragma unroll
-    for (int k = 0; k < kVec; ++k) v[k] = src[k];
-    emit_output(a, b, j, split, qi, vc, v, m, l);
+      for (int k = 0; k < kVec; ++k) v[k] = src[k] * inv;
+      store8(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v + vc * kVec, v);
+    } else {
+      const size_t qg = static_cast<size_t>(n) * a.heads + i;
+      float* w = a.workspace + (static_cast<size_t>(split) * nq + qg) * a.d_v + vc * kVec;
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) w[k] = src[k];
+      if (vc == 0) {
+        float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v + (split * nq + qg) * 2;
+        ml[0] = m[qi];
+        ml[1] = l[qi];
+      }
+    }
   }
 }
 
@@ -506,8 +494,29 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
         for (int e = 0; e < kVec; ++e) acc[0][e] += red[(k * chunks + threadIdx.x) * kVec + e];
   }
 
-  auto emit = [&](int ch, float(&v)[kVec]) { emit_output(a, b, j, split, ch / vchunks, ch % vchunks, v, m, l); };
-
+  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
+  auto emit = [&](int ch, float(&v)[kVec]) {
+    const int qi = ch / vchunks, vc = ch % vchunks;
+    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
+    const int i = j * group + qi % group;
+    if (a.splits == 1) {
+      const float inv = l[qi] > 0.f ? 1.f / l[qi] : 0.f;
+      float o[kVec];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) o[e] = v[e] * inv;
+      store8(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v + vc * kVec, o);
+    } else {
+      const size_t qg = static_cast<size_t>(n) * a.heads + i;
+      float* w = a.workspace + (static_cast<size_t>(split) * nq + qg) * a.d_v + vc * kVec;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) w[e] = v[e];
+      if (vc == 0) {
+        float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v + (split * nq + qg) * 2;
+        ml[0] = m[qi];
+        ml[1] = l[qi];
+      }
+    }
+  };
   if (lanes == 1) {
 #pragma unroll
     for (int c = 0; c < CPT; ++c)
