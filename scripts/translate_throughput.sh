@@ -32,32 +32,33 @@ if [[ -n ${SENTENCES:-} ]]; then head -n "$SENTENCES" "$input" > "$tdir/input.en
   --output "$tdir/newstest2014.out" 2> "$tdir/translate.log" || { tail -20 "$tdir/translate.log"; exit 1; }
 grep "translate:" "$tdir/translate.log" | tail -2
 
-# The shape translate ran: rows per search (its mean), source and output tokens per sentence (their means), and the
-# model's vocabulary (the SentencePiece model's pieces).
-read -r rows src_len out_len vocab < <(python3 - "$tdir/translate.log" "$tdir/data/spm.vocab" <<'PY'
-import re, sys
-log = open(sys.argv[1]).read()
-m = re.search(r"translate: (\d+) sentences \((\d+) skipped\), (\d+) source tokens, (\d+) output tokens", log)
-r = re.search(r"batches of ([0-9.]+) rows on average", log)
-n, src, out = int(m[1]) - int(m[2]), int(m[3]), int(m[4])  # skipped lines (too long, bad UTF-8) count no tokens
-print(max(1, round(float(r[1]))), max(1, round(src / n)), max(1, round(out / n)), sum(1 for _ in open(sys.argv[2])))
-PY
-)
-[[ -n ${vocab:-} ]] \
+# translate's summary, read once into $tdir/translate.json: sentences translated, their mean source and output
+# tokens, rows per search (mean), output tokens/s, and the model's vocabulary (the SentencePiece model's pieces).
+python3 - "$tdir/translate.log" "$tdir/data/spm.vocab" "$tdir/translate.json" <<'PY' \
   || { echo "translate_throughput.sh: could not read translate's summary in $tdir/translate.log" >&2; exit 1; }
-"$MQA" bench decode "$config" --device "$device" --modes beam --beam 4 --batches "$rows" --lengths "$out_len" \
-  --set bench.source_len="$src_len" --set data.vocab_size="$vocab" --label translate_shape \
-  --json "$tdir/bench.jsonl" > "$tdir/bench.log" 2>&1 || { tail -20 "$tdir/bench.log"; exit 1; }
-python3 - "$tdir/translate.log" "$tdir/bench.jsonl" "${OUT:-}" <<'PY'
 import json, re, sys
-log, bench_path, out = sys.argv[1:]
-m = re.search(r"translate: (\d+) sentences \(\d+ skipped\), \d+ source tokens, (\d+) output tokens in ([0-9.]+) s",
-              open(log).read())
-translate_tps = int(m[2]) / float(m[3])
+log = open(sys.argv[1]).read()
+m = re.search(r"translate: (\d+) sentences \((\d+) skipped\), (\d+) source tokens, (\d+) output tokens in ([0-9.]+) s",
+              log)
+r = re.search(r"batches of ([0-9.]+) rows on average", log)
+n = int(m[1]) - int(m[2])  # skipped lines (too long, bad UTF-8) count no tokens
+json.dump({"sentences": n, "rows": max(1, round(float(r[1]))), "source_len": max(1, round(int(m[3]) / n)),
+           "output_len": max(1, round(int(m[4]) / n)), "output_tokens_per_s": int(m[4]) / float(m[5]),
+           "vocab": sum(1 for _ in open(sys.argv[2]))}, open(sys.argv[3], "w"))
+PY
+field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$tdir/translate.json" "$1"; }
+"$MQA" bench decode "$config" --device "$device" --modes beam --beam 4 --batches "$(field rows)" \
+  --lengths "$(field output_len)" --set bench.source_len="$(field source_len)" --set data.vocab_size="$(field vocab)" \
+  --label translate_shape --json "$tdir/bench.jsonl" > "$tdir/bench.log" 2>&1 || { tail -20 "$tdir/bench.log"; exit 1; }
+python3 - "$tdir/translate.json" "$tdir/bench.jsonl" "${OUT:-}" <<'PY'
+import json, sys
+translate_path, bench_path, out = sys.argv[1:]
+t = json.load(open(translate_path))
+translate_tps = t["output_tokens_per_s"]
 b = [json.loads(l) for l in open(bench_path)][-1]
 us = b["encoder_us_per_token"] + b["decoder_us_per_token"]
 bench_tps = 1e6 / us
-result = {"sentences": int(m[1]), "translate_output_tokens_per_s": translate_tps,
+result = {"sentences": t["sentences"], "translate_output_tokens_per_s": translate_tps,
           "bench_output_tokens_per_s": bench_tps,
           "bench_us_per_token": us, "batch": b["batch"], "beams": b["beams"], "source_len": b["source_len"],
           "target_len": b["target_len"], "vocab": b["model"]["vocab"], "device": b["device"],

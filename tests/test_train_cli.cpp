@@ -35,8 +35,9 @@ class TrainCli : public ::testing::Test {
     synth.eval_sentences = 8;
     mqa::generate_synth_corpus(synth, root_.path("raw"));
     mqa::Config c = mqa::test::tiny_config({"data.dir=" + root_.path("work/data/tiny"), "data.vocab_size=120",
-                                            "model.max_positions=128", "data.max_len=127", "train.max_steps=6", "train.save_every=3",
-                                            "train.valid_every=3", "train.log_every=3", "decode.beam_size=2"})
+                                            "model.max_positions=128", "data.max_len=127", "train.max_steps=6",
+                                            "train.save_every=3", "train.valid_every=3", "train.log_every=3",
+                                            "decode.beam_size=2"})
                         .config;
     mqa::synth_raw_keys("translation", root_.path("raw"), c.data);
     mqa::ensure_data_ready(c);
