@@ -10,8 +10,9 @@
 #   bash scripts/table1_real.sh
 # Each call builds mqa (~2 min on a fresh machine), unpacks and encodes the corpus (~15 s), then trains the next
 # runs of RUN_ORDER that are neither committed under experiments/table1/real/runs/ nor finished in runs/table1_real
-# (a warm machine keeps it), while they fit TABLE_BUDGET (default 480 s: a run starts only with MIN_TRAIN +
-# EVAL_RESERVE seconds left, ~4 min; a run cut by the budget resumes on the next call if the machine is still warm).
+# (a warm machine keeps it), while they fit TABLE_BUDGET (default 560 s: a run starts only with MIN_TRAIN (380 s) +
+# EVAL_RESERVE seconds left, so one run a call; a run cut by the budget resumes on the next call if the machine is
+# still warm).
 # $OUT gets build.log, table1_real.log, results.md and table1_real_runs.tar.gz (every run's config.yaml,
 # metrics.jsonl, train.log, eval*.json, result.json, train_seconds; no checkpoints); back here:
 #   bash scripts/unpack_table_runs.sh FILES_AT/table1_real_runs.tar.gz

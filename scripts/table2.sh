@@ -14,8 +14,9 @@
 #      lengths. Needs the test sets at $NEWSTEST (default .carry/newstest: copy ../shared/data/wmt-newstest there
 #      and carry it); skipped when absent;
 #   6. scripts/table2_report.py -> results.md, scripts/plot_table2.py -> table2_sweep.png.
-# Everything lands in $OUT: table2.jsonl, sweep.jsonl, baseline.jsonl, build.log, cuda_tests.log, table2.log,
-# results.md, table2_sweep.png and translate_vs_bench.json.
+# Everything lands in $OUT/table2_outputs.tar.gz (results.md also beside it): table2.jsonl, sweep.jsonl,
+# baseline.jsonl, build.log, cuda_tests.log, table2.log, results.md, table2_sweep.png, translate_vs_bench.json and
+# translate_batches.json.
 # TABLE2_BUDGET (seconds, default 540) skips what would start after it.
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out"
@@ -81,4 +82,7 @@ python3 scripts/table2_report.py --mqa "$json" "$sweep" --baseline "$baseline" -
   2>&1 | tee -a "$log"
 python3 scripts/plot_table2.py "$sweep" -o "$out/table2_sweep.png" 2>&1 | tail -1
 echo "table2.sh: $(( $(date +%s) - start )) s, $failed failed step(s); results in $out/results.md"
+# A device call returns at most 8 files: everything also goes into one archive, results.md stays beside it.
+(cd "$out" && tar czf table2_outputs.tar.gz --exclude table2_outputs.tar.gz ./* \
+  && find . -maxdepth 1 -type f ! -name table2_outputs.tar.gz ! -name results.md -delete)
 [ $failed -eq 0 ]

@@ -394,6 +394,23 @@ bench:
   EXPECT_NE(lines[0].find(R"("label": "tiny")"), std::string::npos) << lines[0];
   EXPECT_NE(lines[2].find(R"("kind": "train")"), std::string::npos) << lines[2];
   EXPECT_EQ(std::system((mqa + " bench decode " + config + " --modes sampled > /dev/null 2>&1").c_str()) == 0, false);
+
+  // --shapes: one result per BATCH:SOURCE_LEN:TARGET_LEN point (what translate's batches were), in order.
+  auto shapes_json = dir.path("shapes.jsonl");
+  ASSERT_EQ(std::system((mqa + " bench decode " + config + " --modes beam --shapes 3:8:4,1:12:7 --json " +
+                         shapes_json + " > " + dir.path("shapes.log") + " 2>&1").c_str()),
+            0);
+  std::ifstream shapes_in(shapes_json);
+  std::vector<std::string> points;
+  for (std::string l; std::getline(shapes_in, l);) points.push_back(l);
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_NE(points[0].find(R"("batch": 3, "beams": 2, "source_len": 8, "target_len": 4)"), std::string::npos)
+      << points[0];
+  EXPECT_NE(points[1].find(R"("batch": 1, "beams": 2, "source_len": 12, "target_len": 7)"), std::string::npos)
+      << points[1];
+  for (const std::string bad : {"3:8", "3:8:0", "3:x:4", "3:8:4 --batches 2"})
+    EXPECT_NE(std::system((mqa + " bench decode " + config + " --shapes " + bad + " > /dev/null 2>&1").c_str()), 0)
+        << bad;
 }
 
 // On a CUDA machine: the bf16 kernel path with the step replayed as a captured graph computes what the same path

@@ -229,7 +229,7 @@ TEST(DecodeEval, EvalTextGivesPerWordPerplexityOverTheWordsOfTheOriginal) {
     }
   }
   RunResult r =
-      run_mqa("eval '" + p.checkpoint + "' --text '" + text + "' --word-count-from '" + original + "'");
+      run_mqa("eval '" + p.checkpoint + "' --device cpu --text '" + text + "' --word-count-from '" + original + "'");
   ASSERT_EQ(r.status, 0) << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"("tokens": ([0-9]+))"))) << r.out;
@@ -253,13 +253,40 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   const std::string s1 = first[0], s2 = first[1];
   const std::string input = p.dir.write("in.txt", s1 + "\n" + "broken \xC3\x28 text\n" + s2 + "\n");
 
-  RunResult r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2");
+  const std::string json_path = p.dir.path("translate.json");
+  RunResult r = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2 --json '" + json_path + "'");
   ASSERT_EQ(r.status, 0) << r.err;
   auto out = lines_of(r.out);
   ASSERT_EQ(out.size(), 3u) << r.out;
   EXPECT_EQ(out[1], "");
   EXPECT_NE(r.err.find("in.txt:2: invalid UTF-8 at byte 9"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("skipped"), std::string::npos) << r.err;
+  // --json: the summary, and batches whose sentences and output tokens add up to it.
+  std::ifstream f(json_path);
+  const std::string json((std::istreambuf_iterator<char>(f)), {});
+  std::smatch m;
+  auto field = [&](const std::string& text, const std::string& key) {
+    EXPECT_TRUE(std::regex_search(text, m, std::regex("\"" + key + "\": ([0-9.]+)"))) << key << " in " << text;
+    return std::stod(m[1]);
+  };
+  EXPECT_EQ(field(json, "sentences"), 3);
+  EXPECT_EQ(field(json, "skipped"), 1);
+  EXPECT_EQ(field(json, "beam"), 2);
+  double sources = 0, tokens = 0;
+  const std::regex batch(R"(\{"sources": [^}]*\})");
+  int batches = 0;
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), batch); it != std::sregex_iterator(); ++it, ++batches) {
+    const std::string b = it->str();
+    sources += field(b, "sources");
+    tokens += field(b, "output_tokens");
+    EXPECT_GE(field(b, "rows"), field(b, "sources")) << b;
+    EXPECT_GE(field(b, "steps"), 1) << b;
+    EXPECT_EQ(static_cast<int64_t>(field(b, "width")) % 8, 0) << b;
+  }
+  EXPECT_GE(batches, 1) << json;
+  EXPECT_EQ(sources, 2) << json;
+  EXPECT_EQ(tokens, field(json, "output_tokens")) << json;
+  EXPECT_GT(tokens, 0) << json;
 
   // The same sentences on stdin, n-best.
   r = run_mqa("translate '" + p.checkpoint + "' --beam 3 --nbest 3 --quiet < '" + input + "'");
@@ -282,8 +309,8 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
 TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
   Prepared p("translation");
   const std::string json_path = p.dir.path("eval.json");
-  RunResult r =
-      run_mqa("eval '" + p.checkpoint + "' --split test --set decode.beam_size=3 --json '" + json_path + "'");
+  RunResult r = run_mqa("eval '" + p.checkpoint + "' --device cpu --split test --set decode.beam_size=3 --json '" +
+                        json_path + "'");
   ASSERT_EQ(r.status, 0) << r.err;
   std::ifstream f(json_path);
   std::string json((std::istreambuf_iterator<char>(f)), {});
@@ -299,7 +326,7 @@ TEST(DecodeEval, EvalCommandWritesPerplexityAndBleuForBeamOneAndBeamK) {
   ASSERT_TRUE(std::regex_search(json, m, std::regex(R"("ln_ppl": ([0-9.eE+-]+))")));
   EXPECT_NEAR(std::stod(m[1]), ppl.ln_ppl, 1e-6);
   // The paper's WMT scores are sacreBLEU with the international tokenization.
-  r = run_mqa("eval '" + p.checkpoint + "' --split test --bleu-sentences 4 --bleu-tokenize intl --quiet");
+  r = run_mqa("eval '" + p.checkpoint + "' --device cpu --split test --bleu-sentences 4 --bleu-tokenize intl --quiet");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("|tok:intl|"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("tok:13a"), std::string::npos) << r.out;
@@ -375,13 +402,13 @@ TEST(DecodeEval, EvalLnPplEqualsWhatValidationLoggedForTheCheckpoint) {
   const double logged = std::stod(m[1]);
 
   const std::string checkpoint = p.dir.path("run/checkpoint_last.pt");
-  RunResult r = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet");
+  RunResult r = run_mqa("eval '" + checkpoint + "' --device cpu --split valid --ppl-only --quiet");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\"precision\": \"bf16\""), std::string::npos) << r.out;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"re("ln_ppl": ([^,]+),)re"))) << r.out;
   EXPECT_EQ(std::stod(m[1]), logged) << r.out << metrics;
 
-  RunResult fp32 = run_mqa("eval '" + checkpoint + "' --split valid --ppl-only --quiet --precision fp32");
+  RunResult fp32 = run_mqa("eval '" + checkpoint + "' --device cpu --split valid --ppl-only --quiet --precision fp32");
   ASSERT_EQ(fp32.status, 0) << fp32.err;
   ASSERT_TRUE(std::regex_search(fp32.out, m, std::regex(R"re("ln_ppl": ([^,]+),)re"))) << fp32.out;
   EXPECT_NE(std::stod(m[1]), logged) << "fp32 and bf16 autocast gave the same ln_ppl: is the precision applied?";

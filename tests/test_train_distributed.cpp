@@ -213,8 +213,8 @@ TEST_F(TrainDistributed, TwoRanksShareTheValidationAndLogWhatOneProcessMeasures)
   // One process on the same checkpoint: perplexity over the whole valid split, greedy BLEU of its first 16 lines.
   const std::string eval_log = dir_.path("eval.json");
   const int status = std::system((mqa_binary() + " eval " + dir_.path("two/checkpoint_last.pt") +
-                                  " --split valid --bleu-sentences 16 --set decode.beam_size=1 --quiet > " + eval_log +
-                                  " 2>&1")
+                                  " --device cpu --split valid --bleu-sentences 16 --set decode.beam_size=1 --quiet > " +
+                                  eval_log + " 2>&1")
                                      .c_str());
   const std::string eval = read_text(eval_log);
   ASSERT_EQ(status, 0) << eval;

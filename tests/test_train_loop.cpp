@@ -190,6 +190,45 @@ TEST(TrainLoop, SigtermFinishesTheStepWritesACheckpointAndResumes) {
   EXPECT_EQ(rest.step, 20);
 }
 
+// train.stop_patience: training ends at the validation that makes `patience` in a row without a fall of more than
+// stop_min_delta below the best, with a checkpoint there; the count survives a resume; 0 trains max_steps.
+TEST(TrainLoop, StopsWhenDevPerplexityStopsImproving) {
+  test::TempDir dir;
+  // Validations every 4 steps. With a min_delta of 100 only the first validation improves (on infinity), so
+  // patience 2 stops at the third (step 12) of the 5 that 20 steps would give.
+  const std::vector<std::string> plateau = {"train.valid_every=4", "train.save_every=8", "train.stop_patience=2",
+                                            "train.stop_min_delta=100"};
+  auto r = train(tiny_config(plateau), dir.path("run"));
+  EXPECT_EQ(r.status, TrainStatus::Finished);
+  EXPECT_TRUE(r.converged);
+  EXPECT_EQ(r.step, 12);
+  ASSERT_EQ(r.valid_ln_ppl.size(), 3u);
+  EXPECT_EQ(CheckpointFile(dir.path("run/checkpoint_last.pt")).step(), 12);
+  EXPECT_EQ(CheckpointFile(dir.path("run/checkpoint_last.pt")).train_state().dev_stale, 2);
+  // Resumed, it trains no further.
+  auto again = train(tiny_config(plateau), dir.path("run"), /*resume=*/true);
+  EXPECT_TRUE(again.converged);
+  EXPECT_EQ(again.step, 12);
+  EXPECT_TRUE(again.losses.empty());
+
+  // Interrupted at step 9 (step 4 set the best, step 8 was stale): the checkpoint carries the count, and the resumed
+  // run still stops at step 12.
+  auto cut = train(tiny_config(plateau), dir.path("cut"), false, [](Transformer&, int64_t step) {
+    if (step == 9) std::raise(SIGTERM);
+  });
+  EXPECT_EQ(cut.status, TrainStatus::Interrupted);
+  EXPECT_EQ(CheckpointFile(dir.path("cut/checkpoint_last.pt")).train_state().dev_stale, 1);  // step 8 was stale
+  auto rest = train(tiny_config(plateau), dir.path("cut"), /*resume=*/true);
+  EXPECT_TRUE(rest.converged);
+  EXPECT_EQ(rest.step, 12);
+
+  // Off (patience 0): the same settings otherwise train all 20 steps.
+  auto full = train(tiny_config({"train.valid_every=4", "train.save_every=8", "train.stop_min_delta=100"}),
+                    dir.path("full"));
+  EXPECT_FALSE(full.converged);
+  EXPECT_EQ(full.step, 20);
+}
+
 TEST(TrainLoop, KeepsTheNewestCheckpointsAndRefusesToOverwriteARun) {
   test::TempDir dir;
   train(tiny_config({"train.save_every=4", "train.keep_checkpoints=2"}), dir.path("run"));

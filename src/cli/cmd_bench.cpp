@@ -145,38 +145,75 @@ std::vector<int64_t> int_list(const std::string& text, int64_t fallback, const c
   return out;
 }
 
+// One point of a decode benchmark: sources, source positions, output tokens per source.
+struct DecodePoint {
+  int64_t batch, source_len, target_len;
+};
+
+// --shapes "B:S:T,B:S:T" (e.g. the batches `mqa translate --json` reports), or else --batches x --lengths at
+// bench.source_len.
+std::vector<DecodePoint> decode_points(const mqa::BenchConfig& b, const std::string& shapes,
+                                       const std::string& batches_arg, const std::string& lengths_arg) {
+  std::vector<DecodePoint> points;
+  if (!shapes.empty()) {
+    if (!batches_arg.empty() || !lengths_arg.empty())
+      throw std::runtime_error("--shapes: give either --shapes or --batches / --lengths, not both");
+    for (const auto& item : mqa::split(shapes, ',')) {
+      const auto parts = mqa::split(item, ':');
+      if (parts.size() != 3)
+        throw std::runtime_error(
+            fmt::format("--shapes: expected comma-separated BATCH:SOURCE_LEN:TARGET_LEN, got '{}'", item));
+      int64_t v[3];
+      for (int i = 0; i < 3; ++i) {
+        char* end = nullptr;
+        v[i] = std::strtoll(parts[i].c_str(), &end, 10);
+        if (parts[i].empty() || *end != '\0' || v[i] < 1)
+          throw std::runtime_error(fmt::format(
+              "--shapes: expected comma-separated BATCH:SOURCE_LEN:TARGET_LEN of positive integers, got '{}'", item));
+      }
+      points.push_back({v[0], v[1], v[2]});
+    }
+    return points;
+  }
+  for (const int64_t batch : int_list(batches_arg, b.batch_size, "--batches"))
+    for (const int64_t target_len : int_list(lengths_arg, b.target_len, "--lengths"))
+      points.push_back({batch, b.source_len, target_len});
+  return points;
+}
+
 void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, const std::string& modes,
                 const std::string& json, const std::string& profile, const std::string& batches_arg,
-                const std::string& lengths_arg) {
+                const std::string& lengths_arg, const std::string& shapes) {
   using namespace mqa::bench;
   auto s = load(args, label);
   const auto& b = s.config.bench;
-  const std::vector<int64_t> batches = int_list(batches_arg, b.batch_size, "--batches");
-  const std::vector<int64_t> lengths = int_list(lengths_arg, b.target_len, "--lengths");
+  const std::vector<DecodePoint> points = decode_points(b, shapes, batches_arg, lengths_arg);
   for (const auto& mode : mqa::split(modes, ','))
     if (mode != "greedy" && mode != "beam")
       throw std::runtime_error("--modes: expected greedy and/or beam (comma-separated), got '" + mode + "'");
-  // A random model: the position table only has to reach the longest target of the sweep.
-  const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  // A random model: the position table only has to reach the longest source or target of the points.
+  int64_t longest = 0;
+  for (const DecodePoint& p : points) longest = std::max({longest, p.source_len, p.target_len});
   if (longest > s.config.model.max_positions) {
-    std::cout << fmt::format("bench decode: model.max_positions {} -> {} for --lengths\n", s.config.model.max_positions,
-                             longest);
+    std::cout << fmt::format("bench decode: model.max_positions {} -> {} for the lengths asked\n",
+                             s.config.model.max_positions, longest);
     s.config.model.max_positions = longest;
   }
   torch::manual_seed(b.seed);
   mqa::Transformer model(s.config.model, s.vocab, 0);
   const int64_t params = count_params(model);
   model->to(s.device, s.precision);
-  std::cout << fmt::format("bench decode {}: {} params, {} on {} ({}), S {}\n", s.label, params,
-                           c10::toString(s.precision), s.device.str(), device_name(s.device), b.source_len);
+  std::cout << fmt::format("bench decode {}: {} params, {} on {} ({}){}\n", s.label, params,
+                           c10::toString(s.precision), s.device.str(), device_name(s.device),
+                           shapes.empty() ? fmt::format(", S {}", b.source_len) : "");
   const auto ceilings = measure_ceilings(s.device, s.precision);
   std::cout << fmt::format("  ceilings: copy {:.0f} GB/s (read+write), {} matmul {:.1f} TFLOP/s\n",
                            ceilings.copy_bytes_per_s / 1e9, ceilings.dtype, ceilings.matmul_flops_per_s / 1e12);
-  for (const int64_t batch : batches)
-  for (const int64_t target_len : lengths)
+  for (const DecodePoint& point : points)
   for (const auto& mode : mqa::split(modes, ',')) {
+    const int64_t batch = point.batch, source_len = point.source_len, target_len = point.target_len;
     const auto src =
-        torch::randint(4, s.vocab, {batch, b.source_len}, torch::TensorOptions(s.device).dtype(torch::kLong));
+        torch::randint(4, s.vocab, {batch, source_len}, torch::TensorOptions(s.device).dtype(torch::kLong));
     DecodeBenchOptions o;
     o.target_len = target_len;
     o.beams = mode == "beam" ? b.beam_size : 1;
@@ -192,7 +229,7 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
       std::cout << "  WARNING: CUDA graph capture failed, timed the eager step instead: "
                 << r.graph_error.substr(0, 2000) << "\n";
 
-    DecodeShape shape{s.config.model, s.vocab, batch, o.beams, b.source_len, target_len,
+    DecodeShape shape{s.config.model, s.vocab, batch, o.beams, source_len, target_len,
                       static_cast<int64_t>(c10::elementSize(s.precision))};
     auto cost = decode_step_cost(shape);
     auto floor = floor_of(cost.bytes(), cost.flops, ceilings);
@@ -201,10 +238,11 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
     const double floor_us_token = floor.seconds() * 1e6 * target_len / out_tokens;
     const double fraction = floor_us_token / dec_us;
     std::cout << fmt::format(
-        "  {:<6} beams {}: encoder {:.3f} us/token, decoder {:.3f} us/token (median of {}, {:.3f}..{:.3f}); "
-        "floor {:.3f} us/token ({}: {:.1f} MB, {:.2f} GFLOP per step) = {:.0f}% of measured; {}, {}{}\n",
-        mode, o.beams, enc_us, dec_us, r.decoder_ms.n, r.decoder_ms.min * 1e3 / out_tokens,
-        r.decoder_ms.max * 1e3 / out_tokens, floor_us_token, floor.bound(), cost.bytes() / 1e6, cost.flops / 1e9,
+        "  {:<6} beams {}, B {} S {} T {}: encoder {:.3f} us/token, decoder {:.3f} us/token (median of {}, "
+        "{:.3f}..{:.3f}); floor {:.3f} us/token ({}: {:.1f} MB, {:.2f} GFLOP per step) = {:.0f}% of measured; {}, "
+        "{}{}\n",
+        mode, o.beams, batch, source_len, target_len, enc_us, dec_us, r.decoder_ms.n,
+        r.decoder_ms.min * 1e3 / out_tokens, r.decoder_ms.max * 1e3 / out_tokens, floor_us_token, floor.bound(), cost.bytes() / 1e6, cost.flops / 1e9,
         100 * fraction, r.kernels ? "CUDA kernels" : "LibTorch ops", r.graph ? "CUDA graph" : "eager",
         r.graph_eager_agreement >= 0 ? fmt::format(", tokens equal to eager: {:.4f}", r.graph_eager_agreement) : "");
     std::cout << fmt::format("  | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.0f}% | {} |\n", s.label, mode,
@@ -232,7 +270,7 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
         .str("mode", mode)
         .num("batch", batch)
         .num("beams", o.beams)
-        .num("source_len", int64_t{b.source_len})
+        .num("source_len", source_len)
         .num("target_len", target_len)
         .str("precision", std::string(c10::toString(s.precision)))
         .str("device", device_name(s.device))
@@ -347,7 +385,7 @@ static void setup_bench(CLI::App& app) {
                   "early stop), with the bytes/FLOPs floor of a decode step");
     static mqa::cli::ConfigArgs args;
     static mqa::cli::ComputeArgs compute;
-    static std::string label, modes = "greedy,beam", json, profile, batches, lengths;
+    static std::string label, modes = "greedy,beam", json, profile, batches, lengths, shapes;
     static int beam = 0;
     mqa::cli::add_config_args(cmd, args);
     mqa::cli::add_compute_args(cmd, compute, "bench");
@@ -355,6 +393,9 @@ static void setup_bench(CLI::App& app) {
     cmd->add_option("--beam", beam, "beam width of the beam mode (sets bench.beam_size)")->check(CLI::Range(1, 1024));
     cmd->add_option("--batches", batches, "sweep: comma-separated batch sizes (default bench.batch_size)");
     cmd->add_option("--lengths", lengths, "sweep: comma-separated target lengths (default bench.target_len)");
+    cmd->add_option("--shapes", shapes,
+                    "instead of the sweep: comma-separated BATCH:SOURCE_LEN:TARGET_LEN points (e.g. translate's "
+                    "batches)");
     cmd->add_option("--label", label, "row name in the outputs (default: the config file's name)");
     cmd->add_option("--json", json, "append one JSON object per result to this file");
     cmd->add_option("--profile", profile,
@@ -363,7 +404,7 @@ static void setup_bench(CLI::App& app) {
     cmd->callback([] {
       mqa::cli::ConfigArgs with_flags{args.path, compute.append_overrides(args.overrides, "bench")};
       if (beam > 0) with_flags.overrides.push_back("bench.beam_size=" + std::to_string(beam));
-      run_decode(with_flags, label, modes, json, profile, batches, lengths);
+      run_decode(with_flags, label, modes, json, profile, batches, lengths, shapes);
     });
   }
   {

@@ -20,7 +20,7 @@ namespace {
 
 struct TranslateArgs {
   mqa::cli::CheckpointArgs run;
-  std::string input, output;
+  std::string input, output, json;
   int beam = 0, nbest = 0;
   bool strict = false, quiet = false, scores = false;
 };
@@ -30,6 +30,24 @@ std::vector<std::string> read_lines(std::istream& in) {
   std::string line;
   while (std::getline(in, line)) lines.push_back(line);
   return lines;
+}
+
+// --json FILE: the summary and every batch's shape and times (TranslateStats), one JSON object.
+void write_json(const std::string& path, const mqa::TranslateStats& st, int beam) {
+  std::vector<std::string> batches;
+  for (const mqa::TranslateBatch& b : st.batches)
+    batches.push_back(fmt::format(
+        "{{\"sources\": {}, \"rows\": {}, \"width\": {}, \"steps\": {}, \"output_tokens\": {}, "
+        "\"encode_ms\": {:.3f}, \"decode_ms\": {:.3f}, \"seconds\": {:.6f}, \"graph\": {}}}",
+        b.sources, b.rows, b.width, b.steps, b.output_tokens, b.encode_ms, b.decode_ms, b.seconds, b.graph));
+  std::ofstream out(path, std::ios::binary);
+  out << fmt::format(
+      "{{\n  \"sentences\": {},\n  \"skipped\": {},\n  \"source_tokens\": {},\n  \"output_tokens\": {},\n"
+      "  \"seconds\": {:.6f},\n  \"output_tokens_per_s\": {:.3f},\n  \"beam\": {},\n"
+      "  \"batches\": [\n    {}\n  ]\n}}\n",
+      st.sentences, st.skipped, st.source_tokens, st.output_tokens, st.seconds,
+      st.output_tokens / std::max(st.seconds, 1e-9), beam, fmt::join(batches, ",\n    "));
+  if (!out) throw std::runtime_error(fmt::format("{}: cannot write the results", path));
 }
 
 void run_translate(const TranslateArgs& a) {
@@ -85,6 +103,7 @@ void run_translate(const TranslateArgs& a) {
   }
   out.flush();
   if (!out) throw std::runtime_error("cannot write the output");
+  if (!a.json.empty()) write_json(a.json, stats, config.decode.beam_size);
   if (!a.quiet)
     std::cerr << fmt::format("translate: {} sentences ({} skipped), {} source tokens, {} output tokens in {:.2f} s "
                              "({:.0f} output tokens/s), beam {}\n",
@@ -98,6 +117,7 @@ void setup_translate(CLI::App& app) {
   mqa::cli::add_checkpoint_args(cmd, args->run, {"decode"});
   cmd->add_option("--input,-i", args->input, "input text, one sentence a line (default: stdin)");
   cmd->add_option("--output,-o", args->output, "output file (default: stdout)");
+  cmd->add_option("--json", args->json, "also write the summary and each batch's shape and times to this file");
   cmd->add_option("--beam", args->beam, "beam size (decode.beam_size); 1 = greedy")->check(CLI::Range(1, 1024));
   cmd->add_option("--nbest", args->nbest, "hypotheses per sentence (decode.nbest); > 1 prints `i ||| text ||| score`")
       ->check(CLI::Range(1, 1024));

@@ -79,6 +79,13 @@ void declare_train_keys(std::vector<KeyDef>& k) {
                   "seq2seq: greedy BLEU (sacreBLEU 13a) of the first N dev sentences (valid.src.txt / .tgt.txt) at "
                   "each validation, in metrics.jsonl as valid_bleu; 0 = off",
                   range(0, 1e9)));
+  k.push_back(key("train.stop_patience", S, &T::stop_patience,
+                  "stop once dev ln(PPL) has not improved on its best by more than train.stop_min_delta for this "
+                  "many validations in a row (converged on the dev set); 0 = train max_steps",
+                  range(0, 1e6)));
+  k.push_back(key("train.stop_min_delta", S, &T::stop_min_delta,
+                  "with train.stop_patience: the least fall of dev ln(PPL) below its best that counts as improving",
+                  range(0, 1e9)));
   k.push_back(key("train.save_every", S, &T::save_every, "steps between checkpoints", range(1, 1e9)));
   k.push_back(key("train.keep_checkpoints", S, &T::keep_checkpoints, "how many step checkpoints to keep",
                   range(1, 1e6)));

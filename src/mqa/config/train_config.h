@@ -39,6 +39,10 @@ struct TrainConfig {
   int log_every = 100;
   int valid_every = 1000;
   int valid_bleu_sentences = 0;       // greedy BLEU on this many dev sentences at each validation; 0 = off
+  // Stop before max_steps once dev ln(PPL) has not fallen below its best by more than stop_min_delta for
+  // stop_patience validations in a row (0 = never: train max_steps).
+  int stop_patience = 0;
+  double stop_min_delta = 0.0;
   int save_every = 1000;
   int keep_checkpoints = 5;
   int threads = 0;                    // CPU threads for LibTorch; 0 = its default

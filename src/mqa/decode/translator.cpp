@@ -94,6 +94,7 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
   auto last_report = start;
   int64_t done = 0, batches = 0, rows_decoded = 0;
   for (size_t first = 0; first < todo.size();) {
+    const auto batch_start = std::chrono::steady_clock::now();
     size_t end = first + 1;
     while (end < todo.size() && static_cast<int64_t>(end - first + 1) * width_of(end) <= o.batch_tokens) ++end;
     const int64_t S = width_of(end - 1);
@@ -105,19 +106,26 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
       std::copy(row.begin(), row.end(), src[r].data_ptr<int64_t>());
       if (r < B) st.source_tokens += static_cast<int64_t>(row.size());
     }
-    std::vector<NBest> result = search->search(src.to(device));
+    SearchTimings timings;
+    std::vector<NBest> result = search->search(src.to(device), &timings);
     ++batches;
     rows_decoded += rows;
+    TranslateBatch shape;
+    shape.sources = B, shape.rows = rows, shape.width = S, shape.steps = timings.steps;
+    shape.encode_ms = timings.encode_ms, shape.decode_ms = timings.decode_ms, shape.graph = timings.graph;
     for (int64_t r = 0; r < B; ++r) {
       Translation& t = out[todo[first + r]];
       t.hypotheses = std::move(result[r]);
       for (const Hypothesis& h : t.hypotheses)
         t.texts.push_back(vocab.decode(std::vector<int>(h.tokens.begin(), h.tokens.end())));
-      if (!t.hypotheses.empty()) st.output_tokens += static_cast<int64_t>(t.hypotheses[0].tokens.size()) + 1;
+      if (!t.hypotheses.empty()) shape.output_tokens += static_cast<int64_t>(t.hypotheses[0].tokens.size()) + 1;
     }
+    st.output_tokens += shape.output_tokens;
     done += B;
     first = end;
     const auto now = std::chrono::steady_clock::now();
+    shape.seconds = std::chrono::duration<double>(now - batch_start).count();
+    st.batches.push_back(shape);
     if (o.log && n > 100 &&
         (std::chrono::duration<double>(now - last_report).count() >= o.progress_seconds || first == todo.size())) {
       const double secs = std::chrono::duration<double>(now - start).count();

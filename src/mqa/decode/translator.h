@@ -36,11 +36,25 @@ struct Translation {
   std::vector<std::string> texts;  // detokenised hypotheses, same order
 };
 
+// One search over a batch of sources: its shape and where its time went (what `mqa bench decode --shapes` can time
+// again, scripts/translate_throughput.sh).
+struct TranslateBatch {
+  int64_t sources = 0;      // sentences in the batch
+  int64_t rows = 0;         // sources searched: sentences plus the padding copies that keep a captured graph's shape
+  int64_t width = 0;        // source positions (longest source rounded up to a multiple of 8)
+  int64_t steps = 0;        // decoder steps run
+  int64_t output_tokens = 0;  // of the sentences' best hypotheses, eos included
+  double encode_ms = 0, decode_ms = 0;  // the search's own split (SearchTimings)
+  double seconds = 0;       // wall time of the batch: building the source tensor, search, detokenising
+  bool graph = false;       // whether the steps were replayed from a captured CUDA graph
+};
+
 struct TranslateStats {
   int64_t sentences = 0, skipped = 0;
   int64_t source_tokens = 0;
   int64_t output_tokens = 0;  // tokens of the best hypotheses, eos included (= decoder steps of the best path)
   double seconds = 0;         // wall time of encoding + search (tokenisation excluded)
+  std::vector<TranslateBatch> batches;  // in the order they ran
 };
 
 // Why `line` cannot be translated as text ("invalid UTF-8 at byte 7"), or nullopt when it is valid UTF-8.

@@ -173,7 +173,9 @@ __global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyP
 constexpr int kCandThreads = 256;
 constexpr int kMaxCandidates = 16;
 
-// A thread's (or a merged) list of the best candidates so far, best first.
+// A thread's list of the best candidates so far, best first. Every index into it is a compile-time constant (the
+// loops unroll), so that it lives in registers: a list indexed at run time goes to local memory, which made this
+// kernel the slowest of a beam step (297 us of 1237 at B 128 x beam 4, V 32000; experiments/table2/decode_profile.md).
 template <int C>
 struct TopList {
   float val[C];
@@ -184,15 +186,41 @@ struct TopList {
   }
   __device__ static bool better(float v, int i, float w, int k) { return v > w || (v == w && i < k); }
   __device__ void insert(float v, int i) {
-    if (!better(v, i, val[C - 1], idx[C - 1])) return;
-    int at = C - 1;
-    while (at > 0 && better(v, i, val[at - 1], idx[at - 1])) {
-      val[at] = val[at - 1], idx[at] = idx[at - 1];
-      --at;
-    }
-    val[at] = v, idx[at] = i;
+    if (!better(v, i, val[C - 1], idx[C - 1])) return;  // the common case once the list has filled
+#pragma unroll
+    for (int j = 0; j < C; ++j)
+      if (better(v, i, val[j], idx[j])) {  // v goes here; the one it displaces moves down
+        const float tv = val[j];
+        const int ti = idx[j];
+        val[j] = v, idx[j] = i, v = tv, i = ti;
+      }
+  }
+  __device__ void pop_front(int none) {
+#pragma unroll
+    for (int j = 0; j + 1 < C; ++j) val[j] = val[j + 1], idx[j] = idx[j + 1];
+    val[C - 1] = -INFINITY, idx[C - 1] = none;
   }
 };
+
+// The best C of a warp's lists, best first, into out_val / out_idx (written by lane 0): C rounds in which the lanes
+// agree on the best of their heads by shuffles and its owner pops it. A token is in one lane's list only, so a real
+// candidate has one owner; the empty entries (-inf, none) may be popped by several lanes at once, harmlessly.
+template <int C>
+__device__ __forceinline__ void warp_best(TopList<C>& list, int none, float* out_val, int* out_idx) {
+#pragma unroll
+  for (int n = 0; n < C; ++n) {
+    float v = list.val[0];
+    int i = list.idx[0];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+      const int oi = __shfl_xor_sync(0xffffffffu, i, o);
+      if (TopList<C>::better(ov, oi, v, i)) v = ov, i = oi;
+    }
+    if (list.idx[0] == i && list.val[0] == v) list.pop_front(none);
+    if (threadIdx.x % 32 == 0) out_val[n] = v, out_idx[n] = i;
+  }
+}
 
 template <int C>
 __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const BeamCandidatesArgs a) {
@@ -230,42 +258,35 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
       if (red_m[w] != -INFINITY) total += red_s[w] * __expf(red_m[w] - m);
     lse_shared = m + logf(total);
   }
-  // Pass 2: each thread's best allowed tokens, then a tree merge of the lists in shared memory.
+  // Pass 2: each thread's best allowed tokens; each warp's best C of its lanes'; warp 0 the best C of the warps'.
+  const int none = static_cast<int>(a.vocab);
   TopList<C> best;
-  best.clear(static_cast<int>(a.vocab));
+  best.clear(none);
   auto consider = [&](int64_t v, float val) {
     const bool allowed = v != a.pad && v != a.bos && (forced ? v == a.eos : !(no_eos && v == a.eos));
     if (allowed) best.insert(val, static_cast<int>(v));
   };
   for_each_logit<kCandThreads>(x, a.vocab, vec, consider);
-  __shared__ TopList<C> lists[kCandThreads];
-  lists[threadIdx.x] = best;
-  __syncthreads();
-  for (int stride = kCandThreads / 2; stride > 0; stride >>= 1) {
-    if (threadIdx.x < stride) {
-      const TopList<C>& p = lists[threadIdx.x];
-      const TopList<C>& q = lists[threadIdx.x + stride];
-      TopList<C> merged;
-      int i = 0, k = 0;
-#pragma unroll
-      for (int n = 0; n < C; ++n) {
-        const bool take_p = TopList<C>::better(p.val[i], p.idx[i], q.val[k], q.idx[k]);
-        merged.val[n] = take_p ? p.val[i] : q.val[k];
-        merged.idx[n] = take_p ? p.idx[i] : q.idx[k];
-        take_p ? ++i : ++k;
-      }
-      lists[threadIdx.x] = merged;  // no other thread of this round reads index threadIdx.x (< stride)
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x < a.count) {
-    const TopList<C>& top = lists[0];
+  constexpr int kWarps = kCandThreads / 32;
+  __shared__ float warp_val[kWarps * C];
+  __shared__ int warp_idx[kWarps * C];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  warp_best(best, none, warp_val + warp * C, warp_idx + warp * C);
+  __syncthreads();  // also publishes lse_shared
+  if (warp != 0) return;
+  best.clear(none);
+  for (int e = lane; e < kWarps * C; e += 32) best.insert(warp_val[e], warp_idx[e]);
+  __shared__ float top_val[C];
+  __shared__ int top_idx[C];
+  warp_best(best, none, top_val, top_idx);
+  __syncwarp();
+  if (lane < a.count) {
     const float lse = lse_shared, score = a.score[row];
-    const float lp = top.val[threadIdx.x] - lse;
-    const int64_t o = row * a.count + threadIdx.x;
+    const float lp = top_val[lane] - lse;
+    const int64_t o = row * a.count + lane;
     a.logprob[o] = lp;
     a.total[o] = score + lp;
-    a.token[o] = top.idx[threadIdx.x] < a.vocab ? top.idx[threadIdx.x] : a.eos;
+    a.token[o] = top_idx[lane] < a.vocab ? top_idx[lane] : a.eos;
   }
 }
 

@@ -220,6 +220,8 @@ void save_checkpoint(const std::string& path, const std::string& config_yaml, to
     t.write("schedule", c10::IValue(state->schedule));
     t.write("elapsed_s", c10::IValue(state->elapsed_s));
     t.write("tokens", c10::IValue(state->tokens));
+    t.write("dev_best", c10::IValue(state->dev_best));
+    t.write("dev_stale", c10::IValue(state->dev_stale));
     if (state->rng_cpu.defined()) t.write("rng_cpu", state->rng_cpu);
     if (state->rng_cuda.defined()) t.write("rng_cuda", state->rng_cuda.to(torch::kCPU));
     t.write("world_size", c10::IValue(state->world_size));
@@ -377,6 +379,9 @@ TrainState CheckpointFile::train_state() {
   s.tokens = read_int(t, "tokens", path_);
   auto e = read_value(t, "elapsed_s", path_);
   s.elapsed_s = e.toDouble();
+  c10::IValue best, stale;  // absent before train.stop_patience: nothing validated yet counts
+  if (t.try_read("dev_best", best)) s.dev_best = best.toDouble();
+  if (t.try_read("dev_stale", stale)) s.dev_stale = stale.toInt();
   torch::Tensor cpu, cuda;
   if (t.try_read("rng_cpu", cpu)) s.rng_cpu = cpu.to(torch::kCPU);
   if (t.try_read("rng_cuda", cuda)) s.rng_cuda = cuda.to(torch::kCPU);

@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,10 @@ struct TrainState {
   std::string schedule;     // train.schedule, checked on resume (the rate itself is a function of step)
   double elapsed_s = 0;     // training wall time so far
   int64_t tokens = 0;       // target tokens trained on so far
+  // train.stop_patience: the best dev ln(PPL) so far, and the validations since it last improved by more than
+  // train.stop_min_delta.
+  double dev_best = std::numeric_limits<double>::infinity();
+  int64_t dev_stale = 0;
   torch::Tensor rng_cpu;    // the default CPU generator's state (init, dropout)
   torch::Tensor rng_cuda;   // the default CUDA generator's state, when training on CUDA; else undefined
   // Data-parallel runs (distributed.h). The data position above is every rank's (each takes its own batches of

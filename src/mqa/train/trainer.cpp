@@ -366,7 +366,11 @@ TrainResult Trainer::run() {
   else
     progress.message(fmt::format("resumed from {} at step {}", s.last_checkpoint, s.ts.step));
 
-  while (s.ts.step < tc.max_steps && !out_of_epochs) {
+  // A run resumed after it converged (train.stop_patience) trains no further.
+  result.converged = tc.stop_patience > 0 && s.ts.dev_stale >= tc.stop_patience;
+  if (result.converged)
+    progress.message(fmt::format("converged already at step {} (train.stop_patience): nothing to train", s.ts.step));
+  while (s.ts.step < tc.max_steps && !out_of_epochs && !result.converged) {
     if ((stop_signal = agreed_stop_signal(*s.dist))) break;
 
     // 1. the batches of this step
@@ -465,8 +469,24 @@ TrainResult Trainer::run() {
       }
     }
     s.ts.elapsed_s = elapsed();
-    if (s.ts.step % tc.valid_every == 0) s.validate(progress, log.get(), result, elapsed());
-    if (s.ts.step % tc.save_every == 0) s.save(progress);
+    if (s.ts.step % tc.valid_every == 0) {
+      const double dev = s.validate(progress, log.get(), result, elapsed());
+      // Every rank has the same dev value (validate sums all ranks' shares), so every rank stops together.
+      if (tc.stop_patience > 0 && std::isfinite(dev)) {
+        if (dev < s.ts.dev_best - tc.stop_min_delta) {
+          s.ts.dev_best = dev;
+          s.ts.dev_stale = 0;
+        } else if (++s.ts.dev_stale >= tc.stop_patience) {
+          result.converged = true;
+          progress.message(fmt::format(
+              "converged at step {}: dev ln_ppl has not fallen more than {} below its best ({:.4f}) in {} "
+              "validations (train.stop_patience)",
+              s.ts.step, tc.stop_min_delta, s.ts.dev_best, s.ts.dev_stale));
+        }
+      }
+    }
+    if (s.ts.step % tc.save_every == 0 || result.converged) s.save(progress);
+    if (result.converged) break;
   }
 
   s.ts.elapsed_s = elapsed();

@@ -78,6 +78,7 @@ struct TrainResult {
   int64_t step = 0;                  // optimizer steps done at the end
   std::vector<double> losses;        // label-smoothed loss per token of each step of this invocation
   std::vector<std::pair<int64_t, double>> valid_ln_ppl;  // (step, ln PPL) of each validation
+  bool converged = false;            // stopped before max_steps by train.stop_patience
   std::string last_checkpoint;       // the newest checkpoint on disk ("" if none)
   bool main_rank = true;             // false on ranks other than 0 of a data-parallel run: they report nothing
 };
