@@ -236,6 +236,7 @@ run_row() {
   {
     printf '{\n  "table": "%s",\n  "row": "%s",\n  "config": "%s",\n  "seed": %s,\n' "$REPORT_TABLE" "$row" "$config" "$seed"
     printf '  "params": %s,\n  "device": %s,\n  "steps": %s,\n' "${params:-0}" "$(json_string "$device")" "${steps:-0}"
+    printf '  "converged": %s,\n' "$(grep -q '^converged' "$dir/train.log" && echo true || echo false)"
     printf '  "train_seconds": %s,\n  "row_seconds": %s,\n' "$(cat "$dir/train_seconds")" $(( $(date +%s) - row_start + before ))
     printf '  "commands": ['
     local first=1

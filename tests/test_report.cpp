@@ -26,6 +26,8 @@ struct FakeRun {
   std::string word_ppl = "null";
   std::string valid_bleu = "";     // seq2seq: the dev evaluation decoded greedily with this BLEU
   std::string wikitext_ppl = "";   // lm: a "wikitext103" evaluation with this word_ppl
+  int steps = 700;
+  std::string converged = "";      // "true" / "false": the scripts' "converged" key; empty: absent (older runs)
 };
 
 // Writes RUN_DIR/config.yaml (a valid resolved config) and RUN_DIR/result.json as the scripts do.
@@ -54,11 +56,13 @@ std::string write_run(const TempDir& tmp, const FakeRun& f) {
           : fmt::format(",\n  \"wikitext103\": {{\"ln_ppl\": 3.1, \"word_ppl\": {}}}", f.wikitext_ppl);
   tmp.write(dir.substr(tmp.path().size()) + "/result.json",
             fmt::format("{{\n  \"table\": \"{}\",\n  \"row\": \"{}\",\n  \"config\": \"configs/x/{}.yaml\",\n"
-                        "  \"seed\": {},\n  \"params\": 12345678,\n  \"device\": \"NVIDIA H100\",\n  \"steps\": 700,\n"
+                        "  \"seed\": {},\n  \"params\": 12345678,\n  \"device\": \"NVIDIA H100\",\n  \"steps\": {},\n{}"
                         "  \"train_seconds\": 36,\n  \"row_seconds\": 50,\n  \"commands\": [\"mqa train \\\"x\\\"\"],\n"
                         "  \"valid\": {{\"split\": \"valid\", \"ln_ppl\": {}, \"word_ppl\": {}{}}},\n"
                         "  \"test\": {}{}\n}}\n",
-                        f.table, f.row, f.row, f.seed, f.valid_ln_ppl, f.word_ppl, valid_decode, test, wikitext));
+                        f.table, f.row, f.row, f.seed, f.steps,
+                        f.converged.empty() ? "" : "  \"converged\": " + f.converged + ",\n", f.valid_ln_ppl,
+                        f.word_ppl, valid_decode, test, wikitext));
   return dir;
 }
 
@@ -192,6 +196,31 @@ TEST(Report, SeedsOfOneRowAreAveragedWithAStudentTInterval) {
   EXPECT_EQ(rows[0].seeds, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(rows[1].stat(mqa::Metric::ValidLnPpl).n, 1);
   EXPECT_TRUE(std::isnan(rows[1].stat(mqa::Metric::ValidLnPpl).half_width));
+}
+
+// Runs that stop on converging (train.stop_patience) differ in steps: the row shows the range and how many seeds
+// converged, the run list why each stopped; result.json files without the key (fixed-step runs) read as max_steps.
+TEST(Report, StepsOfSeedsThatConvergedAtDifferentSteps) {
+  TempDir tmp;
+  FakeRun a = row("base", 8, 8, 64, 0, 1.50, 1), b = row("base", 8, 8, 64, 0, 1.52, 2);
+  FakeRun c = row("base", 8, 8, 64, 0, 1.51, 3), d = row("multi_query", 8, 1, 64, 0, 1.60);
+  a.steps = 3250, a.converged = "true";
+  b.steps = 4500, b.converged = "false";
+  c.steps = 4000, c.converged = "true";
+  auto runs = read_all({write_run(tmp, a), write_run(tmp, b), write_run(tmp, c), write_run(tmp, d)});
+  EXPECT_TRUE(runs[0].converged);
+  EXPECT_FALSE(runs[1].converged);
+  EXPECT_FALSE(runs[3].converged);  // no key
+  const auto& table = mqa::paper_table("table1");
+  const auto rows = mqa::summarize_rows(table, runs);
+  EXPECT_EQ(rows[0].min_steps, 3250);
+  EXPECT_EQ(rows[0].steps, 4500);
+  EXPECT_EQ(rows[0].converged, 2);
+  const std::string md = mqa::render_report(table, {runs, {}});
+  EXPECT_NE(md.find("| 1,2,3 | 3250-4500 (2/3 converged) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 1 | 700 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 3250 | converged |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 4500 | max_steps |"), std::string::npos) << md;
 }
 
 TEST(Report, OneRowNameWithTwoModelsIsAnError) {

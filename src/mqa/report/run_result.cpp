@@ -57,6 +57,7 @@ RunResult read_run_result(const std::string& run_dir) {
   r.params = required<int64_t>(root, "params", result_path);
   r.device = root["device"] ? root["device"].as<std::string>() : "";
   r.steps = required<int64_t>(root, "steps", result_path);
+  r.converged = root["converged"] && root["converged"].as<bool>();
   r.train_seconds = number_or_missing(root, "train_seconds");
   r.row_seconds = number_or_missing(root, "row_seconds");
   if (root["commands"] && root["commands"].IsSequence())

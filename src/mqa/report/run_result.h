@@ -2,7 +2,7 @@
 //   config.yaml  the resolved config, written by `mqa train` (the model shape comes from here);
 //   result.json  written by the script when the run is done:
 //     {"table": "table1", "row": CONFIG_NAME, "config": PATH, "seed": N, "params": N, "device": TEXT, "steps": N,
-//      "train_seconds": S, "row_seconds": S, "commands": [TEXT, ...],
+//      optional "converged": BOOL (stopped by train.stop_patience; absent: trained train.max_steps), "train_seconds": S, "row_seconds": S, "commands": [TEXT, ...],
 //      "valid": <`mqa eval --split valid` JSON>, "test": <`mqa eval --split test` JSON>,
 //      optional "wikitext103": <`mqa eval --text ...` JSON> (lm: per-word perplexity of WikiText-103 test)}
 //     The valid evaluation may hold a "decode" list too (the real-data Table 1 decodes dev greedily for BLEU).
@@ -29,6 +29,7 @@ struct RunResult {
   int64_t params = 0;
   std::string device;
   int64_t steps = 0;
+  bool converged = false;  // stopped by train.stop_patience before train.max_steps
   double train_seconds = kMissing;  // wall time of `mqa train` (all its invocations, resumes included)
   double row_seconds = kMissing;    // train + average + evaluation
   // Evaluation of the averaged checkpoint. ln_ppl: nll per target token; word_ppl: per word of the raw text (lm).

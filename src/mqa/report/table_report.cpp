@@ -128,6 +128,13 @@ std::string cell(const MeanInterval& s, int decimals) {
   return fmt::format("{} ± {}", num(s.mean, decimals), num(s.half_width, decimals));
 }
 
+// The steps of a row's seeds: "N" or "min-max", and "(k/n converged)" when k of them stopped on converging.
+std::string steps_cell(const RowSummary& r) {
+  const std::string steps =
+      r.min_steps == r.steps ? std::to_string(r.steps) : fmt::format("{}-{}", r.min_steps, r.steps);
+  return r.converged == 0 ? steps : fmt::format("{} ({}/{} converged)", steps, r.converged, r.seeds.size());
+}
+
 std::string paper_cell(const PaperRow* paper, Metric m) {
   return paper ? num(paper_value(*paper, m), decimals_of(m) == 3 ? 3 : 1) : "—";
 }
@@ -197,7 +204,9 @@ std::vector<RowSummary> summarize_rows(const PaperTable& table, const std::vecto
         throw std::runtime_error(fmt::format("row {}: {} and {} have different models (one row name, two configs?)",
                                              name, group.front()->dir, r->dir));
       s.seeds.push_back(r->seed);
+      s.min_steps = s.seeds.size() == 1 ? r->steps : std::min(s.min_steps, r->steps);
       s.steps = std::max(s.steps, r->steps);
+      s.converged += r->converged ? 1 : 0;
       for (Metric m : kAllMetrics) s.values[m].push_back(run_value(*r, m));
       s.beam_size = std::max(s.beam_size, r->beam_size);
       if (s.bleu_signature.empty()) s.bleu_signature = r->bleu_signature;
@@ -273,7 +282,9 @@ std::string render_report(const PaperTable& table, const ReportInputs& inputs) {
   line("");
   line("Cells with several seeds read `mean ± h`: h is the half-width of the 95% confidence interval of the mean "
        "(Student t, n - 1 degrees of freedom). Every run evaluates the average of its last checkpoints. \"paper\" "
-       "columns hold the paper's value for the row it reproduces.");
+       "columns hold the paper's value for the row it reproduces. \"steps\": the optimizer steps of the row's seeds "
+       "(a range where they differ), with how many stopped because dev ln(PPL) had stopped falling "
+       "(train.stop_patience; the others ran train.max_steps).");
   line("");
   if (table.translation) {
     line("| config | paper row | h | g | d_k | d_ff | window | params | seeds | steps | dev ln(PPL) | paper | dev BLEU "
@@ -299,13 +310,13 @@ std::string render_report(const PaperTable& table, const ReportInputs& inputs) {
     if (table.translation) {
       line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "
                        "| {} |",
-                       r.row, paper, m.heads, m.kv_heads, m.d_k, m.d_ff, m.window, params, seeds, r.steps,
+                       r.row, paper, m.heads, m.kv_heads, m.d_k, m.d_ff, m.window, params, seeds, steps_cell(r),
                        c(M::ValidLnPpl), p(M::ValidLnPpl), c(M::ValidBleu), p(M::ValidBleu), c(M::TestBleuGreedy),
                        p(M::TestBleuGreedy), c(M::TestBleuBeam), p(M::TestBleuBeam),
                        num(r.stat(M::TrainSeconds).mean, 0)));
     } else {
       line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |", r.row, paper,
-                       m.heads, m.kv_heads, m.d_k, m.d_ff, params, seeds, r.steps, c(M::ValidLnPpl),
+                       m.heads, m.kv_heads, m.d_k, m.d_ff, params, seeds, steps_cell(r), c(M::ValidLnPpl),
                        c(M::ValidWordPpl), p(M::ValidWordPpl), c(M::TestWordPpl), c(M::WikitextWordPpl),
                        num(r.stat(M::TrainSeconds).mean, 0)));
     }
@@ -344,11 +355,11 @@ std::string render_report(const PaperTable& table, const ReportInputs& inputs) {
 
   line("## Runs");
   line("");
-  line("| run dir | config | seed | device | steps | train s | row s (train + average + eval) |");
-  line("|---|---|--:|---|--:|--:|--:|");
+  line("| run dir | config | seed | device | steps | stopped | train s | row s (train + average + eval) |");
+  line("|---|---|--:|---|--:|---|--:|--:|");
   for (const auto& r : inputs.runs)
-    line(fmt::format("| {} | {} | {} | {} | {} | {} | {} |", r.dir, r.config_path, r.seed, r.device, r.steps,
-                     num(r.train_seconds, 0), num(r.row_seconds, 0)));
+    line(fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |", r.dir, r.config_path, r.seed, r.device, r.steps,
+                     r.converged ? "converged" : "max_steps", num(r.train_seconds, 0), num(r.row_seconds, 0)));
   if (!inputs.unreadable.empty()) {
     line("");
     line("Not reported (no finished result):");

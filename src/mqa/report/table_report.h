@@ -42,7 +42,8 @@ struct RowSummary {
   ModelConfig model;               // of the first seed (the seeds of a row share it)
   int64_t params = 0;
   std::vector<int64_t> seeds;
-  int64_t steps = 0;
+  int64_t steps = 0, min_steps = 0;  // over the seeds (they differ where runs stop on converging)
+  int64_t converged = 0;             // seeds that stopped on converging (train.stop_patience)
   int64_t beam_size = 0;
   std::string bleu_signature;
   std::map<Metric, std::vector<double>> values;  // per seed, in seed order; NaN where a run has none
