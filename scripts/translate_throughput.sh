@@ -9,6 +9,8 @@
 # searched, source width, decoder steps run; `mqa translate --json` lists them), and the bench times of all batches are
 # summed: the time bench says translate's work takes. Prints both throughputs and their ratio last; with OUT set, also
 # writes $OUT/translate_vs_bench.json and translate's own --json as $OUT/translate_batches.json.
+# WIDTH_MULTIPLE (default 8) sets translate's decode.width_multiple: larger, fewer batch shapes (captures, first-use
+# setup) for more padding.
 # Trying it without a GPU (~2 min on 2 cores):
 #   DEVICE=cpu SENTENCES=40 MAX_LEN=100 bash scripts/translate_throughput.sh configs/quickstart.yaml
 set -uo pipefail
@@ -30,7 +32,7 @@ if [[ -n ${SENTENCES:-} ]]; then head -n "$SENTENCES" "$input" > "$tdir/input.en
   --set train.valid_every=1000 --set train.device="$device" > "$tdir/train.log" 2>&1 \
   || { tail -20 "$tdir/train.log"; exit 1; }
 "$MQA" translate "$tdir/run/checkpoint_last.pt" --input "$input" --beam 4 --device "$device" \
-  --output "$tdir/newstest2014.out" --json "$tdir/translate.json" 2> "$tdir/translate.log" \
+  --set decode.width_multiple="${WIDTH_MULTIPLE:-8}" --output "$tdir/newstest2014.out" --json "$tdir/translate.json" 2> "$tdir/translate.log" \
   || { tail -20 "$tdir/translate.log"; exit 1; }
 grep "translate:" "$tdir/translate.log" | tail -2
 

@@ -287,6 +287,19 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   EXPECT_EQ(sources, 2) << json;
   EXPECT_EQ(tokens, field(json, "output_tokens")) << json;
   EXPECT_GT(tokens, 0) << json;
+  // decode.width_multiple: the widths follow it, and padding changes no translation.
+  const std::string wide_path = p.dir.path("wide.json");
+  RunResult wide = run_mqa("translate '" + p.checkpoint + "' --input '" + input + "' --beam 2 --quiet --json '" +
+                           wide_path + "' --set decode.width_multiple=24");
+  ASSERT_EQ(wide.status, 0) << wide.err;
+  EXPECT_EQ(wide.out, r.out);
+  std::ifstream wf(wide_path);
+  const std::string wide_json((std::istreambuf_iterator<char>(wf)), {});
+  int wide_batches = 0;
+  for (auto it = std::sregex_iterator(wide_json.begin(), wide_json.end(), batch); it != std::sregex_iterator();
+       ++it, ++wide_batches)
+    EXPECT_EQ(static_cast<int64_t>(field(it->str(), "width")) % 24, 0) << it->str();
+  EXPECT_GE(wide_batches, 1) << wide_json;
 
   // The same sentences on stdin, n-best.
   r = run_mqa("translate '" + p.checkpoint + "' --beam 3 --nbest 3 --quiet < '" + input + "'");

@@ -30,7 +30,6 @@
 #include "mqa/data/dataset.h"
 #include "mqa/data/prepare.h"
 #include "mqa/data/raw_split.h"
-#include "mqa/decode/beam_search.h"
 #include "mqa/decode/translator.h"
 #include "mqa/eval/bleu.h"
 #include "mqa/eval/perplexity.h"
@@ -167,14 +166,9 @@ void run_eval(const EvalArgs& a) {
     if (config.decode.beam_size != 1) beams.push_back(config.decode.beam_size);
     std::vector<std::string> runs;
     for (int64_t beam : beams) {
-      mqa::TranslateOptions options;
-      options.search = mqa::search_options(config.decode);
-      options.search.precision = opened.precision;  // the decoder's weights and caches
+      mqa::TranslateOptions options = mqa::translate_options(config.decode, *bundle.vocab, opened.precision);
       options.search.beam_size = beam;
       options.search.nbest = 1;
-      options.search.bos_id = bundle.vocab->bos_id();
-      options.search.eos_id = bundle.vocab->eos_id();
-      options.batch_tokens = config.decode.batch_tokens;
       options.input_name = text.source_path;
       options.log = log;
       if (log) *log << fmt::format("eval: decoding {} sentences with beam {}\n", sources.size(), beam);

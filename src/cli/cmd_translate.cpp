@@ -11,7 +11,6 @@
 
 #include "cli/checkpoint_args.h"
 #include "mqa/config/config.h"
-#include "mqa/decode/beam_search.h"
 #include "mqa/decode/translator.h"
 #include "mqa/train/autocast.h"
 #include "mqa/train/checkpoint.h"
@@ -63,7 +62,7 @@ void run_translate(const TranslateArgs& a) {
                                          a.run.checkpoint, config.model.type));
 
   std::vector<std::string> lines;
-  mqa::TranslateOptions options;
+  mqa::TranslateOptions options = mqa::translate_options(config.decode, *bundle.vocab, opened.precision);
   if (a.input.empty() || a.input == "-") {
     lines = read_lines(std::cin);
     options.input_name = "<stdin>";
@@ -73,11 +72,6 @@ void run_translate(const TranslateArgs& a) {
     lines = read_lines(in);
     options.input_name = a.input;
   }
-  options.search = mqa::search_options(config.decode);
-  options.search.precision = opened.precision;  // the decoder's weights and caches: bf16 on CUDA by default
-  options.search.bos_id = bundle.vocab->bos_id();
-  options.search.eos_id = bundle.vocab->eos_id();
-  options.batch_tokens = config.decode.batch_tokens;
   options.strict = a.strict;
   options.log = a.quiet ? nullptr : &std::cerr;
 

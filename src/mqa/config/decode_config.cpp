@@ -28,6 +28,10 @@ void declare_decode_keys(std::vector<KeyDef>& k) {
                   "true: beam search keeps the greedy hypothesis among its beams (one more row), so beam k never "
                   "scores below greedy; false (default): textbook beam search, as fairseq's and the paper's"));
   k.push_back(key("decode.batch_tokens", S, &D::batch_tokens, "source tokens per decoding batch", range(1, 1 << 30)));
+  k.push_back(key("decode.width_multiple", S, &D::width_multiple,
+                  "a batch's source width is its longest source rounded up to a multiple of this (larger: fewer "
+                  "batch shapes, so fewer CUDA graph captures, and more padding)",
+                  range(1, 1 << 20)));
   k.push_back(key("decode.temperature", S, &D::temperature, "lm sampling temperature", range(1e-6, 1e6)));
   k.push_back(key("decode.top_k", S, &D::top_k, "lm sampling: keep the k most likely tokens; 0 = all",
                   range(0, 1 << 24)));

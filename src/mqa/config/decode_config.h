@@ -15,6 +15,9 @@ struct DecodeConfig {
   int nbest = 1;
   bool keep_greedy_path = false;      // true: beam search keeps the greedy hypothesis alive (never below greedy)
   int batch_tokens = 4096;            // source tokens per decoding batch
+  // A batch's source width (its longest source) rounded up to a multiple of this: larger gives fewer distinct batch
+  // shapes, each of which costs a CUDA graph capture and first-use setup, for more padding.
+  int width_multiple = 8;
   double temperature = 1.0;           // lm sampling
   int top_k = 0;                      // 0 = off
   double top_p = 1.0;                 // 1 = off

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "mqa/decode/beam_search.h"
 #include "mqa/decode/engine.h"
 #include "mqa/decode/search.h"
 #include "mqa/decode/search_common.h"
@@ -46,6 +47,17 @@ std::optional<std::string> utf8_error(const std::string& s) {
   return std::nullopt;
 }
 
+TranslateOptions translate_options(const DecodeConfig& config, const Tokenizer& vocab, torch::ScalarType precision) {
+  TranslateOptions o;
+  o.search = search_options(config);
+  o.search.precision = precision;
+  o.search.bos_id = vocab.bos_id();
+  o.search.eos_id = vocab.eos_id();
+  o.batch_tokens = config.batch_tokens;
+  o.width_multiple = config.width_multiple;
+  return o;
+}
+
 std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vocab,
                                          const std::vector<std::string>& lines, const TranslateOptions& o,
                                          TranslateStats* stats) {
@@ -82,14 +94,17 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
   }
 
   // Shortest first (ties in input order), cut into batches of rows x width <= batch_tokens, the width being the
-  // longest source rounded up to a multiple of 8. Where the engine replays CUDA graphs, every batch of one width
-  // gets the same number of rows (the last one padded with copies of its last sentence), so that they share buffers
+  // longest source rounded up to a multiple of width_multiple. Where the engine replays CUDA graphs, every batch of
+  // one width gets the same number of rows (the last one padded with copies of its last sentence), so that they share buffers
   // and one captured graph.
   std::stable_sort(todo.begin(), todo.end(), [&](int64_t a, int64_t b) { return ids[a].size() < ids[b].size(); });
   DecodeEngine engine(model, engine_options(o.search.precision));
   std::unique_ptr<Search> search = make_search(engine, o.search);
   const bool fixed_shapes = engine.kernel_path() && engine.options().cuda_graphs;
-  auto width_of = [&](size_t i) { return (static_cast<int64_t>(ids[todo[i]].size()) + 7) / 8 * 8; };
+  const int64_t multiple = o.width_multiple;
+  auto width_of = [&](size_t i) {
+    return (static_cast<int64_t>(ids[todo[i]].size()) + multiple - 1) / multiple * multiple;
+  };
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   int64_t done = 0, batches = 0, rows_decoded = 0;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "mqa/config/decode_config.h"
 #include "mqa/data/tokenizer.h"
 #include "mqa/decode/hypothesis.h"
 #include "mqa/model/transformer.h"
@@ -23,6 +24,7 @@ namespace mqa {
 struct TranslateOptions {
   SearchOptions search;          // beam_size 1 = greedy search
   int64_t batch_tokens = 4096;   // a batch holds rows x longest source <= batch_tokens (a longer sentence goes alone)
+  int64_t width_multiple = 8;    // the longest source of a batch rounded up to a multiple of this
   bool strict = false;           // malformed line: throw instead of skipping
   std::string input_name = "input";  // names the input in messages ("FILE:LINE: ...")
   std::ostream* log = nullptr;   // warnings and progress; null = quiet
@@ -41,7 +43,7 @@ struct Translation {
 struct TranslateBatch {
   int64_t sources = 0;      // sentences in the batch
   int64_t rows = 0;         // sources searched: sentences plus the padding copies that keep a captured graph's shape
-  int64_t width = 0;        // source positions (longest source rounded up to a multiple of 8)
+  int64_t width = 0;        // source positions (longest source rounded up to width_multiple)
   int64_t steps = 0;        // decoder steps run
   int64_t output_tokens = 0;  // of the sentences' best hypotheses, eos included
   double encode_ms = 0, decode_ms = 0;  // the search's own split (SearchTimings)
@@ -59,6 +61,10 @@ struct TranslateStats {
 
 // Why `line` cannot be translated as text ("invalid UTF-8 at byte 7"), or nullopt when it is valid UTF-8.
 std::optional<std::string> utf8_error(const std::string& line);
+
+// The options of a checkpoint's decode config (search, batch_tokens, width_multiple), with the vocabulary's bos and
+// eos and the decoder's precision (bf16 on CUDA by default).
+TranslateOptions translate_options(const DecodeConfig& config, const Tokenizer& vocab, torch::ScalarType precision);
 
 std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vocab,
                                          const std::vector<std::string>& lines, const TranslateOptions& options,

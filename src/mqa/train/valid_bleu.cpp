@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "mqa/data/raw_split.h"
-#include "mqa/decode/beam_search.h"
 #include "mqa/decode/translator.h"
 #include "mqa/eval/bleu.h"
 
@@ -27,14 +26,9 @@ ValidHook valid_bleu_hook(const Config& config, std::shared_ptr<const Tokenizer>
     mine->sources.push_back(dev.sources[i]);
     mine->references.push_back(dev.references[i]);
   }
-  TranslateOptions options;
-  options.search = search_options(config.decode);
+  TranslateOptions options = translate_options(config.decode, *vocab, precision);
   options.search.beam_size = 1;
   options.search.nbest = 1;
-  options.search.bos_id = vocab->bos_id();
-  options.search.eos_id = vocab->eos_id();
-  options.search.precision = precision;
-  options.batch_tokens = config.decode.batch_tokens;
   options.input_name = dev.source_path;
   options.log = nullptr;  // a skipped line (too long for the model) scores as an empty hypothesis
 
