@@ -222,6 +222,19 @@ TEST(TrainLoop, StopsWhenDevPerplexityStopsImproving) {
   EXPECT_TRUE(rest.converged);
   EXPECT_EQ(rest.step, 12);
 
+  // Without validation data it is a config error naming the key.
+  std::ostringstream quiet;
+  TrainerOptions o;
+  o.run_dir = dir.path("novalid");
+  o.out = &quiet;
+  try {
+    Trainer(tiny_config(plateau), kVocab, kPad, std::make_unique<ReverseTask>(1), ValidData{}, o);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.stop_patience: 2 stops on the dev ln(PPL)"), std::string::npos)
+        << e.what();
+  }
+
   // Off (patience 0): the same settings otherwise train all 20 steps.
   auto full = train(tiny_config({"train.valid_every=4", "train.save_every=8", "train.stop_min_delta=100"}),
                     dir.path("full"));
