@@ -11,8 +11,8 @@
 #   4. the plain PyTorch baseline (scripts/baseline_decode.py, eager and CUDA graph) for multi-head and multi-query;
 #   5. `mqa translate` of newstest2014 (3003 sentences) with beam 4 on a random-initialised paper-size model (a
 #      throughput measurement: its outputs run to the length limit), and `mqa bench decode` at the same batches;
-#      then again with decode.width_multiple 32 (fewer batch shapes). Needs the test sets at $NEWSTEST (default .carry/newstest: copy ../shared/data/wmt-newstest there
-#      and carry it); skipped when absent;
+#      then again with decode.width_multiple 32 (fewer batch shapes). Needs the test sets at $NEWSTEST (default
+#      .carry/newstest: copy ../shared/data/wmt-newstest there and carry it); skipped when absent;
 #   6. scripts/table2_report.py -> results.md, scripts/plot_table2.py -> table2_sweep.png.
 # Everything lands in $OUT/table2_outputs.tar.gz (results.md also beside it): table2.jsonl, sweep.jsonl,
 # baseline.jsonl, build.log, cuda_tests.log, table2.log, results.md, table2_sweep.png, translate_vs_bench.json and
@@ -71,14 +71,9 @@ done
 
 # 5. translate on newstest2014, beam 4 (scripts/translate_throughput.sh).
 if [ -f "${NEWSTEST:-.carry/newstest}/newstest2014.en" ]; then
-  run 200 bash scripts/translate_throughput.sh
-  grep -E "translate:|bench decode at translate" "$log" | tail -3
-  # The same with source widths in multiples of 32 (fewer batch shapes): its files end in _w32.
-  mkdir -p "$out/w32"
-  OUT=$out/w32 WIDTH_MULTIPLE=32 run 200 bash scripts/translate_throughput.sh
-  for f in "$out"/w32/*.json; do [ -f "$f" ] && mv "$f" "$out/$(basename "${f%.json}")_w32.json"; done
-  rmdir "$out/w32" 2> /dev/null
-  grep -E "translate:|bench decode at translate" "$log" | tail -3
+  # Source widths in multiples of 8 (the default) and of 32 (fewer batch shapes; files ending in _w32).
+  WIDTH_MULTIPLES="8 32" run 260 bash scripts/translate_throughput.sh
+  grep -E "translate:|bench decode at translate" "$log" | tail -6
 else
   echo "SKIPPED translate: no ${NEWSTEST:-.carry/newstest}/newstest2014.en" | tee -a "$log"
 fi

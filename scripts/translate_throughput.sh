@@ -8,9 +8,10 @@
 # run to the length limit. Then `mqa bench decode --shapes` times beam 4 at each shape translate's batches had (sources
 # searched, source width, decoder steps run; `mqa translate --json` lists them), and the bench times of all batches are
 # summed: the time bench says translate's work takes. Prints both throughputs and their ratio last; with OUT set, also
-# writes $OUT/translate_vs_bench.json and translate's own --json as $OUT/translate_batches.json.
-# WIDTH_MULTIPLE (default 8) sets translate's decode.width_multiple: larger, fewer batch shapes (captures, first-use
-# setup) for more padding.
+# writes $OUT/translate_vs_bench.json and translate's own --json as $OUT/translate_batches.json (with _wN before
+# .json for a width multiple N other than 8).
+# WIDTH_MULTIPLES (default 8; e.g. "8 32") are the decode.width_multiple values translate runs with, one after the
+# other on the same model: larger gives fewer batch shapes (captures, first-use setup) for more padding.
 # Trying it without a GPU (~2 min on 2 cores):
 #   DEVICE=cpu SENTENCES=40 MAX_LEN=100 bash scripts/translate_throughput.sh configs/quickstart.yaml
 set -uo pipefail
@@ -31,44 +32,51 @@ if [[ -n ${SENTENCES:-} ]]; then head -n "$SENTENCES" "$input" > "$tdir/input.en
   --set data.vocab_size=16000 --set data.max_len="$max_len" --set train.max_steps=1 --set train.save_every=1 \
   --set train.valid_every=1000 --set train.device="$device" > "$tdir/train.log" 2>&1 \
   || { tail -20 "$tdir/train.log"; exit 1; }
-"$MQA" translate "$tdir/run/checkpoint_last.pt" --input "$input" --beam 4 --device "$device" \
-  --set decode.width_multiple="${WIDTH_MULTIPLE:-8}" --output "$tdir/newstest2014.out" --json "$tdir/translate.json" 2> "$tdir/translate.log" \
-  || { tail -20 "$tdir/translate.log"; exit 1; }
-grep "translate:" "$tdir/translate.log" | tail -2
+# Per width multiple: translate, bench at translate's shapes, and the comparison ($OUT files end in _wN but for 8).
+for wm in ${WIDTH_MULTIPLES:-8}; do
+  w=$tdir/w$wm; mkdir -p "$w"; suffix=$([[ $wm == 8 ]] || echo "_w$wm")
+  "$MQA" translate "$tdir/run/checkpoint_last.pt" --input "$input" --beam 4 --device "$device" \
+    --set decode.width_multiple="$wm" --output "$w/newstest2014.out" --json "$w/translate.json" \
+    2> "$w/translate.log" || { tail -20 "$w/translate.log"; exit 1; }
+  grep "translate:" "$w/translate.log" | tail -2
 
-# translate's batches (`--json`: sources searched, source width, steps run) as bench points, each distinct shape once.
-shapes=$(python3 -c '
+  # translate's batches (`--json`: sources searched, source width, steps run) as bench points, each shape once.
+  shapes=$(python3 -c '
 import json, sys
 t = json.load(open(sys.argv[1]))
-print(",".join(sorted({"%d:%d:%d" % (b["rows"], b["width"], b["steps"]) for b in t["batches"]})))' "$tdir/translate.json") \
-  || { echo "translate_throughput.sh: could not read $tdir/translate.json" >&2; exit 1; }
-vocab=$(wc -l < "$tdir/data/spm.vocab")
-"$MQA" bench decode "$config" --device "$device" --modes beam --beam 4 --shapes "$shapes" --set data.vocab_size="$vocab" \
-  --set bench.check_graph=false --label translate_shapes --json "$tdir/bench.jsonl" > "$tdir/bench.log" 2>&1 \
-  || { tail -20 "$tdir/bench.log"; exit 1; }
-# Bench's time for every batch translate ran (encoder + the same number of decoder steps at the same rows and width),
-# summed, against translate's wall time: the same output tokens over either time.
-python3 - "$tdir/translate.json" "$tdir/bench.jsonl" "${OUT:-}" <<'PY'
+print(",".join(sorted({"%d:%d:%d" % (b["rows"], b["width"], b["steps"]) for b in t["batches"]})))' \
+    "$w/translate.json") \
+    || { echo "translate_throughput.sh: could not read $w/translate.json" >&2; exit 1; }
+  "$MQA" bench decode "$config" --device "$device" --modes beam --beam 4 --shapes "$shapes" \
+    --set data.vocab_size="$(wc -l < "$tdir/data/spm.vocab")" --set bench.check_graph=false --label translate_shapes \
+    --json "$w/bench.jsonl" > "$w/bench.log" 2>&1 || { tail -20 "$w/bench.log"; exit 1; }
+  # Bench's time for every batch translate ran (encoder + the same number of decoder steps at the same rows and
+  # width), summed, against translate's wall time: the same output tokens over either time.
+  python3 - "$w/translate.json" "$w/bench.jsonl" "$wm" "${OUT:+$OUT/translate_vs_bench$suffix.json}" <<'PY' || exit 1
 import json, sys
-translate_path, bench_path, out = sys.argv[1:]
+translate_path, bench_path, wm, out = sys.argv[1:]
 t = json.load(open(translate_path))
 bench = {}
 for line in open(bench_path):
     b = json.loads(line)
-    bench[(b["batch"], b["source_len"], b["target_len"])] = (b["encoder_ms"]["median"] + b["decoder_ms"]["median"]) / 1e3
+    seconds = (b["encoder_ms"]["median"] + b["decoder_ms"]["median"]) / 1e3
+    bench[(b["batch"], b["source_len"], b["target_len"])] = seconds
 bench_s = sum(bench[(x["rows"], x["width"], x["steps"])] for x in t["batches"])
 search_s = sum(x["encode_ms"] + x["decode_ms"] for x in t["batches"]) / 1e3
 tokens = t["output_tokens"]
 translate_tps, bench_tps = tokens / t["seconds"], tokens / bench_s
-result = {"sentences": t["sentences"] - t["skipped"], "output_tokens": tokens, "batches": len(t["batches"]),
-          "distinct_shapes": len(bench), "translate_seconds": t["seconds"], "translate_search_seconds": search_s,
-          "bench_seconds": bench_s, "translate_output_tokens_per_s": translate_tps,
-          "bench_output_tokens_per_s": bench_tps, "translate_over_bench": translate_tps / bench_tps,
-          "beam": t["beam"], "device": json.loads(open(bench_path).readline())["device"]}
-print(f"bench decode at translate's {len(t['batches'])} batches ({len(bench)} shapes, beam {t['beam']}): {bench_s:.2f} s, "
-      f"{bench_tps:.0f} output tokens/s; translate {t['seconds']:.2f} s ({search_s:.2f} s in its searches), "
-      f"{translate_tps:.0f} output tokens/s: {100 * translate_tps / bench_tps:.1f}% of bench (issue 14 asks 90-110%)")
+result = {"width_multiple": int(wm), "sentences": t["sentences"] - t["skipped"], "output_tokens": tokens,
+          "batches": len(t["batches"]), "distinct_shapes": len(bench), "translate_seconds": t["seconds"],
+          "translate_search_seconds": search_s, "bench_seconds": bench_s,
+          "translate_output_tokens_per_s": translate_tps, "bench_output_tokens_per_s": bench_tps,
+          "translate_over_bench": translate_tps / bench_tps, "beam": t["beam"], "device": b["device"]}
+print(f"bench decode at translate's {len(t['batches'])} batches ({len(bench)} shapes, width multiple {wm}, beam "
+      f"{t['beam']}): {bench_s:.2f} s, {bench_tps:.0f} output tokens/s; translate {t['seconds']:.2f} s "
+      f"({search_s:.2f} s in its searches), {translate_tps:.0f} output tokens/s: "
+      f"{100 * translate_tps / bench_tps:.1f}% of bench (issue 14 asks 90-110%)")
 if out:
-    json.dump(result, open(out + "/translate_vs_bench.json", "w"), indent=1)
+    json.dump(result, open(out, "w"), indent=1)
 PY
-[[ -n ${OUT:-} ]] && cp "$tdir/translate.json" "$OUT/translate_batches.json"
+  [[ -n ${OUT:-} ]] && cp "$w/translate.json" "$OUT/translate_batches$suffix.json"
+done
+exit 0

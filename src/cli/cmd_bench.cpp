@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -131,16 +132,23 @@ std::string device_name(const torch::Device& d) {
   return d.str();
 }
 
+// `text` as a positive integer, or nullopt.
+std::optional<int64_t> positive_int(const std::string& text) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < 1) return std::nullopt;
+  return v;
+}
+
 // Comma-separated positive integers ("1,32,128"), or `fallback` alone when the list is empty.
 std::vector<int64_t> int_list(const std::string& text, int64_t fallback, const char* option) {
   if (text.empty()) return {fallback};
   std::vector<int64_t> out;
   for (const auto& item : mqa::split(text, ',')) {
-    char* end = nullptr;
-    const long long v = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < 1)
+    const auto v = positive_int(item);
+    if (!v)
       throw std::runtime_error(fmt::format("{}: expected comma-separated positive integers, got '{}'", option, text));
-    out.push_back(v);
+    out.push_back(*v);
   }
   return out;
 }
@@ -163,15 +171,12 @@ std::vector<DecodePoint> decode_points(const mqa::BenchConfig& b, const std::str
       if (parts.size() != 3)
         throw std::runtime_error(
             fmt::format("--shapes: expected comma-separated BATCH:SOURCE_LEN:TARGET_LEN, got '{}'", item));
-      int64_t v[3];
-      for (int i = 0; i < 3; ++i) {
-        char* end = nullptr;
-        v[i] = std::strtoll(parts[i].c_str(), &end, 10);
-        if (parts[i].empty() || *end != '\0' || v[i] < 1)
-          throw std::runtime_error(fmt::format(
-              "--shapes: expected comma-separated BATCH:SOURCE_LEN:TARGET_LEN of positive integers, got '{}'", item));
-      }
-      points.push_back({v[0], v[1], v[2]});
+      const auto batch = positive_int(parts[0]), source_len = positive_int(parts[1]);
+      const auto target_len = positive_int(parts[2]);
+      if (!batch || !source_len || !target_len)
+        throw std::runtime_error(fmt::format(
+            "--shapes: expected comma-separated BATCH:SOURCE_LEN:TARGET_LEN of positive integers, got '{}'", item));
+      points.push_back({*batch, *source_len, *target_len});
     }
     return points;
   }
@@ -242,7 +247,8 @@ void run_decode(const mqa::cli::ConfigArgs& args, const std::string& label, cons
         "{:.3f}..{:.3f}); floor {:.3f} us/token ({}: {:.1f} MB, {:.2f} GFLOP per step) = {:.0f}% of measured; {}, "
         "{}{}\n",
         mode, o.beams, batch, source_len, target_len, enc_us, dec_us, r.decoder_ms.n,
-        r.decoder_ms.min * 1e3 / out_tokens, r.decoder_ms.max * 1e3 / out_tokens, floor_us_token, floor.bound(), cost.bytes() / 1e6, cost.flops / 1e9,
+        r.decoder_ms.min * 1e3 / out_tokens, r.decoder_ms.max * 1e3 / out_tokens, floor_us_token, floor.bound(),
+        cost.bytes() / 1e6, cost.flops / 1e9,
         100 * fraction, r.kernels ? "CUDA kernels" : "LibTorch ops", r.graph ? "CUDA graph" : "eager",
         r.graph_eager_agreement >= 0 ? fmt::format(", tokens equal to eager: {:.4f}", r.graph_eager_agreement) : "");
     std::cout << fmt::format("  | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.0f}% | {} |\n", s.label, mode,

@@ -295,13 +295,13 @@ std::string format_value(const ConfigValue& v) {
   return std::visit(Visitor{}, v);
 }
 
+}  // namespace
+
 std::string where_is(const std::vector<ConfigOrigin>& origins, const std::string& key) {
   for (const auto& o : origins)
     if (o.key == key) return o.where;
   return "default";
 }
-
-}  // namespace
 
 LoadedConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   RawConfig raw;

@@ -56,6 +56,9 @@ std::string config_to_yaml(const Config& config, const std::vector<ConfigOrigin>
 // Every key with type, default, allowed values and help, grouped by section.
 std::string describe_config_keys();
 
+// Where `key` was set ("file:line:column", "--set"), or "default" when it was not.
+std::string where_is(const std::vector<ConfigOrigin>& origins, const std::string& key);
+
 // Cross-key checks (heads divisible by kv_heads, ...). Throws ConfigError naming the key. Called by load_config.
 void validate_config(const Config& config, const std::vector<ConfigOrigin>& origins);
 

@@ -95,8 +95,8 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
 
   // Shortest first (ties in input order), cut into batches of rows x width <= batch_tokens, the width being the
   // longest source rounded up to a multiple of width_multiple. Where the engine replays CUDA graphs, every batch of
-  // one width gets the same number of rows (the last one padded with copies of its last sentence), so that they share buffers
-  // and one captured graph.
+  // one width gets the same number of rows (the last one padded with copies of its last sentence), so that they share
+  // buffers and one captured graph.
   std::stable_sort(todo.begin(), todo.end(), [&](int64_t a, int64_t b) { return ids[a].size() < ids[b].size(); });
   DecodeEngine engine(model, engine_options(o.search.precision));
   std::unique_ptr<Search> search = make_search(engine, o.search);

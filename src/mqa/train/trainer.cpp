@@ -164,14 +164,10 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
                                   "rsqrt_decay)",
                                   where, problem));
   }
-  if (c.train.stop_patience > 0 && !s.valid) {
-    std::string where = s.loaded.files.empty() ? std::string("the config") : s.loaded.files.front();
-    for (const auto& o : s.loaded.origins)
-      if (o.key == "train.stop_patience") where = o.where;
+  if (c.train.stop_patience > 0 && !s.valid)
     throw ConfigError(fmt::format("{}: train.stop_patience: {} stops on the dev ln(PPL), but this run has no "
                                   "validation data (set the data's valid split, or train.stop_patience: 0)",
-                                  where, c.train.stop_patience));
-  }
+                                  where_is(s.loaded.origins, "train.stop_patience"), c.train.stop_patience));
   if (c.train.threads > 0) torch::set_num_threads(c.train.threads);
   s.device = resolve_device(c.train.device);
   if (s.dist->enabled()) {
