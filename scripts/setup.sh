@@ -64,7 +64,10 @@ esac
 # ---- the other packages: apt, or unpacked .debs -------------------------------------------------------------------
 common_pkgs="libsentencepiece-dev libfmt-dev libcli11-dev libyaml-cpp-dev libgtest-dev libgmock-dev"
 tools_pkgs="cmake ninja-build ccache g++"
-if [[ $libtorch == debian ]]; then pkgs="libtorch-dev libgloo-dev $common_pkgs $tools_pkgs"; else pkgs="$common_pkgs $tools_pkgs"; fi
+# libopenblas0-openmp: Debian's LibTorch calls the system's libblas.so.3 for its matrix products, which is the
+# reference BLAS unless an optimised one provides it (measured: a small model trained 2.5x faster on 2 cores).
+if [[ $libtorch == debian ]]; then pkgs="libtorch-dev libgloo-dev libopenblas0-openmp $common_pkgs $tools_pkgs"
+else pkgs="$common_pkgs $tools_pkgs"; fi
 if [[ -z $debs ]] && ! command -v apt-get > /dev/null 2>&1; then
   [[ -d .deps/debs ]] || die "this machine has no apt-get: give the packages as .debs with --debs DIR (bash scripts/fetch_debs.sh DIR downloads them on a Debian 12 machine)"
   debs=.deps/debs

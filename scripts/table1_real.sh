@@ -8,21 +8,23 @@
 # Here, once: bash scripts/pack_real_data.sh (corpora, vocabularies, .carry/; prints what travels) and
 # bash scripts/fetch_debs.sh (.deps). On the GPU machine, from the project root, carrying .deps and .carry:
 #   bash scripts/table1_real.sh
-# Each call builds mqa (~2 min on a fresh machine), unpacks and encodes the corpus (~15 s), then trains the next
-# runs of RUN_ORDER that are neither committed under experiments/table1/real/runs/ nor finished in runs/table1_real
-# (a warm machine keeps it), while they fit TABLE_BUDGET (default 560 s: a run starts only with MIN_TRAIN (380 s) +
-# EVAL_RESERVE seconds left, so one run a call; a run cut by the budget resumes on the next call if the machine is
-# still warm).
+# Each call builds mqa (~2 min on a fresh machine; none with a matching .prebuilt/ carried, see below), unpacks
+# and encodes the corpus (~2 s), then trains the next runs of RUN_ORDER that are neither committed under
+# experiments/table1/real/runs/ nor finished in runs/table1_real (a warm machine keeps it), while they fit
+# TABLE_BUDGET (default 575 s: a run starts only with MIN_TRAIN (285 s) + EVAL_RESERVE (30 s) left, so two runs a
+# call with a prebuilt build; a run cut by the budget resumes on the next call if the machine is still warm).
 # $OUT gets build.log, table1_real.log, results.md and table1_real_runs.tar.gz (every run's config.yaml,
-# metrics.jsonl, train.log, eval*.json, result.json, train_seconds; no checkpoints); back here:
+# metrics.jsonl, train.log, eval*.json, result.json, train_seconds; no checkpoints), and after a build
+# mqa_gpu_build.tar.gz; back here:
 #   bash scripts/unpack_table_runs.sh FILES_AT/table1_real_runs.tar.gz
+#   mkdir -p .prebuilt && tar xzf FILES_AT/mqa_gpu_build.tar.gz -C .prebuilt   # then carry .prebuilt too
 # puts the finished runs under experiments/table1/real/runs/ and rewrites experiments/table1/real/results.md.
 # CPU check of the whole pipeline, in minutes: TABLE_SMOKE=1 bash scripts/table1_real.sh (widths / 8, 1+1 layers,
 # 8 steps, a 20k-pair slice; needs .carry too). TABLE_ORDER="base:1 multi_query:1" runs a subset.
 set -uo pipefail
 source "$(dirname "$0")/table_runs.sh"
 real_table table1 configs/wmt14/real
-EVAL_RESERVE=45
+EVAL_RESERVE=30
 EVAL_VALID_ARGS="--set decode.beam_size=1 --bleu-tokenize intl"
 EVAL_TEST_ARGS="--bleu-tokenize intl"
 SMOKE_SETS="model.encoder_layers=1 model.decoder_layers=1 train.max_steps=8 train.save_every=4 train.warmup_steps=4

@@ -1,7 +1,7 @@
 // The one command-line convention of every subcommand (src/cli/command.h, README "Command line"): old spellings of
 // renamed options are refused with a hint naming the new one (not "unknown option", and never taken as something
 // else: `spm encode --output pieces` once meant the format and must not now write a file called "pieces"); every
-// command that computes takes --device and --precision.
+// command that computes takes --device and --precision; MQA_SDPA_CUDNN is checked before any command runs.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -64,4 +64,16 @@ TEST(CliConvention, EveryCommandThatComputesTakesDeviceAndPrecision) {
   auto r = run_command(mqa_executable() + " eval missing.pt --precision fp16");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("fp16"), std::string::npos) << r.out;
+}
+
+// MQA_SDPA_CUDNN (src/mqa/model/attention.h) takes 0 or 1; anything else stops every command with the variable named
+// rather than being read as one of them.
+TEST(CliConvention, SdpaCudnnVariableTakesZeroOrOneOnly) {
+  auto r = run_command("MQA_SDPA_CUDNN=yes " + mqa_executable() + " env");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("MQA_SDPA_CUDNN=yes: expected 0"), std::string::npos) << r.out;
+  for (const char* value : {"0", "1"}) {
+    r = run_command(std::string("MQA_SDPA_CUDNN=") + value + " " + mqa_executable() + " env");
+    EXPECT_EQ(r.status, 0) << value << "\n" << r.out;
+  }
 }

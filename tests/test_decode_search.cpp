@@ -259,6 +259,14 @@ TEST_F(DecodeTrained, BeamFourNeverScoresBelowGreedy) {
 // must never score below greedy there (nor below the textbook search), and the textbook search must,
 // so the test can tell them apart.
 TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSearchDoes) {
+  // Scores are fp32 sums of log-probabilities from products of other shapes (one step at a time for a batch of
+  // beams, greedy's batch, one full forward pass), which an optimised BLAS (OpenBLAS) rounds differently per shape;
+  // with weights x6 the logits run into the hundreds, so the same hypothesis scores alike only to ~1e-3 (seen: up
+  // to 1.4e-3). Differences of search, which the test is about, are larger: textbook beam search below greedy by
+  // more than this still happens (checked last). Re-scoring by one full forward pass differs more (seen: up to
+  // 1.04e-2; the same check on an unsharpened model holds to 1e-4 above): an error of the search's bookkeeping
+  // would be a whole token's log-probability off.
+  constexpr double kTol = 5e-3, kRescoreTol = 5e-2;
   int textbook_below = 0, kept_below = 0, sentences = 0;
   for (uint64_t seed : {51, 52, 53, 54, 55}) {
     Transformer model = untrained("seq2seq", 24, 1, seed);
@@ -280,16 +288,16 @@ TEST(DecodeSearch, KeepingTheGreedyPathNeverScoresBelowGreedyWhereTextbookBeamSe
       auto without = mqa::beam_search(model, src, textbook);
       for (int64_t b = 0; b < src.size(0); ++b) {
         ++sentences;
-        textbook_below += without[b][0].score < greedy[b][0].score - 1e-5;
-        kept_below += with[b][0].score < greedy[b][0].score - 1e-5;
-        EXPECT_GE(with[b][0].score, greedy[b][0].score - 1e-5)
+        textbook_below += without[b][0].score < greedy[b][0].score - kTol;
+        kept_below += with[b][0].score < greedy[b][0].score - kTol;
+        EXPECT_GE(with[b][0].score, greedy[b][0].score - kTol)
             << "seed " << seed << " beam " << beam << " source " << b << ": beam " << show(with[b][0].tokens)
             << " greedy " << show(greedy[b][0].tokens);
         // The beams search as without the greedy row, so nothing textbook beam search finds is lost either.
-        EXPECT_GE(with[b][0].score, without[b][0].score - 1e-5) << "seed " << seed << " beam " << beam << " source " << b;
+        EXPECT_GE(with[b][0].score, without[b][0].score - kTol) << "seed " << seed << " beam " << beam << " source " << b;
         // The reported score is still the model's: re-scored by the full forward pass.
         const double full = full_forward_logprob(model, src, b, with[b][0].tokens);
-        EXPECT_NEAR(with[b][0].logprob, full, 1e-4) << "seed " << seed << " beam " << beam << " source " << b;
+        EXPECT_NEAR(with[b][0].logprob, full, kRescoreTol) << "seed " << seed << " beam " << beam << " source " << b;
       }
     }
   }

@@ -3,6 +3,8 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <stdexcept>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -55,6 +57,20 @@ torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::
 
 void AttentionImpl::set_use_sdpa(bool on) { sdpa_enabled = on; }
 bool AttentionImpl::use_sdpa() { return sdpa_enabled; }
+void AttentionImpl::set_sdpa_cudnn(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  at::globalContext().setSDPUseCuDNN(on);
+#else
+  (void)on;  // no cuDNN attention in this LibTorch
+#endif
+}
+void AttentionImpl::apply_sdpa_cudnn_env() {
+  const char* value = std::getenv("MQA_SDPA_CUDNN");
+  const std::string v = value == nullptr ? "0" : value;
+  if (v != "0" && v != "1")
+    throw std::invalid_argument(fmt::format("MQA_SDPA_CUDNN={}: expected 0 (no cuDNN attention) or 1", v));
+  set_sdpa_cudnn(v == "1");
+}
 void AttentionImpl::set_fold_query_heads_enabled(bool on) { fold_enabled = on; }
 bool AttentionImpl::fold_query_heads_enabled() { return fold_enabled; }
 void AttentionImpl::set_record_kernels(bool on) { record_enabled = on; }

@@ -39,6 +39,14 @@ class AttentionImpl : public torch::nn::Module {
   // default there). The plain path is the reference and the only one on LibTorch 1.13.
   static void set_use_sdpa(bool on);
   static bool use_sdpa();
+  // Whether SDPA may pick cuDNN's attention (LibTorch >= 2.3 on CUDA; a no-op elsewhere). cuDNN builds an execution
+  // plan for every new shape (batch rows, lengths) before its first call; batches of variable shape (training on
+  // length-bucketed batches, translate's batches) pay that again and again, where the flash and memory-efficient
+  // kernels take any shape as it comes (measured, H200, Table 1's real baseline: 120k training tokens/s with cuDNN,
+  // 341k without; experiments/table1/real/README.md). Off in `mqa` unless MQA_SDPA_CUDNN=1 (apply_sdpa_cudnn_env).
+  static void set_sdpa_cudnn(bool on);
+  // MQA_SDPA_CUDNN=0 or unset: no cuDNN attention; 1: LibTorch's own choice; any other value is an error naming it.
+  static void apply_sdpa_cudnn_env();
   // How whole-sequence calls use SDPA on CUDA (train.fold_query_heads; on by default). On: keys and values go to
   // the kernel as they are, g heads, never repeated per query head -- multi-head as it is (is_causal for plain
   // causal attention, else a mask); grouped and multi-query causal self-attention through SDPA's grouped-query
