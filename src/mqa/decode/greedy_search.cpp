@@ -64,13 +64,16 @@ std::vector<NBest> GreedySearch::search(const torch::Tensor& src, SearchTimings*
     if (timings) timings->decode_ms = timer->stop(), timings->steps = ran, timings->graph = graph_ != nullptr;
 
     auto tokens = s.out.narrow(0, 0, ran).t().contiguous().cpu();  // [B, ran]
-    auto length = s.length.cpu(), logprob = s.logprob.cpu();
+    auto length_t = s.length.cpu(), logprob_t = s.logprob.cpu();
+    const auto length = length_t.accessor<int64_t, 1>();  // accessors: no dispatcher call per value (beam_search.cpp)
+    const auto logprob = logprob_t.accessor<double, 1>();
+    const int64_t* tokens_p = tokens.data_ptr<int64_t>();
     for (int64_t b = 0; b < B; ++b) {
       Hypothesis h;
-      const int64_t len = length[b].item<int64_t>();
-      const int64_t* row = tokens[b].data_ptr<int64_t>();
+      const int64_t len = length[b];
+      const int64_t* row = tokens_p + b * ran;
       h.tokens.assign(row, row + len);
-      h.logprob = logprob[b].item<double>();
+      h.logprob = logprob[b];
       h.score = h.logprob / gnmt_length_penalty(len + 1, o.length_penalty);
       out[b].push_back(std::move(h));
     }
