@@ -78,7 +78,7 @@ void refuse_renamed_option(CLI::App* cmd, const std::string& old_name, const std
 
 namespace {
 // glibc serves every allocation above 32 MB (a batch's vocabulary logits and their gradients) with a fresh mmap and
-// gives it back on free, so each training step on the CPU page-faulted and zeroed those buffers anew: 7.5x of a
+// gives it back on free, so each training step on the CPU page-faulted and zeroed those buffers anew: 6.3x of a
 // small model's step time on 2 cores (perf: page faults and memset). Freed memory is kept for reuse instead; the
 // resident size stays at the peak. GPU tensors are not affected (LibTorch's CUDA caching allocator).
 void keep_freed_host_memory() {
