@@ -11,11 +11,13 @@
 #      together against one alone (whether the table scripts should train several runs per call);
 #   3. scripts/translate_throughput.sh (newstest2014, beam 4, width multiples 8 and 32) with the faster setting:
 #      translate against bench at translate's own shapes.
-# $OUT gets build.log, probe.log, probe.jsonl (one line per training measurement) and translate_throughput.sh's
-# files (translate_vs_bench*.json, translate_batches*.json).
+# $OUT gets build.log (and mqa_gpu_build.tar.gz after a build, as the real-table scripts), attention_backend_probe.log,
+# probe.jsonl (one line per training measurement) and translate_throughput.sh's files (translate_vs_bench*.json,
+# translate_batches*.json).
 set -uo pipefail
 source "$(dirname "$0")/table_runs.sh"
 real_table table1 configs/wmt14/real
+TABLE=attention_backend_probe  # names the log ($OUT/attention_backend_probe.log); Table 1's configs and corpus stay
 # TABLE_SMOKE=1 (a check of this script on a CPU, with PROBE_STEPS=120 PARALLEL=2 WIDTH_MULTIPLES=none): a 1+1-layer
 # model on 1024-token batches of a slice of the corpus.
 SMOKE_SETS="model.encoder_layers=1 model.decoder_layers=1 model.d_model=64 model.d_ff=256 model.d_k=8 model.d_v=8
@@ -54,7 +56,8 @@ late_elapsed = max(r[-1]["elapsed"] for r in runs) - min(x["elapsed"] for x in l
 row = {"label": label, "sdpa_cudnn": int(cudnn), "runs": len(runs), "steps": runs[0][-1]["step"],
        "tokens_per_s": tokens / elapsed, "tokens_per_s_after_step_100": late_tokens / late_elapsed,
        "elapsed_s": elapsed}
-json.dump(row, open(out, "a")); open(out, "a").write("\n")
+with open(out, "a") as f:
+    f.write(json.dumps(row) + "\n")
 print(f"{label}: {len(runs)} run(s) x {row['steps']} steps, cuDNN attention {'on' if cudnn == '1' else 'off'}: "
       f"{row['tokens_per_s']:.0f} tokens/s in all, {row['tokens_per_s_after_step_100']:.0f} after step 100 "
       f"({elapsed:.1f} s)")
@@ -83,6 +86,6 @@ summarise "parallel" "$best" "${dirs[@]}"
 
 [[ ${WIDTH_MULTIPLES:-} == none ]] && { say "[$(elapsed) s] done"; exit 0; }
 say "[$(elapsed) s] translate vs bench, MQA_SDPA_CUDNN=$best"
-MQA_SDPA_CUDNN=$best WIDTH_MULTIPLES=${WIDTH_MULTIPLES:-8 32} OUT=$out timeout 240 bash scripts/translate_throughput.sh \
-  2>&1 | tee -a "$log"
+MQA_SDPA_CUDNN=$best WIDTH_MULTIPLES=${WIDTH_MULTIPLES:-8 32} OUT=$out timeout 240 \
+  bash scripts/translate_throughput.sh 2>&1 | tee -a "$log"
 say "[$(elapsed) s] done"

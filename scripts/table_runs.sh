@@ -76,17 +76,16 @@ table_setup() {
 # real_table PAPER_TABLE CONFIG_DIR: what table1_real.sh and table3_real.sh share: the paper's table on the corpora
 # carried in .carry (no shared data folder), committed runs under experiments/PAPER_TABLE/real/runs, 575 s of a
 # 600-second device call, and no run started without 285 s left for its training (MIN_TRAIN, unless the caller set
-# it; 15 s in smoke mode):
-# the real configs train until dev ln(PPL) stops falling, at most ~280 s (train.max_steps), so that a run
-# finishes within the call that starts it (a fresh machine keeps no checkpoints for the next call). The GPU build of
-# a call is packed into $OUT/mqa_gpu_build.tar.gz: unpacked here into .prebuilt/ and carried, it spares the next
-# calls their ~2-minute build (scripts/mqa_build.sh).
+# it; 15 s in smoke mode): the real configs train until dev ln(PPL) stops falling, at most ~280 s
+# (train.max_steps), so that a run finishes within the call that starts it (a fresh machine keeps no checkpoints
+# for the next call). The GPU build of a call is packed into $OUT/mqa_gpu_build.tar.gz (PACK_GPU_BUILD=1): unpacked
+# here into .prebuilt/ and carried, it spares the next calls their ~2-minute build (scripts/mqa_build.sh).
 real_table() {
   TABLE=$1_real REPORT_TABLE=$1 CONFIG_DIR=$2 NEEDS_SHARED_DATA=0 TABLE_BUDGET_DEFAULT=575
   COMMITTED_RUNS=${COMMITTED_RUNS:-experiments/$1/real/runs}
   MIN_TRAIN=${MIN_TRAIN:-285}
   [[ ${TABLE_SMOKE:-0} == 1 ]] && MIN_TRAIN=15
-  MQA_PACK_BUILD=${MQA_PACK_BUILD-${OUT:-/tmp/mqa-out}/mqa_gpu_build.tar.gz}
+  PACK_GPU_BUILD=1
   return 0
 }
 
@@ -95,7 +94,10 @@ elapsed() { echo $(( $(date +%s) - start )); }
 
 # On a machine with a GPU: the CUDA build (build-gpu/); otherwise build/ (scripts/mqa_build.sh).
 build_mqa() {
-  MQA_BUILD_LOG=$out/build.log MQA_PACK_BUILD=${MQA_PACK_BUILD:-} source "$(dirname "${BASH_SOURCE[0]}")/mqa_build.sh"
+  local pack=
+  [[ ${PACK_GPU_BUILD:-0} == 1 ]] && pack=$out/mqa_gpu_build.tar.gz
+  MQA_BUILD_LOG=$out/build.log MQA_PACK_BUILD=${MQA_PACK_BUILD:-$pack} \
+    source "$(dirname "${BASH_SOURCE[0]}")/mqa_build.sh"
   export MQA
   say "build: $MQA ready after $(elapsed) s"
 }

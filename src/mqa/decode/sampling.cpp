@@ -74,11 +74,14 @@ std::vector<Continuation> continue_prompts(Transformer& model, const std::vector
     int64_t emitted = 0;
     auto stop = [&](int64_t t) {
       if (o.on_token && t > emitted) {
-        auto tokens = s.out.narrow(0, emitted, t - emitted).cpu();
-        auto done = s.done.cpu(), length = s.length.cpu();
+        auto tokens_t = s.out.narrow(0, emitted, t - emitted).cpu();
+        auto done_t = s.done.cpu(), length_t = s.length.cpu();
+        const auto tokens = tokens_t.accessor<int64_t, 2>();  // accessors: no dispatcher call per value
+        const auto done = done_t.accessor<bool, 1>();
+        const auto length = length_t.accessor<int64_t, 1>();
         for (int64_t i = emitted; i < t; ++i)
           for (int64_t b = 0; b < B; ++b)
-            if (!done[b].item<bool>() || i < length[b].item<int64_t>()) o.on_token(b, tokens[i - emitted][b].item<int64_t>());
+            if (!done[b] || i < length[b]) o.on_token(b, tokens[i - emitted][b]);
         emitted = t;
       }
       return s.done.all().item<bool>();
@@ -90,13 +93,16 @@ std::vector<Continuation> continue_prompts(Transformer& model, const std::vector
     if (!stop(1)) ran += engine.run(batch, graph, [&] { choose_from(engine.step(batch)); },
                                     [&](int64_t t) { return stop(t + 1); }, steps - 1);
     auto tokens = s.out.narrow(0, 0, ran).t().contiguous().cpu();  // [B, ran]
-    auto length = s.length.cpu(), logprob = s.logprob.cpu();
+    auto length_t = s.length.cpu(), logprob_t = s.logprob.cpu();
+    const auto length = length_t.accessor<int64_t, 1>();  // as greedy_search.cpp reads its rows back
+    const auto logprob = logprob_t.accessor<double, 1>();
+    const int64_t* tokens_p = tokens.data_ptr<int64_t>();
     for (int64_t b = 0; b < B; ++b) {
-      const int64_t len = length[b].item<int64_t>();
-      const int64_t* row = tokens[b].data_ptr<int64_t>();
+      const int64_t len = length[b];
+      const int64_t* row = tokens_p + b * ran;
       out[b].tokens.assign(row, row + len);
       out[b].ended_with_eos = len < ran && row[len] == o.eos_id;
-      out[b].logprob = logprob[b].item<double>();
+      out[b].logprob = logprob[b];
     }
   });
   return out;
