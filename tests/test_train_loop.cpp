@@ -77,12 +77,12 @@ ValidData reverse_valid() {
 }
 
 TrainResult train(const LoadedConfig& config, const std::string& dir, bool resume = false,
-                  std::function<void(Transformer&, int64_t)> after_step = {}) {
+                  std::function<void(Transformer&, int64_t)> after_step = {}, std::ostream* out = nullptr) {
   std::ostringstream quiet;
   TrainerOptions o;
   o.run_dir = dir;
   o.resume = resume;
-  o.out = &quiet;
+  o.out = out ? out : &quiet;
   o.after_step = std::move(after_step);
   Trainer trainer(config, kVocab, kPad, std::make_unique<ReverseTask>(config.config.train.seed), reverse_valid(), o);
   return trainer.run();
@@ -153,16 +153,17 @@ TEST(TrainLoop, LossAndValidationPerplexityFallOnReversalTask) {
   EXPECT_NE(lines[0].find("\"memory\":\"cpu_rss\""), std::string::npos);
 }
 
-// A parameter turned NaN after step 7: step 8's loss is NaN; the run stops naming step 8, does not update or
-// save, and checkpoint_last.pt is still step 5's, loadable and finite.
-TEST(TrainLoop, NonFiniteLossStopsNamingTheStepAndKeepsLastGoodCheckpoint) {
+// A parameter turned NaN after step 7 (on `device`): step 8's loss is NaN; the run stops naming step 8, does not
+// update or save, and checkpoint_last.pt is still step 5's, loadable and finite.
+static void expect_nan_at_step_8_stops_with_step_5_checkpoint(const std::string& device) {
   test::TempDir dir;
-  auto r = train(tiny_config({"train.save_every=5"}), dir.path("run"), false, [](Transformer& m, int64_t step) {
-    if (step == 7) {
-      torch::NoGradGuard g;
-      m->parameters()[0].fill_(std::nan(""));
-    }
-  });
+  auto r = train(tiny_config({"train.save_every=5", "train.device=" + device}), dir.path("run"), false,
+                 [](Transformer& m, int64_t step) {
+                   if (step == 7) {
+                     torch::NoGradGuard g;
+                     m->parameters()[0].fill_(std::nan(""));
+                   }
+                 });
   EXPECT_EQ(r.status, TrainStatus::Diverged);
   EXPECT_EQ(r.step, 7);
   EXPECT_NE(r.message.find("step 8: non-finite loss"), std::string::npos) << r.message;
@@ -171,6 +172,33 @@ TEST(TrainLoop, NonFiniteLossStopsNamingTheStepAndKeepsLastGoodCheckpoint) {
   CheckpointFile last(dir.path("run/checkpoint_last.pt"));
   EXPECT_EQ(last.step(), 5);
   for (const auto& [name, t] : last.model_tensors()) EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+}
+
+TEST(TrainLoop, NonFiniteLossStopsNamingTheStepAndKeepsLastGoodCheckpoint) {
+  expect_nan_at_step_8_stops_with_step_5_checkpoint("cpu");
+}
+
+// train.deferred_stats on CUDA (LibTorch >= 2, fused AdamW): each step's loss and gradient norm are read one step
+// late. The losses equal those of a run that reads them at once, and a non-finite step is still caught before its
+// update (the fused kernel skips it on the device): the NaN test above passes unchanged.
+TEST(TrainLoop, CudaDeferredStatsGiveTheSameLossesAndCatchANonFiniteStep) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs CUDA";
+  test::TempDir dir;
+  std::ostringstream deferred_out, sync_out;
+  auto deferred = train(tiny_config({"train.device=cuda", "model.dropout=0.0"}), dir.path("deferred"), false, {},
+                        &deferred_out);
+  auto sync = train(tiny_config({"train.device=cuda", "model.dropout=0.0", "train.deferred_stats=false"}),
+                    dir.path("sync"), false, {}, &sync_out);
+  if (deferred_out.str().find("one step late") == std::string::npos)
+    GTEST_SKIP() << "the deferred path needs the fused AdamW (LibTorch >= 2): " << deferred_out.str();
+  EXPECT_EQ(sync_out.str().find("one step late"), std::string::npos);
+  ASSERT_EQ(deferred.status, TrainStatus::Finished);
+  ASSERT_EQ(deferred.losses.size(), 20u);
+  ASSERT_EQ(sync.losses.size(), 20u);
+  for (size_t i = 0; i < 20; ++i) EXPECT_NEAR(deferred.losses[i], sync.losses[i], 1e-4) << "step " << i + 1;
+  ASSERT_EQ(deferred.valid_ln_ppl.size(), 2u);
+  EXPECT_NEAR(deferred.valid_ln_ppl[1].second, sync.valid_ln_ppl[1].second, 1e-4);
+  expect_nan_at_step_8_stops_with_step_5_checkpoint("cuda");
 }
 
 // SIGTERM during step 3 (raised for real; the trainer's handler catches it): step 3 completes, a checkpoint is

@@ -62,6 +62,11 @@ void declare_train_keys(std::vector<KeyDef>& k) {
   k.push_back(key("train.overlap_allreduce", S, &T::overlap_allreduce,
                   "data-parallel: all-reduce gradient buckets while backward still runs (gradient hooks); false: "
                   "one all-reduce pass after backward"));
+  k.push_back(key("train.deferred_stats", S, &T::deferred_stats,
+                  "CUDA with the fused optimizer, one process: a step's loss and gradient norm come back to the host "
+                  "one step late, so the host never waits for the GPU between steps (a non-finite step is still "
+                  "caught before any later update or checkpoint: the fused kernel skips its update on the device); "
+                  "false: one host sync per step, as always on CPU, LibTorch 1.13 and data-parallel runs"));
   k.push_back(key("train.allreduce_bucket_bytes", S, &T::allreduce_bucket_bytes,
                   "data-parallel: gradient bytes per all-reduce (one flattened all-reduce per bucket)",
                   range(1, 2147483647)));

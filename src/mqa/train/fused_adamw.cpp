@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include <map>
+#include <optional>
 
 #include "mqa/train/optimizer_state_key.h"
 
@@ -27,12 +28,29 @@ FusedAdamW::FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> param_grou
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
 #if TORCH_VERSION_MAJOR >= 2
-  torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure != nullptr) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
+  fused_step(torch::Tensor());
+  return loss;
+#else
+  return torch::optim::AdamW::step(closure);
+#endif
+}
+
+void FusedAdamW::step_unless(const torch::Tensor& found_inf) {
+  TORCH_CHECK(found_inf.defined() && found_inf.numel() == 1 && found_inf.scalar_type() == torch::kFloat32,
+              "FusedAdamW::step_unless: found_inf must be a one-element float32 tensor");
+  fused_step(found_inf);
+}
+
+void FusedAdamW::fused_step(const torch::Tensor& found_inf) {
+#if TORCH_VERSION_MAJOR >= 2
+  torch::NoGradGuard no_grad;
+  const std::optional<at::Tensor> skip_if =
+      found_inf.defined() ? std::optional<at::Tensor>(found_inf.reshape({})) : std::nullopt;
   // The tensor lists of one fused call: parameters of a group that share a step count (all of them, unless a
   // checkpoint says otherwise). The kernel reads the step per parameter from an fp32 tensor on the device.
   struct Lists {
@@ -67,12 +85,12 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       const auto [beta1, beta2] = o.betas();
       at::_fused_adamw_(l.params, l.grads, l.exp_avgs, l.exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, o.lr(), beta1,
                         beta2, o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false,
-                        /*grad_scale=*/std::nullopt, /*found_inf=*/std::nullopt);
+                        /*grad_scale=*/std::nullopt, /*found_inf=*/skip_if);
     }
   }
-  return loss;
 #else
-  return torch::optim::AdamW::step(closure);
+  (void)found_inf;
+  TORCH_CHECK(false, "FusedAdamW: the fused kernel needs LibTorch >= 2 (FusedAdamW::available)");
 #endif
 }
 

@@ -21,6 +21,14 @@ class FusedAdamW : public torch::optim::AdamW {
 
   FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups, torch::optim::AdamWOptions defaults);
   torch::Tensor step(LossClosure closure = nullptr) override;
+  // step() without the closure, except that the kernel changes nothing where `found_inf` (a [] float32 tensor on
+  // the parameters' device) holds 1: a step whose loss the host has not read yet can be launched without waiting
+  // for the GPU (train.deferred_stats). The host's step counts advance either way: after a skipped step the run
+  // stops without saving, so they are never used.
+  void step_unless(const torch::Tensor& found_inf);
+
+ private:
+  void fused_step(const torch::Tensor& found_inf);  // found_inf undefined: always update
 };
 
 }  // namespace mqa

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "mqa/train/autocast.h"
+#include "mqa/train/fused_adamw.h"
 #include "mqa/train/grad_clip.h"
 #include "mqa/train/loss.h"
 #include "mqa/train/optimizers.h"
@@ -43,9 +44,9 @@ TrainStep::Sums TrainStep::compute_gradients(const std::vector<Batch>& batches, 
       LossSums l;
       {
         Autocast autocast(device_, precision_);
-        auto src = b.src.defined() ? b.src.to(device_) : torch::Tensor();
-        auto logits = model_->forward(src, b.tgt_in.to(device_));  // [B, T, V]
-        l = label_smoothed_loss(logits, b.tgt_out.to(device_), model_->pad_id(), config_.label_smoothing,
+        auto src = b.src.defined() ? to_device(b.src) : torch::Tensor();
+        auto logits = model_->forward(src, to_device(b.tgt_in));  // [B, T, V]
+        l = label_smoothed_loss(logits, to_device(b.tgt_out), model_->pad_id(), config_.label_smoothing,
                                 config_.loss_chunk);
       }
       (l.loss / static_cast<double>(step_tokens)).backward();
@@ -62,9 +63,24 @@ TrainStep::Sums TrainStep::compute_gradients(const std::vector<Batch>& batches, 
   return sums;
 }
 
-void TrainStep::update(double lr) {
+torch::Tensor TrainStep::to_device(const torch::Tensor& t) const {
+  // A copy from pageable host memory waits for the GPU to finish all queued work; from pinned memory it is queued
+  // like a kernel (the caching host allocator keeps the pinned block until the copy is done).
+  if (device_.is_cuda()) return t.pin_memory().to(device_, /*non_blocking=*/true);
+  return t.to(device_);
+}
+
+bool TrainStep::updates_on_device_flag() const { return dynamic_cast<FusedAdamW*>(&optimizer_) != nullptr; }
+
+void TrainStep::update(double lr, const torch::Tensor& skip_if) {
   set_lr(optimizer_, lr);
-  optimizer_.step();
+  if (!skip_if.defined()) {
+    optimizer_.step();
+    return;
+  }
+  auto* fused = dynamic_cast<FusedAdamW*>(&optimizer_);
+  TORCH_CHECK(fused, "TrainStep::update: skip_if needs the fused AdamW (updates_on_device_flag)");
+  fused->step_unless(skip_if);
 }
 
 }  // namespace mqa

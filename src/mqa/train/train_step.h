@@ -36,8 +36,11 @@ class TrainStep {
   // Steps 1-3 over `batches` (this rank's), `step_tokens` the target tokens of the step over all ranks. Leaves the
   // clipped gradients in .grad; no host sync.
   Sums compute_gradients(const std::vector<Batch>& batches, int64_t step_tokens);
-  // Step 4.
-  void update(double lr);
+  // Step 4. With `skip_if` (a [] float32 tensor on the device), the update leaves everything unchanged where it
+  // holds 1, decided on the device (needs updates_on_device_flag()).
+  void update(double lr, const torch::Tensor& skip_if = torch::Tensor());
+  // Whether update() takes skip_if: the fused AdamW on CUDA (train.fused_optimizer, LibTorch >= 2).
+  bool updates_on_device_flag() const;
 
   // The data-parallel reducer (null unless overlapping on a data-parallel run).
   const GradientReducer* reducer() const { return reducer_.get(); }
@@ -51,6 +54,8 @@ class TrainStep {
   std::shared_ptr<Distributed> dist_;
   std::vector<torch::Tensor> params_;
   std::unique_ptr<GradientReducer> reducer_;
+
+  torch::Tensor to_device(const torch::Tensor& t) const;
 };
 
 }  // namespace mqa

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -27,6 +28,7 @@
 #include "mqa/train/optimizers.h"
 #include "mqa/train/run_directory.h"
 #include "mqa/train/signals.h"
+#include "mqa/train/step_stats.h"
 #include "mqa/train/train_step.h"
 #include "mqa/train/valid_bleu.h"
 #include "mqa/util/device.h"
@@ -353,6 +355,38 @@ TrainResult Trainer::run() {
   bool out_of_epochs = false;
   int stop_signal = 0;
 
+  // A step's statistics, read back: into the metrics window, or, non-finite, the end of the run (no update of that
+  // step or later, no checkpoint). train.deferred_stats reads them one step late where the update can be skipped on
+  // the device; data-parallel runs sync every step anyway (the token count and the stop signal are agreed on the
+  // host), so they read at once.
+  const bool deferred = tc.deferred_stats && s.device.is_cuda() && !s.dist->enabled() &&
+                        s.step->updates_on_device_flag();
+  std::optional<PendingStepStats> pending;  // deferred: the last step's, not yet read
+  auto take = [&](const PendingStepStats& p) {
+    const StepStats st = p.read();
+    if (!st.finite) {
+      progress.finish();
+      result.status = TrainStatus::Diverged;
+      result.message = fmt::format(
+          "step {}: non-finite {} ({}); stopping without updating or saving. The last good checkpoint is {}",
+          st.step, std::isfinite(st.loss) ? "gradient norm" : "loss",
+          std::isfinite(st.loss) ? (std::isfinite(st.norm) ? std::nan("") : st.norm) : st.loss,
+          s.last_checkpoint.empty() ? std::string("none (no checkpoint was written yet)")
+                                    : fmt::format("{} (step {})", s.last_checkpoint, s.last_saved_step));
+      result.step = st.step - 1;
+      result.last_checkpoint = s.last_checkpoint;
+      return false;
+    }
+    result.losses.push_back(st.loss);
+    win_loss += st.loss * st.tokens;
+    win_nll += st.nll * st.tokens;
+    win_norm += st.norm;
+    win_lr += st.lr;
+    win_tokens += st.tokens;
+    win_steps += 1;
+    return true;
+  };
+
   if (s.ts.step == 0 && s.opt.out)
     progress.message(fmt::format("training {} parameters on {} ({}), {} steps, run dir {}",
                                  [&] {
@@ -366,7 +400,8 @@ TrainResult Trainer::run() {
                                         : std::string()) +
                      (s.step->reducer() ? fmt::format(" (gradients all-reduced in {} buckets during backward)",
                                                       s.step->reducer()->buckets())
-                                        : std::string()));
+                                        : std::string()) +
+                     (deferred ? ", step statistics read one step late (train.deferred_stats)" : ""));
   else
     progress.message(fmt::format("resumed from {} at step {}", s.last_checkpoint, s.ts.step));
 
@@ -410,47 +445,39 @@ TrainResult Trainer::run() {
     auto sums = s.step->compute_gradients(batches, step_tokens);
     auto loss_sum = sums.loss, nll_sum = sums.nll, total_norm = sums.grad_norm;
 
-    // 4. one host sync per step: loss, nll and norm. Data-parallel: the loss sums and a non-finite-norm flag are
-    //    summed over ranks in one collective, so every rank takes the same decision below.
-    auto summed = s.dist->allreduce_sum(
-        torch::stack({loss_sum, nll_sum, torch::isfinite(total_norm).logical_not().to(torch::kFloat32)}));
-    auto stats = torch::cat({summed.to(torch::kFloat32), total_norm.to(torch::kFloat32).reshape({1})})
-                     .to(torch::kCPU, torch::kFloat64);
-    const double loss = stats[0].item<double>() / step_tokens;
-    const double nll = stats[1].item<double>() / step_tokens;
-    const bool norm_finite_everywhere = stats[2].item<double>() == 0;
-    const double norm = stats[3].item<double>();
+    // 4. the step's statistics: loss and nll sums, a non-finite flag and the norm. Data-parallel: the sums and the
+    //    flag are summed over ranks in one collective, so every rank takes the same decision below.
+    const auto non_finite = torch::logical_or(torch::isfinite(total_norm).logical_not(),
+                                              torch::isfinite(loss_sum).logical_not()).to(torch::kFloat32);
+    auto summed = s.dist->allreduce_sum(torch::stack({loss_sum, nll_sum, non_finite}));
     const int64_t this_step = s.ts.step + 1;
-    if (!std::isfinite(loss) || !std::isfinite(norm) || !norm_finite_everywhere) {
-      progress.finish();
-      result.status = TrainStatus::Diverged;
-      result.message = fmt::format(
-          "step {}: non-finite {} ({}); stopping without updating or saving. The last good checkpoint is {}",
-          this_step, std::isfinite(loss) ? "gradient norm" : "loss",
-          std::isfinite(loss) ? (std::isfinite(norm) ? std::nan("") : norm) : loss,
-          s.last_checkpoint.empty() ? std::string("none (no checkpoint was written yet)")
-                                    : fmt::format("{} (step {})", s.last_checkpoint, s.last_saved_step));
-      result.step = s.ts.step;
-      result.last_checkpoint = s.last_checkpoint;
-      return result;
-    }
-
-    // 5. update
     const double lr = s.schedule->at(this_step);
-    s.step->update(lr);
+    PendingStepStats stats(torch::cat({summed.to(torch::kFloat32), total_norm.to(torch::kFloat32).reshape({1})}),
+                           this_step, step_tokens, lr, deferred);
+
+    // 5. update. Deferred: the previous step's statistics are read now (its copy is long done), this step's update
+    //    is skipped on the device if they are non-finite, and this step's are read one step later -- or now, where
+    //    a log line, validation or checkpoint needs them. Otherwise: read (a host sync), then update.
+    if (deferred) {
+      if (pending && !take(*pending)) return result;
+      s.step->update(lr, (summed[2] > 0).to(torch::kFloat32));
+      pending.emplace(std::move(stats));
+    } else {
+      if (!take(stats)) return result;
+      s.step->update(lr);
+    }
     s.ts.step = this_step;
     s.ts.tokens += step_tokens;
-    result.losses.push_back(loss);
     if (s.opt.after_step) s.opt.after_step(s.model, s.ts.step);
+    const bool bookkeeping = s.ts.step % tc.log_every == 0 || s.ts.step == tc.max_steps ||
+                             s.ts.step % tc.valid_every == 0 || s.ts.step % tc.save_every == 0;
+    if (pending && bookkeeping) {
+      if (!take(*pending)) return result;
+      pending.reset();
+    }
 
-    win_loss += loss * step_tokens;
-    win_nll += nll * step_tokens;
-    win_norm += norm;
-    win_lr += lr;
-    win_tokens += step_tokens;
-    win_steps += 1;
     const bool log_now = s.ts.step % tc.log_every == 0 || s.ts.step == tc.max_steps;
-    if (log_now || s.opt.tty) {
+    if (log_now || (s.opt.tty && win_steps > 0)) {
       TrainMetrics m;
       m.step = s.ts.step;
       m.max_steps = tc.max_steps;
@@ -493,6 +520,7 @@ TrainResult Trainer::run() {
     if (result.converged) break;
   }
 
+  if (pending && !take(*pending)) return result;  // a step left unread by a break
   s.ts.elapsed_s = elapsed();
   if (!stop_signal) stop_signal = agreed_stop_signal(*s.dist);  // a signal during the last step
   if (int sig = stop_signal) {
