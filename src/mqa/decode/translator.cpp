@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <future>
 #include <numeric>
 #include <stdexcept>
 
@@ -108,6 +109,7 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   int64_t done = 0, batches = 0, rows_decoded = 0;
+  std::future<void> detokenising;  // the previous batch's texts
   for (size_t first = 0; first < todo.size();) {
     const auto batch_start = std::chrono::steady_clock::now();
     size_t end = first + 1;
@@ -131,10 +133,17 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
     for (int64_t r = 0; r < B; ++r) {
       Translation& t = out[todo[first + r]];
       t.hypotheses = std::move(result[r]);
-      for (const Hypothesis& h : t.hypotheses)
-        t.texts.push_back(vocab.decode(std::vector<int>(h.tokens.begin(), h.tokens.end())));
       if (!t.hypotheses.empty()) shape.output_tokens += static_cast<int64_t>(t.hypotheses[0].tokens.size()) + 1;
     }
+    // Detokenising runs on a worker while the next batch is searched (the GPU would idle meanwhile); one batch at a
+    // time, each writing only its own sentences' texts.
+    if (detokenising.valid()) detokenising.get();
+    detokenising = std::async(std::launch::async, [&out, &vocab, lines_of_batch = std::vector<int64_t>(
+                                                       todo.begin() + first, todo.begin() + end)] {
+      for (int64_t i : lines_of_batch)
+        for (const Hypothesis& h : out[i].hypotheses)
+          out[i].texts.push_back(vocab.decode(std::vector<int>(h.tokens.begin(), h.tokens.end())));
+    });
     st.output_tokens += shape.output_tokens;
     done += B;
     first = end;
@@ -149,6 +158,7 @@ std::vector<Translation> translate_lines(Transformer& model, const Tokenizer& vo
       last_report = now;
     }
   }
+  if (detokenising.valid()) detokenising.get();
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (o.log && !todo.empty())
     *o.log << fmt::format("translate: {} sentences in {:.1f} s: {:.1f} sentences/s, {:.0f} output tokens/s, {:.0f} "

@@ -47,7 +47,8 @@ struct TranslateBatch {
   int64_t steps = 0;        // decoder steps run
   int64_t output_tokens = 0;  // of the sentences' best hypotheses, eos included
   double encode_ms = 0, decode_ms = 0;  // the search's own split (SearchTimings)
-  double seconds = 0;       // wall time of the batch: building the source tensor, search, detokenising
+  double seconds = 0;       // wall time of the batch: building the source tensor, search (detokenising overlaps the
+                            // next batch's search)
   bool graph = false;       // whether the steps were replayed from a captured CUDA graph
 };
 
