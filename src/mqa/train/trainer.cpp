@@ -257,6 +257,7 @@ Trainer::~Trainer() = default;
 Transformer& Trainer::model() { return s_->model; }
 
 void Trainer::State::save(Progress& progress) {
+  const auto started = Clock::now();
   ts.epoch = train->epoch();
   ts.data_state = train->state();
   capture_rng(ts, device);
@@ -274,7 +275,9 @@ void Trainer::State::save(Progress& progress) {
   auto all = step_checkpoints(opt.run_dir);
   for (size_t i = 0; i + static_cast<size_t>(cfg().train.keep_checkpoints) < all.size(); ++i)
     fs::remove(all[i].second);
-  progress.message(fmt::format("step {}: saved {}", ts.step, step_path));
+  // The seconds say what a save costs the run (copy from the device, serialisation, write, fsync): it blocks training.
+  progress.message(fmt::format("step {}: saved {} in {:.2f} s", ts.step, step_path,
+                               std::chrono::duration<double>(Clock::now() - started).count()));
 }
 
 double Trainer::State::validate(Progress& progress, MetricsLog* log, TrainResult& result, double elapsed) {
