@@ -472,14 +472,14 @@ TrainResult Trainer::run() {
     s.ts.step = this_step;
     s.ts.tokens += step_tokens;
     if (s.opt.after_step) s.opt.after_step(s.model, s.ts.step);
-    const bool bookkeeping = s.ts.step % tc.log_every == 0 || s.ts.step == tc.max_steps ||
-                             s.ts.step % tc.valid_every == 0 || s.ts.step % tc.save_every == 0;
-    if (pending && bookkeeping) {
+    const bool log_now = s.ts.step % tc.log_every == 0 || s.ts.step == tc.max_steps;
+    const bool valid_now = s.ts.step % tc.valid_every == 0;
+    const bool save_now = s.ts.step % tc.save_every == 0;
+    if (pending && (log_now || valid_now || save_now)) {
       if (!take(*pending)) return result;
       pending.reset();
     }
 
-    const bool log_now = s.ts.step % tc.log_every == 0 || s.ts.step == tc.max_steps;
     if (log_now || (s.opt.tty && win_steps > 0)) {
       TrainMetrics m;
       m.step = s.ts.step;
@@ -503,7 +503,7 @@ TrainResult Trainer::run() {
       }
     }
     s.ts.elapsed_s = elapsed();
-    if (s.ts.step % tc.valid_every == 0) {
+    if (valid_now) {
       const double dev = s.validate(progress, log.get(), result, elapsed());
       // Every rank has the same dev value (validate sums all ranks' shares), so every rank stops together.
       if (tc.stop_patience > 0 && std::isfinite(dev)) {
@@ -519,7 +519,7 @@ TrainResult Trainer::run() {
         }
       }
     }
-    if (s.ts.step % tc.save_every == 0 || result.converged) s.save(progress);
+    if (save_now || result.converged) s.save(progress);
     if (result.converged) break;
   }
 
