@@ -9,11 +9,15 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "mqa/config/config.h"
 #include "mqa/train/checkpoint.h"
+#include "mqa/train/checkpoint_writer.h"
 #include "mqa/train/optimizers.h"
 #include "test_util.h"
 
@@ -239,4 +243,116 @@ TEST(TrainCheckpoint, LinkAtomicallyReplacesTheLastCheckpointName) {
   EXPECT_EQ(file_bytes(dir.path("last")), "22");
   fs::remove(dir.path("two"));  // the step checkpoint goes away; last keeps its content
   EXPECT_EQ(file_bytes(dir.path("last")), "22");
+}
+
+// A background save writes an archive built from copies of the tensors (checkpoint_archive with copy_tensors):
+// training steps taken after the snapshot must not reach the file, for the model and for both optimizers' state.
+TEST(TrainCheckpoint, CopiedArchiveKeepsTheStateOfItsStepWhileTrainingGoesOn) {
+  for (const std::string optimizer : {"adam", "adafactor"}) {
+    SCOPED_TRACE(optimizer);
+    test::TempDir dir;
+    torch::manual_seed(1);
+    auto config = default_config({"train.optimizer=" + optimizer, "train.lr=0.01", "train.adafactor_beta1=0.9"});
+    TinyNet net;
+    auto opt = make_optimizer(config.config.train, net->parameters());
+    auto x = torch::randn({4, 16});
+    auto train = [&](int steps) {
+      for (int i = 0; i < steps; ++i) {
+        opt->zero_grad();
+        net->forward(x).pow(2).sum().backward();
+        opt->step();
+      }
+    };
+    train(3);
+    TrainState state;
+    state.step = 3;
+    capture_rng(state, torch::kCPU);
+    const std::string yaml = config_to_yaml(config.config, config.origins);
+    save_checkpoint(dir.path("now.pt"), yaml, *net, 50, 0, opt.get(), &state);  // written at step 3
+    auto copied = checkpoint_archive(yaml, *net, 50, 0, opt.get(), &state, "train", "", /*copy_tensors=*/true);
+    auto shared = checkpoint_archive(yaml, *net, 50, 0, opt.get(), &state, "train", "", /*copy_tensors=*/false);
+    train(2);  // in place: parameters, exp_avg, exp_avg_sq (Adam) or the factored moments (Adafactor)
+    write_checkpoint_archive(dir.path("copied.pt"), *copied);
+    write_checkpoint_archive(dir.path("shared.pt"), *shared);
+    // A checkpoint's content: its model tensors, then the parameters one more step gives from its model and
+    // optimizer state (equal only where the moments are equal too). The files' bytes differ in pickle memo details.
+    auto content = [&](const std::string& file) {
+      CheckpointFile f(dir.path(file));
+      TinyNet n;
+      auto o = make_optimizer(config.config.train, n->parameters());
+      f.load_model_into(*n);
+      f.load_optimizer_into(*o);
+      std::vector<torch::Tensor> out;
+      for (const auto& named : f.model_tensors()) out.push_back(named.second);
+      o->zero_grad();
+      n->forward(x).pow(2).sum().backward();
+      o->step();
+      for (const auto& p : n->parameters()) out.push_back(p.detach().clone());
+      return out;
+    };
+    auto same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (!torch::equal(a[i], b[i])) return false;
+      return true;
+    };
+    EXPECT_TRUE(same(content("copied.pt"), content("now.pt")));
+    // Without the copies the file holds step 5's values: what the test guards against.
+    EXPECT_FALSE(same(content("shared.pt"), content("now.pt")));
+    // The optimizer still trains on its own state (the copy was swapped in only while the archive was built).
+    const auto before = net->a->weight.clone();
+    train(1);
+    EXPECT_FALSE(torch::equal(before, net->a->weight));
+  }
+}
+
+// CheckpointWriter: one job at a time, in order, on a background thread; errors come back to the trainer.
+TEST(TrainCheckpoint, WriterRunsOneJobAtATimeInOrderAndReportsEach) {
+  std::mutex m;
+  std::vector<std::string> events;
+  auto note = [&](const std::string& e) {
+    std::lock_guard<std::mutex> lock(m);
+    events.push_back(e);
+  };
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  CheckpointWriter writer(/*background=*/true);
+  const auto caller = std::this_thread::get_id();
+  std::thread::id ran_on;
+  EXPECT_FALSE(writer.submit("a", [&] {
+    ran_on = std::this_thread::get_id();
+    note("a starts");
+    released.wait();  // held until the test has polled
+    note("a ends");
+  }));
+  EXPECT_FALSE(writer.poll());  // a is still running: poll does not wait for it
+  release.set_value();
+  auto previous = writer.submit("b", [&] { note("b runs"); });  // waits for a first
+  ASSERT_TRUE(previous);
+  EXPECT_EQ(previous->name, "a");
+  EXPECT_GE(previous->seconds, 0.0);
+  auto last = writer.wait();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->name, "b");
+  EXPECT_FALSE(writer.wait());  // nothing in flight any more
+  EXPECT_EQ(events, (std::vector<std::string>{"a starts", "a ends", "b runs"}));
+  EXPECT_NE(ran_on, caller);
+}
+
+TEST(TrainCheckpoint, WriterRethrowsAFailedJobAndRunsInPlaceWithoutBackground) {
+  CheckpointWriter writer(/*background=*/true);
+  writer.submit("bad", [] { throw std::runtime_error("disk full"); });
+  EXPECT_NE(error_of([&] { writer.wait(); }).find("disk full"), std::string::npos);
+  writer.submit("bad again", [] { throw std::runtime_error("disk still full"); });
+  // The next submit reports it before running anything else.
+  bool ran = false;
+  EXPECT_NE(error_of([&] { writer.submit("next", [&] { ran = true; }); }).find("disk still full"), std::string::npos);
+  EXPECT_FALSE(ran);
+
+  CheckpointWriter in_place(/*background=*/false);
+  std::thread::id ran_on;
+  auto done = in_place.submit("now", [&] { ran_on = std::this_thread::get_id(); });
+  ASSERT_TRUE(done);  // its own report, at once
+  EXPECT_EQ(done->name, "now");
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
 }

@@ -67,6 +67,10 @@ void declare_train_keys(std::vector<KeyDef>& k) {
                   "one step late, so the host never waits for the GPU between steps (a non-finite step is still "
                   "caught before any later update or checkpoint: the fused kernel skips its update on the device); "
                   "false: one host sync per step, as always on CPU, LibTorch 1.13 and data-parallel runs"));
+  k.push_back(key("train.background_save", S, &T::background_save,
+                  "checkpoints are written on a background thread while training goes on: the step loop only "
+                  "copies the model and optimizer state (on their device) and waits for nothing but the previous "
+                  "save; false: the loop waits for every write (serialisation, fsync), as before"));
   k.push_back(key("train.allreduce_bucket_bytes", S, &T::allreduce_bucket_bytes,
                   "data-parallel: gradient bytes per all-reduce (one flattened all-reduce per bucket)",
                   range(1, 2147483647)));

@@ -31,6 +31,7 @@ struct TrainConfig {
   bool fold_query_heads = true;       // fused attention with query heads folded (attention.h); false: enable_gqa
   bool overlap_allreduce = true;      // data-parallel: all-reduce gradient buckets during backward
   bool deferred_stats = true;         // CUDA, fused optimizer, one process: a step's loss and norm read one step late
+  bool background_save = true;        // checkpoints written on a background thread (checkpoint_writer.h)
   int allreduce_bucket_bytes = 25 << 20;  // data-parallel: gradient bytes per all-reduce bucket
   int max_steps = 100000;
   int max_epochs = 0;                 // 0 = until max_steps

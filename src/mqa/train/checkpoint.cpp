@@ -13,11 +13,14 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <stdexcept>
+#include <type_traits>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "mqa/config/schema.h"
+#include "mqa/train/adafactor.h"
 
 namespace fs = std::filesystem;
 
@@ -199,21 +202,69 @@ void restore_rng(const TrainState& state, const torch::Device& device) {
 
 // ---- writing ---------------------------------------------------------------------------------------------------
 
-void save_checkpoint(const std::string& path, const std::string& config_yaml, torch::nn::Module& model,
-                     int64_t vocab_size, int64_t pad_id, const torch::optim::Optimizer* optimizer,
-                     const TrainState* state, const std::string& kind, const std::string& vocab_model) {
+namespace {
+
+// A copy of one parameter's optimizer state whose tensors are copies too. The optimizers mqa builds keep AdamW's or
+// Adafactor's state (optimizers.h); another state type is a programming error, not something to skip silently.
+std::unique_ptr<torch::optim::OptimizerParamState> copy_param_state(const torch::optim::OptimizerParamState& state) {
+  auto copy = state.clone();  // the same tensors, shared
+  auto fresh = [](const torch::Tensor& t) { return t.defined() ? t.detach().clone() : t; };
+  if (auto* a = dynamic_cast<torch::optim::AdamWParamState*>(copy.get())) {
+    a->exp_avg(fresh(a->exp_avg()));
+    a->exp_avg_sq(fresh(a->exp_avg_sq()));
+    a->max_exp_avg_sq(fresh(a->max_exp_avg_sq()));
+  } else if (auto* f = dynamic_cast<AdafactorParamState*>(copy.get())) {
+    f->exp_avg(fresh(f->exp_avg()));
+    f->exp_avg_sq_row(fresh(f->exp_avg_sq_row()));
+    f->exp_avg_sq_col(fresh(f->exp_avg_sq_col()));
+    f->exp_avg_sq(fresh(f->exp_avg_sq()));
+  } else {
+    throw std::logic_error("checkpoint_archive: cannot copy the state of this optimizer (AdamW and Adafactor only)");
+  }
+  return copy;
+}
+
+// optimizer->save(archive) from copies of its state: the live state is swapped out for a copy while save() runs, so
+// that the archive holds the copies.
+void write_optimizer_copy(torch::optim::Optimizer& optimizer, torch::serialize::OutputArchive& archive) {
+  auto& live = optimizer.state();
+  std::remove_reference_t<decltype(live)> copies;
+  for (const auto& [key, state] : live) copies.emplace(key, copy_param_state(*state));
+  std::swap(live, copies);
+  try {
+    optimizer.save(archive);
+  } catch (...) {
+    std::swap(live, copies);
+    throw;
+  }
+  std::swap(live, copies);
+}
+
+}  // namespace
+
+std::unique_ptr<torch::serialize::OutputArchive> checkpoint_archive(
+    const std::string& config_yaml, torch::nn::Module& model, int64_t vocab_size, int64_t pad_id,
+    torch::optim::Optimizer* optimizer, const TrainState* state, const std::string& kind,
+    const std::string& vocab_model, bool copy_tensors) {
   if (kind == "train" && (optimizer == nullptr || state == nullptr))
     throw std::invalid_argument("save_checkpoint: a training checkpoint needs the optimizer and the train state");
-  torch::serialize::OutputArchive archive;
-  write_header(archive, kind, config_yaml, vocab_size, pad_id, state ? state->step : 0, vocab_model);
-  write_model(archive, module_tensors(model));
+  torch::NoGradGuard no_grad;
+  auto archive = std::make_unique<torch::serialize::OutputArchive>();
+  write_header(*archive, kind, config_yaml, vocab_size, pad_id, state ? state->step : 0, vocab_model);
+  NamedTensors tensors = module_tensors(model);
+  if (copy_tensors)
+    for (auto& named : tensors) named.second = named.second.detach().clone();
+  write_model(*archive, tensors);
   if (optimizer) {
-    torch::serialize::OutputArchive opt(archive.compilation_unit());
-    optimizer->save(opt);
-    archive.write("optimizer", opt);
+    torch::serialize::OutputArchive opt(archive->compilation_unit());
+    if (copy_tensors)
+      write_optimizer_copy(*optimizer, opt);
+    else
+      optimizer->save(opt);
+    archive->write("optimizer", opt);
   }
-  if (state) {
-    torch::serialize::OutputArchive t(archive.compilation_unit());
+  if (state) {  // the state's tensors (generator states) are the caller's copies already
+    torch::serialize::OutputArchive t(archive->compilation_unit());
     t.write("step", c10::IValue(state->step));
     t.write("epoch", c10::IValue(state->epoch));
     t.write("data_state", c10::IValue(state->data_state));
@@ -227,9 +278,20 @@ void save_checkpoint(const std::string& path, const std::string& config_yaml, to
     t.write("world_size", c10::IValue(state->world_size));
     if (state->rng_cpu_ranks.defined()) t.write("rng_cpu_ranks", state->rng_cpu_ranks.to(torch::kCPU));
     if (state->rng_cuda_ranks.defined()) t.write("rng_cuda_ranks", state->rng_cuda_ranks.to(torch::kCPU));
-    archive.write("train", t);
+    archive->write("train", t);
   }
+  return archive;
+}
+
+void write_checkpoint_archive(const std::string& path, torch::serialize::OutputArchive& archive) {
   write_archive_atomically(path, archive);
+}
+
+void save_checkpoint(const std::string& path, const std::string& config_yaml, torch::nn::Module& model,
+                     int64_t vocab_size, int64_t pad_id, torch::optim::Optimizer* optimizer, const TrainState* state,
+                     const std::string& kind, const std::string& vocab_model) {
+  write_archive_atomically(path, *checkpoint_archive(config_yaml, model, vocab_size, pad_id, optimizer, state, kind,
+                                                     vocab_model, /*copy_tensors=*/false));
 }
 
 void save_model_tensors(const std::string& path, const std::string& config_yaml, const NamedTensors& tensors,

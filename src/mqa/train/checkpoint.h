@@ -79,8 +79,18 @@ void restore_rng(const TrainState& state, const torch::Device& device);
 // `optimizer` and `state` are null for model-only checkpoints (kind "average"). `vocab_model` is the SentencePiece
 // model's bytes (Tokenizer::model_bytes()), embedded when not empty.
 void save_checkpoint(const std::string& path, const std::string& config_yaml, torch::nn::Module& model,
-                     int64_t vocab_size, int64_t pad_id, const torch::optim::Optimizer* optimizer,
-                     const TrainState* state, const std::string& kind = "train", const std::string& vocab_model = "");
+                     int64_t vocab_size, int64_t pad_id, torch::optim::Optimizer* optimizer, const TrainState* state,
+                     const std::string& kind = "train", const std::string& vocab_model = "");
+
+// save_checkpoint in two halves, for writing on a background thread (checkpoint_writer.h). checkpoint_archive builds
+// what save_checkpoint writes; with copy_tensors, from copies of the model's and the optimizer's tensors (made on
+// their device: on a GPU, ~1 ms for a 630-MB training state), so that the archive stays as it was while training
+// goes on changing the originals. write_checkpoint_archive writes it to `path` atomically.
+std::unique_ptr<torch::serialize::OutputArchive> checkpoint_archive(
+    const std::string& config_yaml, torch::nn::Module& model, int64_t vocab_size, int64_t pad_id,
+    torch::optim::Optimizer* optimizer, const TrainState* state, const std::string& kind,
+    const std::string& vocab_model, bool copy_tensors);
+void write_checkpoint_archive(const std::string& path, torch::serialize::OutputArchive& archive);
 
 // Model tensors by name (parameters and buffers), as stored: for averaging and inspection.
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;

@@ -22,6 +22,7 @@
 #include "mqa/eval/perplexity.h"
 #include "mqa/train/autocast.h"
 #include "mqa/train/checkpoint.h"
+#include "mqa/train/checkpoint_writer.h"
 #include "mqa/train/loss.h"
 #include "mqa/train/lr_schedule.h"
 #include "mqa/train/metrics.h"
@@ -123,9 +124,13 @@ struct Trainer::State {
   TrainState ts;  // step, epoch, data_state, elapsed, tokens
   std::string last_checkpoint;
   int64_t last_saved_step = -1, last_valid_step = -1;
+  std::unique_ptr<CheckpointWriter> writer;  // rank 0's checkpoint writes (train.background_save)
+  double save_blocked_s = 0;                 // how long the step loop waited for the save in flight
 
   std::string path(const std::string& name) const { return (fs::path(opt.run_dir) / name).string(); }
   void save(Progress& progress);
+  // Reports a finished checkpoint write (CheckpointWriter's report; nothing for nullopt).
+  void saved(Progress& progress, const std::optional<CheckpointWriter::Done>& done);
   double validate(Progress& progress, MetricsLog* log, TrainResult& result, double elapsed);
 };
 
@@ -249,6 +254,7 @@ Trainer::Trainer(LoadedConfig config, int64_t vocab_size, int64_t pad_id, std::u
   for (const auto& b : s.model->buffers()) state.push_back(b);
   s.dist->broadcast_parameters(state);
   s.step = std::make_unique<TrainStep>(s.model, *s.optimizer, c.train, s.device, s.precision, s.dist);
+  s.writer = std::make_unique<CheckpointWriter>(c.train.background_save);
   if (main_rank) write_text_atomically(s.path("config.yaml"), s.config_yaml);
 }
 
@@ -269,15 +275,32 @@ void Trainer::State::save(Progress& progress) {
   last_checkpoint = path("checkpoint_last.pt");
   if (!dist->is_main()) return;
   const std::string step_path = path(fmt::format("checkpoint_{}.pt", ts.step));
-  save_checkpoint(step_path, config_yaml, *model, model->vocab_size(), pad_id, optimizer.get(), &ts, "train",
-                  opt.vocab_model);
-  link_atomically(step_path, path("checkpoint_last.pt"));
-  auto all = step_checkpoints(opt.run_dir);
-  for (size_t i = 0; i + static_cast<size_t>(cfg().train.keep_checkpoints) < all.size(); ++i)
-    fs::remove(all[i].second);
-  // The seconds say what a save costs the run (copy from the device, serialisation, write, fsync): it blocks training.
-  progress.message(fmt::format("step {}: saved {} in {:.2f} s", ts.step, step_path,
-                               std::chrono::duration<double>(Clock::now() - started).count()));
+  // In the background, the archive holds copies of the tensors: the step loop goes on changing the originals.
+  std::shared_ptr<torch::serialize::OutputArchive> archive =
+      checkpoint_archive(config_yaml, *model, model->vocab_size(), pad_id, optimizer.get(), &ts, "train",
+                         opt.vocab_model, /*copy_tensors=*/writer->background());
+  auto write = [archive, step_path, last = last_checkpoint, dir = opt.run_dir,
+                keep = static_cast<size_t>(cfg().train.keep_checkpoints)] {
+    write_checkpoint_archive(step_path, *archive);
+    link_atomically(step_path, last);
+    auto all = step_checkpoints(dir);
+    for (size_t i = 0; i + keep < all.size(); ++i) fs::remove(all[i].second);
+  };
+  auto previous = writer->submit(step_path, std::move(write));
+  const double blocked = seconds_since(started);
+  saved(progress, previous);  // a background write of an earlier step, or (not background) this one
+  save_blocked_s = blocked;
+}
+
+void Trainer::State::saved(Progress& progress, const std::optional<CheckpointWriter::Done>& done) {
+  if (!done) return;
+  // The seconds say what a save costs: copy from the device, serialisation, write, fsync. Not in the background,
+  // the step loop waits for all of it; in the background, only for the snapshot (and a previous write in flight).
+  if (writer->background())
+    progress.message(fmt::format("saved {} in {:.2f} s in the background (training waited {:.2f} s)", done->name,
+                                 done->seconds, save_blocked_s));
+  else
+    progress.message(fmt::format("saved {} in {:.2f} s", done->name, done->seconds));
 }
 
 double Trainer::State::validate(Progress& progress, MetricsLog* log, TrainResult& result, double elapsed) {
@@ -390,6 +413,12 @@ TrainResult Trainer::run() {
     return true;
   };
 
+  // Every return waits for the checkpoint write in flight: the run's last checkpoint is on disk when run() returns.
+  auto saves_done = [&] {
+    s.saved(progress, s.writer->wait());
+    return result;
+  };
+
   if (s.ts.step == 0 && s.opt.out)
     progress.message(fmt::format("training {} parameters on {} ({}), {} steps, run dir {}",
                                  [&] {
@@ -462,11 +491,11 @@ TrainResult Trainer::run() {
     //    is skipped on the device if they are non-finite, and this step's are read one step later -- or now, where
     //    a log line, validation or checkpoint needs them. Otherwise: read (a host sync), then update.
     if (deferred) {
-      if (pending && !take(*pending)) return result;
+      if (pending && !take(*pending)) return saves_done();
       s.step->update(lr, (summed[2] > 0).to(torch::kFloat32));
       pending.emplace(std::move(stats));
     } else {
-      if (!take(stats)) return result;
+      if (!take(stats)) return saves_done();
       s.step->update(lr);
     }
     s.ts.step = this_step;
@@ -476,7 +505,7 @@ TrainResult Trainer::run() {
     const bool valid_now = s.ts.step % tc.valid_every == 0;
     const bool save_now = s.ts.step % tc.save_every == 0;
     if (pending && (log_now || valid_now || save_now)) {
-      if (!take(*pending)) return result;
+      if (!take(*pending)) return saves_done();
       pending.reset();
     }
 
@@ -520,10 +549,11 @@ TrainResult Trainer::run() {
       }
     }
     if (save_now || result.converged) s.save(progress);
+    s.saved(progress, s.writer->poll());  // a background write that has finished since
     if (result.converged) break;
   }
 
-  if (pending && !take(*pending)) return result;  // a step left unread by a break
+  if (pending && !take(*pending)) return saves_done();  // a step left unread by a break
   s.ts.elapsed_s = elapsed();
   if (!stop_signal) stop_signal = agreed_stop_signal(*s.dist);  // a signal during the last step
   if (int sig = stop_signal) {
@@ -538,9 +568,10 @@ TrainResult Trainer::run() {
       s.validate(progress, log.get(), result, elapsed());
   }
   if (s.last_saved_step != s.ts.step) s.save(progress);
-  progress.finish();
   result.step = s.ts.step;
   result.last_checkpoint = s.last_checkpoint;
+  saves_done();
+  progress.finish();
   return result;
 }
 
