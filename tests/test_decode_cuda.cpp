@@ -283,3 +283,53 @@ TEST_F(DecodeKernels, SearchesOnTheKernelPathAgreeWithTheLibTorchPath) {
     }
   }
 }
+
+TEST_F(DecodeKernels, HeldShapesReplayTheirWarmedUpGraphsAndSearchAsFreshSearches) {
+  // translate's start-up (decode.prepare_shapes): a search holding three batch shapes, each warmed up (buffers
+  // allocated, step captured), then searched in turn: every batch replays its shape's graph from the first step and
+  // gives what a fresh search (its own eager step and capture) gives, token for token.
+  torch::NoGradGuard no_grad;
+  for (int kv_heads : {8, 1}) {
+    torch::manual_seed(107);
+    mqa::ModelConfig c;
+    c.type = "seq2seq";
+    c.encoder_layers = c.decoder_layers = 2;
+    c.d_model = 128;
+    c.heads = 8;
+    c.kv_heads = kv_heads;
+    c.d_k = c.d_v = 16;
+    c.d_ff = 256;
+    c.dropout = 0;
+    c.max_positions = 64;
+    mqa::Transformer m(c, 500, 0);
+    for (auto& p : m->parameters()) p.mul_(3.0);
+    m->to(torch::kCUDA);
+    m->eval();
+    std::vector<torch::Tensor> batches = {torch::randint(4, 500, {24, 20}, longs()),
+                                          torch::randint(4, 500, {16, 12}, longs()),
+                                          torch::randint(4, 500, {8, 28}, longs())};
+    batches[0].narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);  // padded sources
+    for (int64_t beam : {1, 4}) {
+      mqa::SearchOptions o;
+      o.beam_size = beam;
+      o.nbest = 1;
+      mqa::DecodeEngine engine(m, mqa::engine_options(torch::kBFloat16));
+      ASSERT_TRUE(engine.kernel_path());
+      auto held = mqa::make_search(engine, o);
+      held->keep_shapes(batches.size());
+      for (const auto& b : batches) held->warm_up(b);
+      int64_t compared = 0, equal = 0;
+      for (size_t i : {0, 1, 2, 0}) {
+        mqa::SearchTimings timings;
+        auto got = held->search(batches[i], &timings);
+        EXPECT_TRUE(timings.graph) << "kv_heads " << kv_heads << " beam " << beam << " batch " << i;
+        auto fresh = mqa::make_search(engine, o)->search(batches[i]);
+        for (size_t s = 0; s < fresh.size(); ++s, ++compared) equal += got[s][0].tokens == fresh[s][0].tokens;
+      }
+      std::cout << "[ held shapes kv_heads " << kv_heads << " beam " << beam << " ] " << equal << " of " << compared
+                << " sentences equal to a fresh search's\n";
+      EXPECT_EQ(equal, compared) << "kv_heads " << kv_heads << " beam " << beam;
+      EXPECT_TRUE(engine.graph_error().empty()) << engine.graph_error();
+    }
+  }
+}

@@ -19,6 +19,7 @@
 #include "mqa/decode/greedy_search.h"
 #include "mqa/decode/sampling.h"
 #include "mqa/decode/search.h"
+#include "mqa/decode/shape_cache.h"
 #include "mqa/model/transformer.h"
 
 using mqa::Hypothesis;
@@ -384,6 +385,64 @@ TEST(DecodeSearch, AReusedSearchGivesWhatAFreshOneGives) {
       }
       expect_each_alone_equal(model, b, o, second);
     }
+}
+
+TEST(DecodeSearch, ASearchHoldingSeveralShapesGivesWhatFreshOnesGive) {
+  // keep_shapes + warm_up (translate's start-up, decode.prepare_shapes): batches of three shapes, each warmed up
+  // (two steps, result dropped), then searched in turn and again after another shape took the buffers' place; a
+  // shape dropped for lack of room (keep 2 of 3) is prepared again on its next batch. Every result must be a fresh
+  // search's. (On CUDA the held shapes also replay their captured graphs: DecodeKernels in test_decode_cuda.cpp.)
+  Transformer model = untrained("seq2seq", 12, 1, 33);
+  torch::manual_seed(34);
+  const std::vector<torch::Tensor> batches = {random_sources({1, 6, 2, 9}, 12), random_sources({3, 5}, 12),
+                                              random_sources({7, 2, 4, 1, 5, 3}, 12), random_sources({4, 8, 2, 2}, 12)};
+  for (int64_t beam : {1, 3})
+    for (size_t keep : {3, 2}) {
+      auto o = options(beam, beam, 0.6);
+      mqa::DecodeEngine engine(model, mqa::engine_options(torch::kFloat32));
+      auto held = mqa::make_search(engine, o);
+      held->keep_shapes(keep);
+      for (size_t i = 0; i < 3; ++i) held->warm_up(batches[i]);
+      for (size_t i : {0, 1, 2, 0, 3, 1, 2}) {  // batch 3 has batch 0's shape
+        auto got = held->search(batches[i]);
+        auto fresh = mqa::make_search(engine, o)->search(batches[i]);
+        ASSERT_EQ(got.size(), fresh.size());
+        for (size_t s = 0; s < fresh.size(); ++s) {
+          ASSERT_EQ(got[s].size(), fresh[s].size()) << "beam " << beam << " keep " << keep << " batch " << i;
+          for (size_t k = 0; k < fresh[s].size(); ++k) {
+            EXPECT_EQ(got[s][k].tokens, fresh[s][k].tokens) << "beam " << beam << " keep " << keep << " batch " << i;
+            EXPECT_EQ(got[s][k].logprob, fresh[s][k].logprob);
+          }
+        }
+      }
+    }
+}
+
+TEST(DecodeSearch, ShapeCacheHoldsAtMostKeepShapesAndDropsTheOldestParked) {
+  mqa::ShapeCache<int> cache;
+  mqa::DecodeBatch batch;
+  std::unique_ptr<int> state;
+  std::unique_ptr<mqa::GraphSet> graph;
+  auto visit = [&](int64_t width) {  // selects a shape; returns what its state held (0 = new), then marks it
+    cache.select({1, 1, width}, batch, state, graph);
+    const int before = state ? *state : 0;
+    state = std::make_unique<int>(static_cast<int>(width));
+    return before;
+  };
+  cache.set_keep(3);
+  EXPECT_EQ(visit(8), 0);
+  EXPECT_EQ(visit(16), 0);
+  EXPECT_EQ(visit(24), 0);
+  EXPECT_EQ(cache.parked(), 2u);
+  EXPECT_EQ(visit(8), 8);    // held: comes back
+  EXPECT_EQ(visit(32), 0);   // a fourth shape: the one parked longest ago (16) goes
+  EXPECT_EQ(cache.parked(), 2u);
+  EXPECT_EQ(visit(16), 0);   // dropped: prepared again
+  EXPECT_EQ(visit(24), 0);   // 24 went when 16 came back (parked longest ago)
+  EXPECT_EQ(visit(16), 16);
+  cache.set_keep(1);         // the default: nothing parked
+  EXPECT_EQ(cache.parked(), 0u);
+  EXPECT_EQ(visit(24), 0);
 }
 
 TEST(DecodeSearch, BatchedSearchEqualsEachSentenceAlone) {

@@ -42,9 +42,9 @@ void write_json(const std::string& path, const mqa::TranslateStats& st, int beam
   std::ofstream out(path, std::ios::binary);
   out << fmt::format(
       "{{\n  \"sentences\": {},\n  \"skipped\": {},\n  \"source_tokens\": {},\n  \"output_tokens\": {},\n"
-      "  \"seconds\": {:.6f},\n  \"output_tokens_per_s\": {:.3f},\n  \"beam\": {},\n"
-      "  \"batches\": [\n    {}\n  ]\n}}\n",
-      st.sentences, st.skipped, st.source_tokens, st.output_tokens, st.seconds,
+      "  \"seconds\": {:.6f},\n  \"startup_seconds\": {:.6f},\n  \"output_tokens_per_s\": {:.3f},\n"
+      "  \"beam\": {},\n  \"batches\": [\n    {}\n  ]\n}}\n",
+      st.sentences, st.skipped, st.source_tokens, st.output_tokens, st.seconds, st.startup_seconds,
       st.output_tokens / std::max(st.seconds, 1e-9), beam, fmt::join(batches, ",\n    "));
   if (!out) throw std::runtime_error(fmt::format("{}: cannot write the results", path));
 }
@@ -100,9 +100,10 @@ void run_translate(const TranslateArgs& a) {
   if (!a.json.empty()) write_json(a.json, stats, config.decode.beam_size);
   if (!a.quiet)
     std::cerr << fmt::format("translate: {} sentences ({} skipped), {} source tokens, {} output tokens in {:.2f} s "
-                             "({:.0f} output tokens/s), beam {}\n",
+                             "({:.0f} output tokens/s), beam {}; start-up {:.2f} s\n",
                              stats.sentences, stats.skipped, stats.source_tokens, stats.output_tokens, stats.seconds,
-                             stats.output_tokens / std::max(stats.seconds, 1e-9), config.decode.beam_size);
+                             stats.output_tokens / std::max(stats.seconds, 1e-9), config.decode.beam_size,
+                             stats.startup_seconds);
 }
 
 void setup_translate(CLI::App& app) {

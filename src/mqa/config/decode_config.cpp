@@ -32,6 +32,10 @@ void declare_decode_keys(std::vector<KeyDef>& k) {
                   "a batch's source width is its longest source rounded up to a multiple of this (larger: fewer "
                   "batch shapes, so fewer CUDA graph captures, and more padding)",
                   range(1, 1 << 20)));
+  k.push_back(key("decode.prepare_shapes", S, &D::prepare_shapes,
+                  "with CUDA graphs: translate and eval allocate the buffers and capture the step of every batch "
+                  "shape before the first batch (start-up time, reported apart from the translating time) and hold "
+                  "them all; false (default): one shape at a time, prepared when its first batch comes (less GPU memory)"));
   k.push_back(key("decode.temperature", S, &D::temperature, "lm sampling temperature", range(1e-6, 1e6)));
   k.push_back(key("decode.top_k", S, &D::top_k, "lm sampling: keep the k most likely tokens; 0 = all",
                   range(0, 1 << 24)));

@@ -18,6 +18,10 @@ struct DecodeConfig {
   // A batch's source width (its longest source) rounded up to a multiple of this: larger gives fewer distinct batch
   // shapes, each of which costs a CUDA graph capture and first-use setup, for more padding.
   int width_multiple = 8;
+  // CUDA graphs: translate and eval prepare every batch shape (buffers, captured step) before the first batch and
+  // hold them all (more GPU memory); false: one shape at a time, prepared when its first batch comes. Off by default
+  // until measured on the GPU (issue 14; scripts/translate_throughput.sh runs both).
+  bool prepare_shapes = false;
   double temperature = 1.0;           // lm sampling
   int top_k = 0;                      // 0 = off
   double top_p = 1.0;                 // 1 = off

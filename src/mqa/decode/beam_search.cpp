@@ -148,6 +148,14 @@ void BeamSearch::update(const torch::Tensor& logits) {
 }
 
 std::vector<NBest> BeamSearch::search(const torch::Tensor& src, SearchTimings* timings) {
+  return run(src, timings, 0);
+}
+
+void BeamSearch::warm_up(const torch::Tensor& src) { run(src, nullptr, 2); }
+
+void BeamSearch::keep_shapes(size_t n) { shapes_.set_keep(n); }
+
+std::vector<NBest> BeamSearch::run(const torch::Tensor& src, SearchTimings* timings, int64_t step_limit) {
   Transformer& model = engine_.model();
   detail::check_source(model, src, "beam_search");
   const SearchOptions& o = options_;
@@ -163,10 +171,8 @@ std::vector<NBest> BeamSearch::search(const torch::Tensor& src, SearchTimings* t
   engine_.on_stream([&] {
     std::optional<Timer> timer;
     if (timings) timer.emplace(engine_.device()), timer->start();
-    if (!state_ || state_->sources != B || state_->steps != steps || state_->source_len != src.size(1)) {
-      graph_.reset();  // it reads the buffers of the previous shape
-      state_ = std::make_unique<State>();
-    }
+    shapes_.select({B, steps, src.size(1)}, batch_, state_, graph_);  // a held shape: its buffers and graph
+    if (!state_) state_ = std::make_unique<State>();
     engine_.start_sources(batch_, src, R, steps, o.bos_id, /*beams=*/true);
     State& st = *state_;
     const auto longs = batch_.pos.options(), floats = longs.dtype(torch::kFloat32);
@@ -222,7 +228,7 @@ std::vector<NBest> BeamSearch::search(const torch::Tensor& src, SearchTimings* t
 
     const int64_t ran = engine_.run(
         batch_, graph_, [&] { update(engine_.step(batch_)); }, [&](int64_t) { return st.done.all().item<bool>(); },
-        steps);
+        step_limit > 0 ? std::min(steps, step_limit) : steps);
     if (timings) timings->decode_ms = timer->stop(), timings->steps = ran, timings->graph = graph_ != nullptr;
 
     // Read the finished hypotheses back by following parents. Through accessors: item() per value went through

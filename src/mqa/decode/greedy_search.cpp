@@ -14,13 +14,20 @@ namespace mqa {
 // The device-side state of a batch: decode_ops::GreedyState, its pos / start / next being the batch's own tensors.
 struct GreedySearch::State {
   decode_ops::GreedyState s;
-  int64_t rows = 0, steps = 0;
 };
 
 GreedySearch::GreedySearch(DecodeEngine& engine, const SearchOptions& options) : engine_(engine), options_(options) {}
 GreedySearch::~GreedySearch() = default;
 
 std::vector<NBest> GreedySearch::search(const torch::Tensor& src, SearchTimings* timings) {
+  return run(src, timings, 0);
+}
+
+void GreedySearch::warm_up(const torch::Tensor& src) { run(src, nullptr, 2); }
+
+void GreedySearch::keep_shapes(size_t n) { shapes_.set_keep(n); }
+
+std::vector<NBest> GreedySearch::run(const torch::Tensor& src, SearchTimings* timings, int64_t step_limit) {
   Transformer& model = engine_.model();
   detail::check_source(model, src, "greedy_search");
   const SearchOptions& o = options_;
@@ -34,11 +41,8 @@ std::vector<NBest> GreedySearch::search(const torch::Tensor& src, SearchTimings*
   engine_.on_stream([&] {
     std::optional<Timer> timer;
     if (timings) timer.emplace(engine_.device()), timer->start();
-    if (!state_ || state_->rows != B || state_->steps != steps || batch_.source_len != src.size(1)) {
-      graph_.reset();  // it reads the buffers of the previous shape
-      state_ = std::make_unique<State>();
-      state_->rows = B, state_->steps = steps;
-    }
+    shapes_.select({B, steps, src.size(1)}, batch_, state_, graph_);  // a held shape: its buffers and graph
+    if (!state_) state_ = std::make_unique<State>();
     engine_.start_sources(batch_, src, 1, steps, o.bos_id, /*beams=*/false);
     decode_ops::GreedyState& s = state_->s;
     if (!s.done.defined()) {
@@ -60,7 +64,7 @@ std::vector<NBest> GreedySearch::search(const torch::Tensor& src, SearchTimings*
 
     const int64_t ran = engine_.run(
         batch_, graph_, [&] { decode_ops::greedy_pick(engine_.step(batch_), s); },
-        [&](int64_t) { return s.done.all().item<bool>(); }, steps);
+        [&](int64_t) { return s.done.all().item<bool>(); }, step_limit > 0 ? std::min(steps, step_limit) : steps);
     if (timings) timings->decode_ms = timer->stop(), timings->steps = ran, timings->graph = graph_ != nullptr;
 
     auto tokens = s.out.narrow(0, 0, ran).t().contiguous().cpu();  // [B, ran]

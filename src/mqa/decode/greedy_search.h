@@ -9,6 +9,7 @@
 #include "mqa/decode/hypothesis.h"
 #include "mqa/decode/sampling.h"
 #include "mqa/decode/search.h"
+#include "mqa/decode/shape_cache.h"
 #include "mqa/model/transformer.h"
 
 namespace mqa {
@@ -19,14 +20,19 @@ class GreedySearch : public Search {
   GreedySearch(DecodeEngine& engine, const SearchOptions& options);
   ~GreedySearch() override;
   std::vector<NBest> search(const torch::Tensor& src, SearchTimings* timings = nullptr) override;
+  void warm_up(const torch::Tensor& src) override;
+  void keep_shapes(size_t n) override;
 
  private:
   struct State;
+  // The search, stopped after step_limit steps when > 0 (warm_up).
+  std::vector<NBest> run(const torch::Tensor& src, SearchTimings* timings, int64_t step_limit);
   DecodeEngine& engine_;
   SearchOptions options_;
   DecodeBatch batch_;
   std::unique_ptr<State> state_;
   std::unique_ptr<GraphSet> graph_;
+  ShapeCache<State> shapes_;  // the buffers, state and graph of other shapes met (keep_shapes)
 };
 
 // One-shot seq2seq greedy search (an engine in options.precision for this call). src [B, S] long, right-padded, on

@@ -1,6 +1,6 @@
 // The interface translate, eval and bench drive: a seq2seq search (greedy or beam) on a DecodeEngine. A search
-// object keeps its batch buffers, device-side state and captured CUDA graph between calls, so that consecutive
-// batches of the same shape (translate pads them to that end) replay the same graph.
+// object keeps its batch buffers, device-side state and captured CUDA graph between calls, so that batches of the
+// same shape (translate pads them to that end) replay the same graph; with keep_shapes, for several shapes at once.
 #pragma once
 #include <torch/torch.h>
 
@@ -26,6 +26,12 @@ class Search {
   // src [B, S] long, right-padded with the model's pad id, on the engine's device. Returns per source (row order)
   // its n-best list, best first.
   virtual std::vector<NBest> search(const torch::Tensor& src, SearchTimings* timings = nullptr) = 0;
+  // Prepares searches of src's shape: allocates its buffers and (CUDA graphs) captures its step, by a search of src
+  // run for two steps whose result is dropped. Later searches of that shape start at full speed while the shape is
+  // held (keep_shapes).
+  virtual void warm_up(const torch::Tensor& src) = 0;
+  // How many batch shapes' buffers and graphs the search holds (shape_cache.h; default 1, the last one's).
+  virtual void keep_shapes(size_t n) = 0;
 };
 
 // Greedy search for beam_size 1, beam search otherwise.

@@ -26,6 +26,10 @@ struct TranslateOptions {
   int64_t batch_tokens = 4096;   // a batch holds rows x longest source <= batch_tokens (a longer sentence goes alone)
   int64_t width_multiple = 8;    // the longest source of a batch rounded up to a multiple of this
   bool strict = false;           // malformed line: throw instead of skipping
+  // CUDA graphs: every batch shape prepared (buffers, captured step) before the first batch, its time reported as
+  // start-up; the search holds all of them (more GPU memory). false: each shape prepared when its first batch comes
+  // (the default: decode.prepare_shapes).
+  bool prepare_shapes = false;
   std::string input_name = "input";  // names the input in messages ("FILE:LINE: ...")
   std::ostream* log = nullptr;   // warnings and progress; null = quiet
   double progress_seconds = 10;  // progress line at most this often (only for inputs of more than 100 lines)
@@ -56,7 +60,8 @@ struct TranslateStats {
   int64_t sentences = 0, skipped = 0;
   int64_t source_tokens = 0;
   int64_t output_tokens = 0;  // tokens of the best hypotheses, eos included (= decoder steps of the best path)
-  double seconds = 0;         // wall time of encoding + search (tokenisation excluded)
+  double seconds = 0;         // wall time of encoding + search (tokenisation and start-up excluded)
+  double startup_seconds = 0; // preparing the batch shapes before the first batch (TranslateOptions::prepare_shapes)
   std::vector<TranslateBatch> batches;  // in the order they ran
 };
 
