@@ -235,32 +235,47 @@ TEST_F(DecodeKernels, BeamCandidatesEqualTheLibTorchPath) {
   }
 }
 
+namespace {
+// A 2+2-layer seq2seq model on the GPU (d_model 128, h 8, d_k 16, 500 symbols, pad 0) with its weights scaled x3:
+// peaked distributions, as a trained model's, so fewer bf16 near-ties between two decoding paths.
+mqa::Transformer peaked_seq2seq(int kv_heads, uint64_t seed) {
+  torch::manual_seed(seed);
+  mqa::ModelConfig c;
+  c.type = "seq2seq";
+  c.encoder_layers = c.decoder_layers = 2;
+  c.d_model = 128;
+  c.heads = 8;
+  c.kv_heads = kv_heads;
+  c.d_k = c.d_v = 16;
+  c.d_ff = 256;
+  c.dropout = 0;
+  c.max_positions = 64;
+  mqa::Transformer m(c, 500, 0);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->parameters()) p.mul_(3.0);
+  }
+  m->to(torch::kCUDA);
+  m->eval();
+  return m;
+}
+
+mqa::SearchOptions best_only(int64_t beam) {  // beam 1 = greedy; the best hypothesis only
+  mqa::SearchOptions o;
+  o.beam_size = beam;
+  o.nbest = 1;
+  return o;
+}
+}  // namespace
+
 TEST_F(DecodeKernels, SearchesOnTheKernelPathAgreeWithTheLibTorchPath) {
   torch::NoGradGuard no_grad;
   for (int kv_heads : {8, 1}) {
-    torch::manual_seed(106);
-    mqa::ModelConfig c;
-    c.type = "seq2seq";
-    c.encoder_layers = c.decoder_layers = 2;
-    c.d_model = 128;
-    c.heads = 8;
-    c.kv_heads = kv_heads;
-    c.d_k = c.d_v = 16;
-    c.d_ff = 256;
-    c.dropout = 0;
-    c.max_positions = 64;
-    mqa::Transformer m(c, 500, 0);
-    {  // peaked distributions, as a trained model's: fewer bf16 near-ties between the two paths
-      for (auto& p : m->parameters()) p.mul_(3.0);
-    }
-    m->to(torch::kCUDA);
-    m->eval();
+    mqa::Transformer m = peaked_seq2seq(kv_heads, 106);
     auto src = torch::randint(4, 500, {24, 20}, longs());
     src.narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);  // padded sources
     for (int64_t beam : {1, 4}) {
-      mqa::SearchOptions o;
-      o.beam_size = beam;
-      o.nbest = 1;
+      const mqa::SearchOptions o = best_only(beam);
       mqa::DecodeEngine kernel(m, mqa::engine_options(torch::kBFloat16));
       ASSERT_TRUE(kernel.kernel_path());
       auto got = mqa::make_search(kernel, o)->search(src);
@@ -290,29 +305,13 @@ TEST_F(DecodeKernels, HeldShapesReplayTheirWarmedUpGraphsAndSearchAsFreshSearche
   // gives what a fresh search (its own eager step and capture) gives, token for token.
   torch::NoGradGuard no_grad;
   for (int kv_heads : {8, 1}) {
-    torch::manual_seed(107);
-    mqa::ModelConfig c;
-    c.type = "seq2seq";
-    c.encoder_layers = c.decoder_layers = 2;
-    c.d_model = 128;
-    c.heads = 8;
-    c.kv_heads = kv_heads;
-    c.d_k = c.d_v = 16;
-    c.d_ff = 256;
-    c.dropout = 0;
-    c.max_positions = 64;
-    mqa::Transformer m(c, 500, 0);
-    for (auto& p : m->parameters()) p.mul_(3.0);
-    m->to(torch::kCUDA);
-    m->eval();
+    mqa::Transformer m = peaked_seq2seq(kv_heads, 107);
     std::vector<torch::Tensor> batches = {torch::randint(4, 500, {24, 20}, longs()),
                                           torch::randint(4, 500, {16, 12}, longs()),
                                           torch::randint(4, 500, {8, 28}, longs())};
     batches[0].narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);  // padded sources
     for (int64_t beam : {1, 4}) {
-      mqa::SearchOptions o;
-      o.beam_size = beam;
-      o.nbest = 1;
+      const mqa::SearchOptions o = best_only(beam);
       mqa::DecodeEngine engine(m, mqa::engine_options(torch::kBFloat16));
       ASSERT_TRUE(engine.kernel_path());
       auto held = mqa::make_search(engine, o);
