@@ -28,7 +28,6 @@ class ShapeCache {
     keep_ = std::max<size_t>(1, keep);
     trim();
   }
-  size_t keep() const { return keep_; }
   size_t parked() const { return parked_.size(); }
 
   // Makes (batch, state, graph) those of shape `key`. A new shape gets an empty state and no graph (the search then

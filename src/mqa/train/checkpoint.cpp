@@ -13,9 +13,9 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <type_traits>
-#include <sstream>
 
 #include <fmt/format.h>
 
