@@ -98,6 +98,19 @@ TEST(ConfigErrors, RelationsBetweenKeys) {
   EXPECT_NE(msg.find("gqa.yaml:3:3: model.kv_heads: 3 does not divide model.heads (8)"), std::string::npos) << msg;
 }
 
+// The cosine schedule decays from the end of the warmup to train.max_steps: a run shorter than its warmup has no
+// decay to run, refused when the config is read, not at the trainer's first step.
+TEST(ConfigErrors, CosineScheduleNeedsMoreStepsThanWarmup) {
+  mqa::test::TempDir dir;
+  dir.write("short.yaml", "train:\n  schedule: cosine\n  warmup_steps: 500\n  max_steps: 400\n");
+  std::string msg = error_of([&] { load_config(dir.path("short.yaml")); });
+  EXPECT_NE(msg.find("short.yaml:4:3: train.max_steps: 400 leaves no steps for the cosine decay"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("train.warmup_steps (500, " + dir.path("short.yaml") + ":3:3)"), std::string::npos) << msg;
+  EXPECT_NO_THROW(load_config(dir.path("short.yaml"), {"train.max_steps=501"}));
+  EXPECT_NO_THROW(load_config(dir.path("short.yaml"), {"train.schedule=inverse_sqrt"}));
+}
+
 // Issue 15: prepare kept 256-token targets, the batcher adds bos (257 positions) and a model of 256 positions
 // aborted in its embedding at the first such batch. The config is refused instead, naming both keys' places.
 TEST(ConfigErrors, Seq2SeqMaxLenMustLeaveRoomForBos) {

@@ -39,6 +39,26 @@ TEST(TrainSchedule, ConstantWarmsUpThenStaysFlat) {
   EXPECT_DOUBLE_EQ(none.at(1), 3e-4);
 }
 
+TEST(TrainSchedule, CosineWarmsUpThenFallsToItsFinalRatioAtTheLastStepAndStays) {
+  LrSchedule s("cosine", 1.0, 10, 110, 0.1);
+  EXPECT_DOUBLE_EQ(s.at(5), 0.5);
+  EXPECT_DOUBLE_EQ(s.at(10), 1.0);
+  EXPECT_NEAR(s.at(60), 0.55, 1e-12);   // halfway: 0.1 + 0.9 * 0.5 * (1 + cos(pi / 2))
+  EXPECT_NEAR(s.at(35), 0.1 + 0.9 * 0.5 * (1 + std::sqrt(0.5)), 1e-12);  // a quarter: cos(pi / 4)
+  EXPECT_NEAR(s.at(110), 0.1, 1e-12);
+  EXPECT_NEAR(s.at(500), 0.1, 1e-12);  // past max_steps (a resumed run given more steps): flat at the floor
+  EXPECT_GT(s.at(59), s.at(60));
+  LrSchedule to_zero("cosine", 2.0, 0, 100, 0.0);
+  EXPECT_NEAR(to_zero.at(50), 1.0, 1e-12);
+  EXPECT_NEAR(to_zero.at(100), 0.0, 1e-12);
+}
+
+TEST(TrainSchedule, CosineNeedsMoreStepsThanItsWarmupAndARatioInZeroOne) {
+  EXPECT_THROW(LrSchedule("cosine", 1.0, 100, 100), std::invalid_argument);
+  EXPECT_THROW(LrSchedule("cosine", 1.0, 10, 100, 1.5), std::invalid_argument);
+  EXPECT_NO_THROW(LrSchedule("inverse_sqrt", 1.0, 100, 100));  // other schedules ignore max_steps
+}
+
 // The shipped configs state their learning rate (train.lr has no default); their schedules, by hand.
 TEST(TrainSchedule, ShippedConfigsGiveHandComputedRates) {
   // Quickstart: Adam, inverse_sqrt, lr 0.002, warmup 50.
@@ -54,10 +74,15 @@ TEST(TrainSchedule, ShippedConfigsGiveHandComputedRates) {
   LrSchedule scaled(load_config(mqa::test::source_path("configs/wmt14/scaled/multi_query.yaml")).config.train);
   EXPECT_DOUBLE_EQ(scaled.at(100), 0.0005);  // 0.001 * 100 / 200
   EXPECT_DOUBLE_EQ(scaled.at(800), 0.0005);  // 0.001 * sqrt(200 / 800)
+  // Table 3 real: Adam, cosine, lr 7e-4, warmup 500, 5000 steps, down to 10%.
+  LrSchedule lm(load_config(mqa::test::source_path("configs/lm1b/real/heads2_dk32.yaml")).config.train);
+  EXPECT_DOUBLE_EQ(lm.at(250), 0.00035);
+  EXPECT_NEAR(lm.at(2750), 0.000385, 1e-15);  // halfway: 7e-4 * (0.1 + 0.9 / 2)
+  EXPECT_NEAR(lm.at(5000), 0.00007, 1e-15);
 }
 
 TEST(TrainSchedule, UnknownNameIsAnError) {
-  EXPECT_THROW(LrSchedule("cosine", 1.0, 1), std::invalid_argument);
+  EXPECT_THROW(LrSchedule("linear", 1.0, 1), std::invalid_argument);
 }
 
 // Two real tokens and one pad over a 4-word vocabulary, worked by hand in tensor2tensor's form (the target word

@@ -329,6 +329,12 @@ void validate_config(const Config& c, const std::vector<ConfigOrigin>& origins) 
     throw fail("decode.nbest", fmt::format("{} exceeds decode.beam_size ({})", c.decode.nbest, c.decode.beam_size));
   if (c.data.seq_len > m.max_positions && m.type == "lm")
     throw fail("data.seq_len", fmt::format("{} exceeds model.max_positions ({})", c.data.seq_len, m.max_positions));
+  if (c.train.schedule == "cosine" && c.train.max_steps <= c.train.warmup_steps)
+    throw fail("train.max_steps",
+               fmt::format("{} leaves no steps for the cosine decay, which runs from train.warmup_steps ({}, {}) to "
+                           "train.max_steps; expected more than {}",
+                           c.train.max_steps, c.train.warmup_steps, where_is(origins, "train.warmup_steps"),
+                           c.train.warmup_steps));
   // prepare keeps sentences of up to data.max_len tokens, and the batcher adds bos to the target: [bos, y1..yn] in,
   // [y1..yn, eos] out, n + 1 decoder positions. (An lm packs its stream into data.seq_len, checked above.)
   if (m.type == "seq2seq" && c.data.max_len + 1 > m.max_positions)

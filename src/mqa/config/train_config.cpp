@@ -13,9 +13,12 @@ void declare_train_keys(std::vector<KeyDef>& k) {
                   range(0, 1e6)));
   k.push_back(key("train.schedule", S, &T::schedule,
                   "inverse_sqrt: linear warmup to lr, then lr*sqrt(warmup/step); rsqrt_decay: lr/sqrt(max(step, "
-                  "warmup)) (Adafactor's); constant: linear warmup then flat",
-                  one_of({"inverse_sqrt", "rsqrt_decay", "constant"})));
+                  "warmup)) (Adafactor's); constant: linear warmup then flat; cosine: linear warmup, then half a "
+                  "cosine down to lr*final_lr_ratio at train.max_steps (a fixed-budget run ends annealed)",
+                  one_of({"inverse_sqrt", "rsqrt_decay", "constant", "cosine"})));
   k.push_back(key("train.warmup_steps", S, &T::warmup_steps, "warmup steps", range(0, 1e9)));
+  k.push_back(key("train.final_lr_ratio", S, &T::final_lr_ratio,
+                  "cosine schedule: the learning rate at train.max_steps as a fraction of train.lr", range(0, 1)));
   k.push_back(key("train.beta1", S, &T::beta1, "Adam beta1 (Adafactor's momentum is train.adafactor_beta1)",
                   range(0, 0.9999)));
   k.push_back(key("train.beta2", S, &T::beta2, "Adam beta2", range(0, 0.999999)));

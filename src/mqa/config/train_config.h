@@ -7,8 +7,9 @@ namespace mqa {
 struct TrainConfig {
   std::string optimizer = "adam";     // adam | adafactor
   double lr = 0.0;                    // peak or scale of the schedule; 0 = not set: training requires it
-  std::string schedule = "inverse_sqrt";  // inverse_sqrt | rsqrt_decay | constant
+  std::string schedule = "inverse_sqrt";  // inverse_sqrt | rsqrt_decay | constant | cosine
   int warmup_steps = 4000;
+  double final_lr_ratio = 0.1;         // cosine: the rate at max_steps, as a fraction of lr
   double beta1 = 0.9;                 // Adam only; Adafactor's momentum is adafactor_beta1
   double beta2 = 0.98;                // Adam only
   double eps = 1e-9;                  // Adam only
