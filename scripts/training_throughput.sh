@@ -8,12 +8,13 @@
 #      for TRAIN_BATCHES (default 128 256 384, stopping at the first that does not fit), and the old path at the
 #      best batch (train.fused_optimizer=false, weight_cast=per_batch, loss_chunk=0, fold_query_heads=false);
 #   3. per-token training cost of multi-head vs multi-query (and their local rows) at the best batch, and
-#      multi-query on the old path; every bench run lists the attention calls of one step and the SDPA backend of
-#      each (--attention-kernels);
+#      multi-query on the old path; base and multi-query again with the residual stream in bf16
+#      (train.bf16_residual=true: no fp32 layer norms, adds and casts of activations); every bench run of the
+#      new path lists the attention calls of one step and the SDPA backend of each (--attention-kernels);
 #   4. one profiled step of the baseline at the best batch, kernels by class (scripts/profile_report.py);
 #   5. loss curves: 300 steps of `mqa train` on the built-in corpus (the quickstart model, multi-query, on CUDA
-#      in bf16, train.accumulate 2), new path vs old path with the same seed, beside the old path run again
-#      (run-to-run noise) and with another seed (seed spread);
+#      in bf16, train.accumulate 2), new path vs old path with the same seed, the new path with the bf16 residual
+#      stream, beside the old path run again (run-to-run noise) and with another seed (seed spread);
 #   6. a summary table, last.
 # Bench steps are the trainer's own (train_step.h) with Adam, label smoothing 0.1 and clip_norm 1.0. Writes into
 # $OUT: cuda_tests.log, throughput.jsonl, throughput.log, train_profile.md (+ .train.json), curves/*.jsonl,
@@ -62,6 +63,10 @@ done
 echo "best MFU $best_mfu at batch $best_batch"
 if [[ $best_batch -gt 0 ]]; then
   bench configs/wmt14/base.yaml base_s256_old_path "$best_batch" "${old_path[@]}" && grep "^bench train" "$log" | tail -1
+  for row in base multi_query; do
+    bench configs/wmt14/$row.yaml ${row}_s256_bf16_residual "$best_batch" --set train.bf16_residual=true \
+      && grep "^bench train" "$log" | tail -1
+  done
   for row in ${TRAIN_ROWS:-multi_query multi_head_local multi_query_local}; do
     bench configs/wmt14/$row.yaml ${row}_s256 "$best_batch" --attention-kernels && grep "^bench train" "$log" | tail -1
   done
@@ -70,7 +75,9 @@ if [[ $best_batch -gt 0 ]]; then
       --attention-kernels --set bench.warmup=1 --set bench.repeats=2
   fi
   stamp "profiled step"
-  timeout 150 $mqa bench train configs/wmt14/base.yaml --label base_s256_profiled "${common[@]}" \
+  # PROFILE_SETS: extra --set arguments for the profiled step (e.g. "--set train.bf16_residual=true")
+  # shellcheck disable=SC2086
+  timeout 150 $mqa bench train configs/wmt14/base.yaml --label base_s256_profiled "${common[@]}" ${PROFILE_SETS:-} \
     --set bench.repeats=1 --set bench.train_batch_size="$best_batch" --profile "$out/train_profile" >> "$log" 2>&1 \
     && python3 scripts/profile_report.py "$out/train_profile.train.json" --steps 1 \
          --label "base, B $best_batch, S = T = 256, one training step (new path)" --out "$out/train_profile.md" | head -40
@@ -89,10 +96,11 @@ curve() {  # curve NAME [extra args]
   cp "/tmp/mqa-curve-$name/metrics.jsonl" "$out/curves/$name.jsonl" 2>/dev/null
   stamp "curve $name: rc $rc; $(tail -1 "$out/curves/$name.log")"
 }
-curves=${TRAIN_CURVES:-new old old_again old_seed2}
+curves=${TRAIN_CURVES:-new bf16_residual old old_again old_seed2}
 for name in $curves; do
   case $name in
     new) curve new ;;
+    bf16_residual) curve bf16_residual --set train.bf16_residual=true ;;
     old) curve old "${old_path[@]}" ;;
     old_again) curve old_again "${old_path[@]}" ;;
     old_seed2) curve old_seed2 "${old_path[@]}" --set train.seed=2 ;;
@@ -123,6 +131,14 @@ if "base_s256" in cost and "multi_query_s256" in cost:
           f" paper 13.0 / 13.2 = 0.985)")
 old = [r for r in rows if r["label"] == "base_s256_old_path"]
 new = [r for r in rows if r["label"] == "base_s256" and int(r["batch"]) == int(best)]
+low = [r for r in rows if r["label"] == "base_s256_bf16_residual"]
+if low and new:
+    print(f"\nbf16 residual stream / new path step time at batch {best}: {low[0]['step_ms']['median']:.1f} / "
+          f"{new[0]['step_ms']['median']:.1f} ms; MFU {100 * low[0]['mfu']:.1f}% "
+          f"(acceptance: >= 50%: {'met' if low[0]['mfu'] >= 0.5 else 'NOT met'})")
+if "base_s256_bf16_residual" in cost and "multi_query_s256_bf16_residual" in cost:
+    a, b = cost["base_s256_bf16_residual"], cost["multi_query_s256_bf16_residual"]
+    print(f"multi-query / multi-head per-token cost with the bf16 residual stream: {b:.3f} / {a:.3f} us = {b / a:.3f}")
 if old and new:
     print(f"\nnew / old path step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
           f"{old[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * old[0]['mfu']:.1f}% "
@@ -132,7 +148,7 @@ for r in rows:
     if r.get("attention_kernels"):
         print(f"- {r['label']}:")
         for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
-names = [n for n in ["new", "old", "old_again", "old_seed2"] if n in curve_names]
+names = [n for n in ["new", "bf16_residual", "old", "old_again", "old_seed2"] if n in curve_names]
 curves = {n: curve(n) for n in names}
 steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if all(curves[n][0] for n in names) else []
 print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
@@ -142,7 +158,8 @@ if steps:
     for s in steps:
         print(f"| {s} | " + " | ".join(f"{curves[n][0][s]:.4f}" for n in names) + " |")
     def gap(a, b): return max(abs(curves[a][0][s] - curves[b][0][s]) for s in steps)
-    for a, b, what in [("new", "old", "new vs old path"), ("old", "old_again", "run to run"),
+    for a, b, what in [("new", "old", "new vs old path"), ("bf16_residual", "new", "bf16 residual vs new path"),
+                       ("old", "old_again", "run to run"),
                        ("old", "old_seed2", "seed spread")]:
         if a in names and b in names:
             print(f"- max |{a} - {b}| ({what}): {gap(a, b):.4f}")

@@ -1,7 +1,8 @@
 // CUDA-only checks of the training step's fused paths (skipped without a GPU; the 2.x code they cover is built
 // only there): ATen's fused AdamW against LibTorch's AdamW, checkpoints moving between the two, the multi-tensor
-// gradient clip, the chunked loss on bf16 logits, and whole-sequence attention with folded query heads against
-// the plain reference path, forward and backward, with no variant left to SDPA's math kernel.
+// gradient clip, the chunked loss on bf16 logits, the bf16 residual stream, and whole-sequence attention with
+// folded query heads against the plain reference path, forward and backward, with no variant left to SDPA's math
+// kernel.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -12,6 +13,7 @@
 #include "mqa/train/fused_adamw.h"
 #include "mqa/train/grad_clip.h"
 #include "mqa/train/loss.h"
+#include "mqa/util/autocast_state.h"
 
 namespace {
 
@@ -102,6 +104,50 @@ TEST_F(CudaTrain, MultiTensorClipEqualsPerParameterClip) {
 }
 
 // bf16 logits of a 32000-word vocabulary: chunks of 256 rows against the whole fp32 log-softmax.
+// train.bf16_residual on the GPU: the layer norms take bf16 in and give bf16 out through the CUDA kernel (bf16
+// weights), and a forward and backward of the whole model agrees with autocast's fp32 stream to bf16 rounding.
+TEST_F(CudaTrain, Bf16ResidualModelMatchesTheFp32StreamForwardAndBackward) {
+  mqa::ModelConfig c;
+  c.type = "seq2seq";
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.d_model = 256;
+  c.heads = 8;
+  c.kv_heads = 1;
+  c.d_k = 32;
+  c.d_v = 32;
+  c.d_ff = 1024;
+  c.dropout = 0;
+  c.max_positions = 128;
+  torch::manual_seed(17);
+  mqa::Transformer m(c, 1000, 0);
+  m->to(torch::kCUDA);
+  m->train();
+  auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kLong);
+  auto src = torch::randint(4, 1000, {4, 64}, opts), tgt = torch::randint(4, 1000, {4, 64}, opts);
+  src.narrow(1, 40, 24)[2].fill_(0);
+  auto run = [&](bool bf16_residual) {
+    m->zero_grad();
+    torch::Tensor logits, memory;
+    {
+      mqa::Autocast autocast(torch::kCUDA, torch::kBFloat16, bf16_residual);
+      memory = m->encode(src).memory;
+      logits = m->forward(src, tgt);
+    }
+    EXPECT_EQ(memory.scalar_type(), bf16_residual ? torch::kBFloat16 : torch::kFloat32);
+    logits.to(torch::kFloat32).pow(2).mean().backward();
+    std::vector<torch::Tensor> out{logits.detach()};
+    for (auto& p : m->parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  auto fp32_stream = run(false);
+  auto bf16_stream = run(true);
+  EXPECT_LT(relative_error(bf16_stream[0], fp32_stream[0]), 3e-2) << "logits";
+  for (size_t i = 1; i < fp32_stream.size(); ++i)
+    EXPECT_LT(relative_error(bf16_stream[i], fp32_stream[i]), 1e-1) << "gradient " << i;
+  EXPECT_FALSE(mqa::autocast_low_precision_residual());
+}
+
 TEST_F(CudaTrain, ChunkedLossOnBf16LogitsEqualsTheWholeFp32Computation) {
   torch::manual_seed(3);
   auto base = (torch::randn({4, 300, 32000}, torch::kCUDA) * 4).to(torch::kBFloat16);

@@ -103,6 +103,90 @@ TEST(TrainStep, PerStepWeightCastGivesTheStepsOfPerBatch) {
     EXPECT_LT((params[0][i] - params[1][i]).abs().max().item<double>(), 1e-6) << i;
 }
 
+// train.bf16_residual: autocast_layer_norm inside an Autocast region that asks for the low-precision residual is
+// layer norm computed on the bf16 input with the bf16 copies of its weight and bias (bypassing autocast's fp32
+// policy), and its gradients still reach the fp32 weights; outside such a region it is the module itself.
+TEST(Bf16Residual, LayerNormReadsAndWritesBf16WithTheWeightsBf16Copies) {
+  torch::manual_seed(3);
+  torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({8}));
+  {
+    torch::NoGradGuard no_grad;
+    norm->weight.normal_(1.0, 0.3);
+    norm->bias.normal_(0.0, 0.3);
+  }
+  auto x = torch::randn({5, 8}) * 3 + 1;
+  torch::Tensor y;
+  {
+    Autocast autocast(torch::kCPU, torch::kBFloat16, /*low_precision_residual=*/true);
+    EXPECT_TRUE(autocast_low_precision_residual());
+    y = autocast_layer_norm(norm, x);
+    EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+    auto expected = torch::layer_norm(x.to(torch::kBFloat16), {8}, norm->weight.to(torch::kBFloat16),
+                                      norm->bias.to(torch::kBFloat16), 1e-5);
+    EXPECT_TRUE(torch::equal(y, expected));
+    EXPECT_TRUE(autocast_enabled(torch::kCPU)) << "autocast back on after the layer norm";
+    EXPECT_EQ(autocast_residual(x).scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_FALSE(autocast_low_precision_residual()) << "the region's setting ends with it";
+  EXPECT_LT((y.to(torch::kFloat32) - norm(x)).abs().max().item<double>(), 0.05) << "bf16 rounding only";
+  y.to(torch::kFloat32).pow(2).sum().backward();
+  ASSERT_TRUE(norm->weight.grad().defined());
+  EXPECT_EQ(norm->weight.grad().scalar_type(), torch::kFloat32);
+  EXPECT_GT(norm->weight.grad().abs().sum().item<double>(), 0.0);
+  // Outside the region, and in a region without it: the module, and autocast_residual leaves x alone.
+  EXPECT_TRUE(torch::equal(autocast_layer_norm(norm, x), norm(x)));
+  Autocast plain(torch::kCPU, torch::kBFloat16);
+  EXPECT_FALSE(autocast_low_precision_residual());
+  EXPECT_EQ(autocast_residual(x).scalar_type(), torch::kFloat32);
+}
+
+// The model under bf16 autocast: with the low-precision residual the encoder's output (the stream after its final
+// layer norm) is bf16, without it fp32 (autocast's layer norm), and the two agree to bf16 rounding. Then three
+// training steps each way: the losses follow each other to within bf16 noise, and the master weights stay fp32.
+TEST(Bf16Residual, TheStreamStaysBf16AndTrainsAsTheFp32Stream) {
+  for (const char* norm : {"pre", "post"}) {
+    auto c = test::tiny_config({"model.dropout=0", "train.clip_norm=1", std::string("model.norm=") + norm});
+    torch::manual_seed(7);
+    auto model = build_model(c.config, 30, 0);
+    auto batch = random_batches(1, 5, 30)[0];
+    torch::Tensor low, high;
+    {
+      torch::NoGradGuard no_grad;
+      Autocast autocast(torch::kCPU, torch::kBFloat16, true);
+      low = model->encode(batch.src).memory;
+    }
+    {
+      torch::NoGradGuard no_grad;
+      Autocast autocast(torch::kCPU, torch::kBFloat16, false);
+      high = model->encode(batch.src).memory;
+    }
+    EXPECT_EQ(low.scalar_type(), torch::kBFloat16) << norm;
+    EXPECT_EQ(high.scalar_type(), torch::kFloat32) << norm;
+    EXPECT_LT((low.to(torch::kFloat32) - high).abs().max().item<double>(), 0.1) << norm;
+
+    std::vector<std::vector<double>> losses;
+    for (bool bf16_residual : {false, true}) {
+      auto cs = test::tiny_config({"model.dropout=0", "train.clip_norm=1", std::string("model.norm=") + norm,
+                                   std::string("train.bf16_residual=") + (bf16_residual ? "true" : "false")});
+      torch::manual_seed(7);
+      auto m = build_model(cs.config, 30, 0);
+      auto opt = make_optimizer(cs.config.train, m->parameters());
+      TrainStep step(m, *opt, cs.config.train, torch::kCPU, torch::kBFloat16, nullptr);
+      losses.emplace_back();
+      for (int s = 0; s < 3; ++s) {
+        auto batches = random_batches(2, 100 + s, 30);
+        auto sums = step.compute_gradients(batches, batches[0].tgt_tokens + batches[1].tgt_tokens);
+        step.update(3e-3);
+        losses.back().push_back(sums.loss.item<double>());
+      }
+      for (const auto& p : m->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+    }
+    for (int s = 0; s < 3; ++s)
+      EXPECT_NEAR(losses[1][s], losses[0][s], 2e-2 * losses[0][s]) << norm << " step " << s + 1;
+    EXPECT_NE(losses[1][2], losses[0][2]) << norm << ": the switch reached the step (bf16 adds round differently)";
+  }
+}
+
 // The multi-tensor norm and clip against the per-parameter one, and against a hand count: gradients (3, 4) and
 // (12): norm sqrt(9 + 16 + 144) = 13; clipped to 6.5 every gradient is halved.
 TEST(GradClip, ForeachAndPerParameterGiveTheHandComputedNormAndScale) {

@@ -327,8 +327,10 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
   if (!profile.empty()) std::cout << "kernel trace of one step (after the timed ones): " << o.profile_trace << "\n";
   const auto& t = s.config.train;
   const std::string path = fmt::format(
-      "{}, weight_cast {}, loss_chunk {}, fold_query_heads {}, accumulate {}, label_smoothing {}, clip_norm {}",
-      r.optimizer, t.weight_cast, t.loss_chunk, t.fold_query_heads, t.accumulate, t.label_smoothing, t.clip_norm);
+      "{}, weight_cast {}, loss_chunk {}, fold_query_heads {}, bf16_residual {}, accumulate {}, label_smoothing {}, "
+      "clip_norm {}",
+      r.optimizer, t.weight_cast, t.loss_chunk, t.fold_query_heads, t.bf16_residual, t.accumulate, t.label_smoothing,
+      t.clip_norm);
   std::cout << "  step: " << path << "\n";
   Json kernels;
   if (attention_kernels) {
@@ -365,6 +367,7 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
       .str("weight_cast", t.weight_cast)
       .num("loss_chunk", int64_t{t.loss_chunk})
       .flag("fold_query_heads", t.fold_query_heads)
+      .flag("bf16_residual", t.bf16_residual)
       .num("accumulate", int64_t{t.accumulate})
       .str("device", device_name(s.device))
       .str("torch", mqa::torch_version())

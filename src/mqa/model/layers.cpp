@@ -39,8 +39,9 @@ AttentionOptions cross_attention_options(const ModelConfig& c) { return encoder_
 namespace {
 torch::Tensor apply_residual(const torch::Tensor& x, torch::nn::LayerNorm& norm, bool pre_norm, double dropout,
                              bool training, const std::function<torch::Tensor(const torch::Tensor&)>& f) {
-  if (pre_norm) return x + torch::dropout(f(norm(x)), dropout, training);
-  return norm(x + torch::dropout(f(x), dropout, training));
+  // autocast_layer_norm: under autocast with train.bf16_residual the stream stays bf16 (util/autocast_state.h).
+  if (pre_norm) return x + torch::dropout(f(autocast_layer_norm(norm, x)), dropout, training);
+  return autocast_layer_norm(norm, x + torch::dropout(f(x), dropout, training));
 }
 }  // namespace
 

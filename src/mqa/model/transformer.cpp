@@ -68,7 +68,8 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& tokens, const torch::T
   auto x = table(tokens) * std::sqrt(static_cast<double>(config_.d_model));
   auto pos = position_embedding ? position_embedding->weight.index_select(0, positions)
                                 : sinusoid_table.index_select(0, positions);
-  return dropout(x + pos.unsqueeze(0).to(x.scalar_type()));
+  // The residual stream starts here: in bf16 under autocast with train.bf16_residual (util/autocast_state.h).
+  return dropout(autocast_residual(x + pos.unsqueeze(0).to(x.scalar_type())));
 }
 
 torch::Tensor TransformerImpl::output_logits(const torch::Tensor& x) {
@@ -86,7 +87,7 @@ EncoderOutput TransformerImpl::encode(const torch::Tensor& src) {
   out.padding = src.eq(pad_id_);  // [B, S]
   auto x = embed(src, torch::arange(src.size(1), src.options()), src_embedding);
   for (auto& layer : *encoder_layers) x = layer->as<EncoderLayer>()->forward(x, out.padding);
-  out.memory = encoder_norm ? encoder_norm(x) : x;
+  out.memory = encoder_norm ? autocast_layer_norm(encoder_norm, x) : x;
   return out;
 }
 
@@ -96,7 +97,7 @@ torch::Tensor TransformerImpl::decode(const torch::Tensor& tgt_in, const Encoder
   torch::Tensor memory, padding;
   if (enc) memory = enc->memory, padding = enc->padding;
   for (auto& layer : *decoder_layers) x = layer->as<DecoderLayer>()->forward(x, memory, padding);
-  if (decoder_norm) x = decoder_norm(x);
+  if (decoder_norm) x = autocast_layer_norm(decoder_norm, x);
   return output_logits(x);  // [B, T, V]
 }
 

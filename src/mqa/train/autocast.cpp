@@ -13,7 +13,7 @@ void leave_region() {
 }
 }  // namespace
 
-Autocast::Autocast(const torch::Device& device, torch::ScalarType dtype) {
+Autocast::Autocast(const torch::Device& device, torch::ScalarType dtype, bool low_precision_residual) {
   if (dtype == torch::kFloat32) return;
   TORCH_CHECK(device.is_cuda() || device.is_cpu(), "autocast: unsupported device ", device);
   active_ = true;
@@ -22,12 +22,15 @@ Autocast::Autocast(const torch::Device& device, torch::ScalarType dtype) {
   prev_dtype_ = autocast_dtype(type_);
   set_autocast_enabled(type_, true);
   set_autocast_dtype(type_, dtype);
+  prev_low_precision_residual_ = autocast_low_precision_residual();
+  set_autocast_low_precision_residual(low_precision_residual);
   at::autocast::increment_nesting();
 }
 
 Autocast::~Autocast() {
   if (!active_) return;
   leave_region();
+  set_autocast_low_precision_residual(prev_low_precision_residual_);
   set_autocast_enabled(type_, prev_enabled_);
   set_autocast_dtype(type_, prev_dtype_);
 }

@@ -15,7 +15,9 @@ namespace mqa {
 
 class Autocast {
  public:
-  Autocast(const torch::Device& device, torch::ScalarType dtype);
+  // low_precision_residual: the residual stream and layer norms in `dtype` too (util/autocast_state.h,
+  // train.bf16_residual); no effect for fp32.
+  Autocast(const torch::Device& device, torch::ScalarType dtype, bool low_precision_residual = false);
   ~Autocast();
   Autocast(const Autocast&) = delete;
   Autocast& operator=(const Autocast&) = delete;
@@ -25,6 +27,7 @@ class Autocast {
   c10::DeviceType type_ = c10::DeviceType::CPU;
   bool prev_enabled_ = false;
   torch::ScalarType prev_dtype_ = torch::kFloat32;
+  bool prev_low_precision_residual_ = false;
 };
 
 // Keeps autocast's cache of cast weights alive from construction to destruction (see above). Inactive for fp32.

@@ -43,7 +43,7 @@ TrainStep::Sums TrainStep::compute_gradients(const std::vector<Batch>& batches, 
       if (reducer_ && i + 1 == batches.size()) reducer_->arm();  // the last backward all-reduces as it goes
       LossSums l;
       {
-        Autocast autocast(device_, precision_);
+        Autocast autocast(device_, precision_, config_.bf16_residual);
         auto src = b.src.defined() ? to_device(b.src) : torch::Tensor();
         auto logits = model_->forward(src, to_device(b.tgt_in));  // [B, T, V]
         l = label_smoothed_loss(logits, to_device(b.tgt_out), model_->pad_id(), config_.label_smoothing,

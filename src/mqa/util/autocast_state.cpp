@@ -77,4 +77,31 @@ torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tenso
                                        bias.defined() ? autocast_weight(bias) : bias);
 }
 
+namespace {
+thread_local bool low_precision_residual = false;
+}  // namespace
+
+bool autocast_low_precision_residual() { return low_precision_residual; }
+void set_autocast_low_precision_residual(bool on) { low_precision_residual = on; }
+
+torch::Tensor autocast_residual(const torch::Tensor& x) {
+  return low_precision_residual ? cast_for_autocast(x) : x;
+}
+
+torch::Tensor autocast_layer_norm(const torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  const auto t = x.device().type();
+  if (!low_precision_residual || !autocast_enabled(t)) return norm.ptr()->forward(x);
+  const auto& o = norm->options;
+  auto y = cast_for_autocast(x);
+  auto w = o.elementwise_affine() ? autocast_weight(norm->weight) : torch::Tensor();
+  auto b = o.elementwise_affine() ? autocast_weight(norm->bias) : torch::Tensor();
+  // Autocast's dispatch would cast y up to fp32 again: off for this one call.
+  struct AutocastOff {
+    c10::DeviceType type;
+    explicit AutocastOff(c10::DeviceType t) : type(t) { set_autocast_enabled(type, false); }
+    ~AutocastOff() { set_autocast_enabled(type, true); }
+  } off(t);
+  return torch::layer_norm(y, o.normalized_shape(), w, b, o.eps());
+}
+
 }  // namespace mqa

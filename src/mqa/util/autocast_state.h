@@ -26,4 +26,22 @@ torch::Tensor autocast_weight(const torch::Tensor& w);
 // this takes it everywhere. Outside autocast: layer(x).
 torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tensor& x);
 
+// The residual stream in the autocast dtype (train.bf16_residual; thread-local, set for its region by
+// train/autocast.h's Autocast). Autocast runs layer norm in fp32: it casts a bf16 input up and returns fp32, the
+// residual adds then run in fp32, and every matmul after casts its input back down -- the fp32 <-> bf16 copies,
+// fp32 adds and fp32 layer norms that were a third of a training step's kernel time (experiments/training-
+// throughput/train_profile.md). With this on, the embeddings are cast once (autocast_residual) and layer norms
+// read and write the autocast dtype (autocast_layer_norm), so the stream never leaves it; off, as autocast does.
+bool autocast_low_precision_residual();
+void set_autocast_low_precision_residual(bool on);
+
+// x for the residual stream: cast to the autocast dtype when the low-precision residual is on (and autocast is on
+// for x's device and x is fp32); x otherwise.
+torch::Tensor autocast_residual(const torch::Tensor& x);
+
+// norm(x) as the region computes it. With the low-precision residual on (and autocast on for x's device): in the
+// autocast dtype -- x cast if fp32, weight and bias from autocast's cache of cast weights, mean and variance
+// accumulated in fp32 inside the kernel -- with autocast's fp32 policy for layer norm bypassed. Otherwise norm(x).
+torch::Tensor autocast_layer_norm(const torch::nn::LayerNorm& norm, const torch::Tensor& x);
+
 }  // namespace mqa
