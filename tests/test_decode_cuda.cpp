@@ -13,14 +13,13 @@
 #include "mqa/decode/search.h"
 #include "mqa/model/transformer.h"
 
+#include "cuda_test_util.h"
+
 namespace ops = mqa::decode_ops;
 
 namespace {
 
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  auto fa = a.to(torch::kFloat64), fb = b.to(torch::kFloat64);
-  return ((fa - fb).norm() / fb.norm()).item<double>();
-}
+using mqa::test::relative_error;
 double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }

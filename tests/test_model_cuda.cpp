@@ -7,29 +7,13 @@
 #include "mqa/decode/engine.h"
 #include "mqa/model/transformer.h"
 
+#include "cuda_test_util.h"
+
 namespace {
 
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  auto fa = a.to(torch::kFloat64), fb = b.to(torch::kFloat64);
-  return ((fa - fb).norm() / fb.norm()).item<double>();
-}
+using mqa::test::relative_error;
 
-mqa::ModelConfig cuda_config(const std::string& type, int heads, int kv_heads, int window) {
-  mqa::ModelConfig c;
-  c.type = type;
-  c.encoder_layers = 2;
-  c.decoder_layers = 2;
-  c.d_model = 256;
-  c.heads = heads;
-  c.kv_heads = kv_heads;
-  c.d_k = 32;
-  c.d_v = 32;
-  c.d_ff = 512;
-  c.window = window;
-  c.dropout = 0;
-  c.max_positions = 128;
-  return c;
-}
+using mqa::test::small_cuda_config;
 
 struct CudaVariant {
   const char* name;
@@ -50,7 +34,7 @@ TEST_P(CudaModel, Bf16CachedDecodingMatchesFullForward) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(11);
   const auto& v = GetParam();
-  mqa::Transformer m(cuda_config("seq2seq", v.heads, v.kv_heads, v.window), 1000, 0);
+  mqa::Transformer m(small_cuda_config("seq2seq", v.heads, v.kv_heads, v.window), 1000, 0);
   m->to(torch::kCUDA, torch::kBFloat16);
   m->eval();
   auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kLong);
@@ -77,7 +61,7 @@ TEST_P(CudaModel, FusedAttentionMatchesPlainPath) {
   const auto& v = GetParam();
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     for (const char* type : {"seq2seq", "lm"}) {
-      mqa::Transformer m(cuda_config(type, v.heads, v.kv_heads, v.window), 1000, 0);
+      mqa::Transformer m(small_cuda_config(type, v.heads, v.kv_heads, v.window), 1000, 0);
       m->to(torch::kCUDA, dtype);
       m->eval();
       auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kLong);

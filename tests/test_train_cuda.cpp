@@ -15,11 +15,28 @@
 #include "mqa/train/loss.h"
 #include "mqa/util/autocast_state.h"
 
+#include "cuda_test_util.h"
+
 namespace {
 
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  auto fa = a.to(torch::kFloat64), fb = b.to(torch::kFloat64);
-  return ((fa - fb).norm() / fb.norm().clamp_min(1e-30)).item<double>();
+using mqa::test::relative_error;
+
+// A seq2seq Transformer of small_cuda_config (cuda_test_util.h) on the GPU in training mode,
+// initialised from `seed`, with a batch of 4 random 64-token sources (one padded from position 40) and targets.
+struct CudaSeq2Seq {
+  mqa::Transformer model;
+  torch::Tensor src, tgt;
+};
+CudaSeq2Seq small_seq2seq_on_cuda(int heads, int kv_heads, int window, uint64_t seed) {
+  auto c = mqa::test::small_cuda_config("seq2seq", heads, kv_heads, window);
+  torch::manual_seed(seed);
+  mqa::Transformer m(c, 1000, 0);
+  m->to(torch::kCUDA);
+  m->train();
+  auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kLong);
+  auto src = torch::randint(4, 1000, {4, 64}, opts), tgt = torch::randint(4, 1000, {4, 64}, opts);
+  src.narrow(1, 40, 24)[2].fill_(0);
+  return {m, src, tgt};
 }
 
 class CudaTrain : public ::testing::Test {
@@ -103,29 +120,12 @@ TEST_F(CudaTrain, MultiTensorClipEqualsPerParameterClip) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_LT(relative_error(a[i].grad(), b[i].grad()), 1e-6) << i;
 }
 
-// bf16 logits of a 32000-word vocabulary: chunks of 256 rows against the whole fp32 log-softmax.
 // train.bf16_residual on the GPU: the layer norms take bf16 in and give bf16 out through the CUDA kernel (bf16
 // weights), and a forward and backward of the whole model agrees with autocast's fp32 stream to bf16 rounding.
 TEST_F(CudaTrain, Bf16ResidualModelMatchesTheFp32StreamForwardAndBackward) {
-  mqa::ModelConfig c;
-  c.type = "seq2seq";
-  c.encoder_layers = 2;
-  c.decoder_layers = 2;
-  c.d_model = 256;
-  c.heads = 8;
-  c.kv_heads = 1;
-  c.d_k = 32;
-  c.d_v = 32;
-  c.d_ff = 1024;
-  c.dropout = 0;
-  c.max_positions = 128;
-  torch::manual_seed(17);
-  mqa::Transformer m(c, 1000, 0);
-  m->to(torch::kCUDA);
-  m->train();
-  auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kLong);
-  auto src = torch::randint(4, 1000, {4, 64}, opts), tgt = torch::randint(4, 1000, {4, 64}, opts);
-  src.narrow(1, 40, 24)[2].fill_(0);
+  auto setup = small_seq2seq_on_cuda(8, 1, 0, 17);
+  auto& m = setup.model;
+  const auto &src = setup.src, &tgt = setup.tgt;
   auto run = [&](bool bf16_residual) {
     m->zero_grad();
     torch::Tensor logits, memory;
@@ -148,6 +148,7 @@ TEST_F(CudaTrain, Bf16ResidualModelMatchesTheFp32StreamForwardAndBackward) {
   EXPECT_FALSE(mqa::autocast_low_precision_residual());
 }
 
+// bf16 logits of a 32000-word vocabulary: chunks of 256 rows against the whole fp32 log-softmax.
 TEST_F(CudaTrain, ChunkedLossOnBf16LogitsEqualsTheWholeFp32Computation) {
   torch::manual_seed(3);
   auto base = (torch::randn({4, 300, 32000}, torch::kCUDA) * 4).to(torch::kBFloat16);
@@ -186,26 +187,9 @@ class CudaFoldedAttention : public ::testing::TestWithParam<AttentionVariant> {
 // rounding -- and no attention call of the fused path on SDPA's math kernel.
 TEST_P(CudaFoldedAttention, TrainingForwardAndBackwardMatchThePlainPathOnFusedKernels) {
   const auto& v = GetParam();
-  mqa::ModelConfig c;
-  c.type = "seq2seq";
-  c.encoder_layers = 2;
-  c.decoder_layers = 2;
-  c.d_model = 256;
-  c.heads = v.heads;
-  c.kv_heads = v.kv_heads;
-  c.d_k = 32;
-  c.d_v = 32;
-  c.d_ff = 512;
-  c.window = v.window;
-  c.dropout = 0;
-  c.max_positions = 128;
-  torch::manual_seed(13);
-  mqa::Transformer m(c, 1000, 0);
-  m->to(torch::kCUDA);
-  m->train();
-  auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kLong);
-  auto src = torch::randint(4, 1000, {4, 64}, opts), tgt = torch::randint(4, 1000, {4, 64}, opts);
-  src.narrow(1, 40, 24)[2].fill_(0);
+  auto setup = small_seq2seq_on_cuda(v.heads, v.kv_heads, v.window, 13);
+  auto& m = setup.model;
+  const auto &src = setup.src, &tgt = setup.tgt;
   auto run = [&](bool sdpa, bool fold) {
     mqa::AttentionImpl::set_use_sdpa(sdpa);
     mqa::AttentionImpl::set_fold_query_heads_enabled(fold);

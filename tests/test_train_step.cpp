@@ -37,6 +37,23 @@ std::vector<Batch> random_batches(int n, uint64_t seed, int64_t vocab) {
   return out;
 }
 
+// `steps` optimizer steps of the model `c` describes (initialised from seed 7) under bf16 autocast on CPU, two
+// random batches a step (seeds 100, 101, ...), learning rate 3e-3: the losses, and the model after them.
+std::pair<std::vector<double>, Transformer> bf16_steps(const LoadedConfig& c, int steps) {
+  torch::manual_seed(7);
+  auto model = build_model(c.config, 30, 0);
+  auto opt = make_optimizer(c.config.train, model->parameters());
+  TrainStep step(model, *opt, c.config.train, torch::kCPU, torch::kBFloat16, nullptr);
+  std::vector<double> losses;
+  for (int s = 0; s < steps; ++s) {
+    auto batches = random_batches(2, 100 + s, 30);
+    auto sums = step.compute_gradients(batches, batches[0].tgt_tokens + batches[1].tgt_tokens);
+    step.update(3e-3);
+    losses.push_back(sums.loss.item<double>());
+  }
+  return {losses, model};
+}
+
 }  // namespace
 
 // Autocast keeps a bf16 copy of each fp32 weight while its outermost region is open (the model's linear layers
@@ -83,18 +100,8 @@ TEST(TrainStep, PerStepWeightCastGivesTheStepsOfPerBatch) {
   std::vector<std::vector<double>> losses;
   for (const char* cast : {"per_batch", "per_step"}) {
     auto c = test::tiny_config({std::string("train.weight_cast=") + cast, "model.dropout=0", "train.clip_norm=1"});
-    torch::manual_seed(7);
-    auto model = build_model(c.config, 30, 0);
-    auto opt = make_optimizer(c.config.train, model->parameters());
-    TrainStep step(model, *opt, c.config.train, torch::kCPU, torch::kBFloat16, nullptr);
-    losses.emplace_back();
-    for (int s = 0; s < 3; ++s) {
-      auto batches = random_batches(2, 100 + s, 30);
-      const int64_t tokens = batches[0].tgt_tokens + batches[1].tgt_tokens;
-      auto sums = step.compute_gradients(batches, tokens);
-      step.update(3e-3);
-      losses.back().push_back(sums.loss.item<double>());
-    }
+    auto [run_losses, model] = bf16_steps(c, 3);
+    losses.push_back(run_losses);
     params.push_back(model->parameters());
   }
   for (int s = 0; s < 3; ++s) EXPECT_NEAR(losses[1][s], losses[0][s], 1e-6 * losses[0][s]) << "step " << s + 1;
@@ -168,17 +175,8 @@ TEST(Bf16Residual, TheStreamStaysBf16AndTrainsAsTheFp32Stream) {
     for (bool bf16_residual : {false, true}) {
       auto cs = test::tiny_config({"model.dropout=0", "train.clip_norm=1", std::string("model.norm=") + norm,
                                    std::string("train.bf16_residual=") + (bf16_residual ? "true" : "false")});
-      torch::manual_seed(7);
-      auto m = build_model(cs.config, 30, 0);
-      auto opt = make_optimizer(cs.config.train, m->parameters());
-      TrainStep step(m, *opt, cs.config.train, torch::kCPU, torch::kBFloat16, nullptr);
-      losses.emplace_back();
-      for (int s = 0; s < 3; ++s) {
-        auto batches = random_batches(2, 100 + s, 30);
-        auto sums = step.compute_gradients(batches, batches[0].tgt_tokens + batches[1].tgt_tokens);
-        step.update(3e-3);
-        losses.back().push_back(sums.loss.item<double>());
-      }
+      auto [run_losses, m] = bf16_steps(cs, 3);
+      losses.push_back(run_losses);
       for (const auto& p : m->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
     }
     for (int s = 0; s < 3; ++s)
