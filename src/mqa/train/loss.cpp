@@ -2,9 +2,31 @@
 
 #include <torch/version.h>
 
+#ifdef MQA_WITH_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+
+#include "mqa/kernels/cross_entropy.h"
+#endif
+
 namespace mqa {
 
 namespace {
+
+bool loss_kernels_enabled = true;
+
+// Whether the chunked loss runs on the fused CUDA kernels (kernels/cross_entropy.h) for these logits [N, V]:
+// built with them, enabled, bf16 on the GPU, contiguous, a vocabulary they take.
+bool use_loss_kernels(const torch::Tensor& logits, const torch::Tensor& target) {
+#ifdef MQA_WITH_KERNELS
+  return loss_kernels_enabled && logits.is_cuda() && logits.scalar_type() == torch::kBFloat16 &&
+         logits.is_contiguous() && target.is_contiguous() &&
+         kernels::cross_entropy_supported(logits.size(1), logits.data_ptr(), nullptr);
+#else
+  (void)logits, (void)target;
+  return false;
+#endif
+}
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
@@ -28,7 +50,8 @@ std::pair<torch::Tensor, torch::Tensor> smoothed_sums(const torch::Tensor& nll, 
 // Chunks of `chunk` rows of logits [N, V]: forward keeps nothing of a chunk but its rows' nll and sum of
 // log-probabilities; backward recomputes each chunk's probabilities from the saved logits. Per chunk, a few
 // passes over [C, V] fp32 that fit one chunk: forward cast + log_softmax + row sum, backward cast + softmax + one
-// fused multiply-add + the cast of the gradient to the logits' dtype.
+// fused multiply-add + the cast of the gradient to the logits' dtype. Where use_loss_kernels says so, the fused
+// kernels do both for all rows at once instead (forward also keeps each row's log-sum-exp for backward).
 struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmoothedCrossEntropy> {
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& logits, const torch::Tensor& target,
                                int64_t pad_id, double eps, int64_t chunk) {
@@ -36,7 +59,17 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
     auto f32 = logits.options().dtype(torch::kFloat32);
     auto nll = torch::empty({n}, f32);       // [N] -log p(target)
     auto sum_logp = torch::empty({n}, f32);  // [N] sum_v log p_v
-    for (int64_t start = 0; start < n; start += chunk) {
+    torch::Tensor lse;                       // [N] log sum_v exp z_v: kept for backward by the kernel path
+#ifdef MQA_WITH_KERNELS
+    if (use_loss_kernels(logits, target)) {
+      lse = torch::empty({n}, f32);
+      kernels::cross_entropy_forward(logits.data_ptr(), target.data_ptr<int64_t>(), n, vocab, lse.data_ptr<float>(),
+                                     nll.data_ptr<float>(), sum_logp.data_ptr<float>(),
+                                     at::cuda::getCurrentCUDAStream().stream());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    }
+#endif
+    for (int64_t start = 0; start < n && !lse.defined(); start += chunk) {
       const int64_t len = std::min(chunk, n - start);
       auto logp = torch::log_softmax(logits.narrow(0, start, len).to(torch::kFloat32), 1);  // [C, V]
       auto tgt = target.narrow(0, start, len).unsqueeze(1);                                 // [C, 1]
@@ -44,7 +77,7 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
       sum_logp.narrow(0, start, len).copy_(logp.sum(1));
     }
     auto [loss_sum, nll_sum] = smoothed_sums(nll, sum_logp, target.ne(pad_id), vocab, eps);
-    ctx->save_for_backward({logits, target});
+    ctx->save_for_backward({logits, target, lse});
     ctx->saved_data["pad_id"] = pad_id;
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["chunk"] = chunk;
@@ -58,6 +91,7 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
     auto saved = ctx->get_saved_variables();
     const auto& logits = saved[0];
     const auto& target = saved[1];
+    const auto& lse = saved[2];  // defined when forward ran on the kernels
     const int64_t pad_id = ctx->saved_data["pad_id"].toInt();
     const double eps = ctx->saved_data["eps"].toDouble();
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
@@ -66,6 +100,17 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
     const double off = eps / static_cast<double>(vocab - 1);
     auto at_target = gl * (1.0 - eps - off) + gn;  // []
     auto grad = torch::empty_like(logits);
+#ifdef MQA_WITH_KERNELS
+    if (lse.defined() && kernels::cross_entropy_supported(vocab, logits.data_ptr(), grad.data_ptr())) {
+      auto gl_d = gl.contiguous(), gn_d = gn.contiguous();
+      kernels::cross_entropy_backward(logits.data_ptr(), target.data_ptr<int64_t>(), pad_id, n, vocab,
+                                      lse.data_ptr<float>(), gl_d.data_ptr<float>(), gn_d.data_ptr<float>(),
+                                      static_cast<float>(eps), grad.data_ptr(),
+                                      at::cuda::getCurrentCUDAStream().stream());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    }
+#endif
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t len = std::min(chunk, n - start);
       auto tgt = target.narrow(0, start, len).unsqueeze(1);     // [C, 1]
@@ -80,6 +125,16 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
 };
 
 }  // namespace
+
+void set_loss_kernels_enabled(bool on) { loss_kernels_enabled = on; }
+
+bool loss_kernels_built() {
+#ifdef MQA_WITH_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
 
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
                              double epsilon, int64_t chunk_tokens) {

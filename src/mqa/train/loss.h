@@ -13,7 +13,9 @@
 // Computation (chunk_tokens): 0 materialises log-probabilities of all positions, [tokens, V] in fp32 -- the
 // reference. > 0 works on chunks of that many positions at a time, in fp32 per chunk only, and recomputes them in
 // backward (a custom autograd function): the logits stay in their own dtype (bf16 under autocast) and no fp32
-// [tokens, V] tensor exists, forward or backward. Both give the same sums up to float summation order.
+// [tokens, V] tensor exists, forward or backward. Both give the same sums up to float summation order. On the GPU
+// with bf16 logits the chunked form runs on fused kernels (kernels/cross_entropy.h, when built): one read of the
+// logits forward (a log-sum-exp per row), one read and one write backward, all rows at once.
 #pragma once
 #include <torch/torch.h>
 
@@ -29,5 +31,10 @@ struct LossSums {
 // differentiable with respect to the logits.
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
                              double epsilon, int64_t chunk_tokens = 0);
+
+// Whether the fused loss kernels were built (nvcc and a CUDA LibTorch), and a process-wide switch to leave them for
+// the LibTorch chunks (tests compare the two; on by default).
+bool loss_kernels_built();
+void set_loss_kernels_enabled(bool on);
 
 }  // namespace mqa
