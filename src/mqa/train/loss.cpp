@@ -20,7 +20,8 @@ bool loss_kernels_enabled = true;
 bool use_loss_kernels(const torch::Tensor& logits, const torch::Tensor& target) {
 #ifdef MQA_WITH_KERNELS
   return loss_kernels_enabled && logits.is_cuda() && logits.scalar_type() == torch::kBFloat16 &&
-         logits.is_contiguous() && target.is_contiguous() &&
+         logits.is_contiguous() && target.is_cuda() && target.scalar_type() == torch::kLong &&
+         target.is_contiguous() &&
          kernels::cross_entropy_supported(logits.size(1), logits.data_ptr(), nullptr);
 #else
   (void)logits, (void)target;
