@@ -83,12 +83,14 @@ result = {"width_multiple": int(wm), "sentences": t["sentences"] - t["skipped"],
           "translate_startup_seconds": startup, "translate_over_bench_with_startup": with_startup,
           "translate_search_seconds": search_s, "bench_seconds": bench_s,
           "translate_output_tokens_per_s": translate_tps, "bench_output_tokens_per_s": bench_tps,
-          "translate_over_bench": translate_tps / bench_tps, "beam": t["beam"], "device": b["device"]}
+          "translate_over_bench": translate_tps / bench_tps, "beam": t["beam"], "device": b["device"],
+          "translate_memory_bytes": t.get("memory_bytes"), "translate_memory": t.get("memory")}
 print(f"bench decode at translate's {len(t['batches'])} batches ({len(bench)} shapes, width multiple {wm}, beam "
       f"{t['beam']}): {bench_s:.2f} s, {bench_tps:.0f} output tokens/s; translate {t['seconds']:.2f} s "
       f"({search_s:.2f} s in its searches), {translate_tps:.0f} output tokens/s: "
       f"{100 * translate_tps / bench_tps:.1f}% of bench (issue 14 asks 90-110%); start-up {startup:.2f} s "
-      f"(prepared shapes), {100 * with_startup:.1f}% of bench with it")
+      f"(prepared shapes), {100 * with_startup:.1f}% of bench with it; translate's peak memory "
+      f"{t.get('memory_bytes', 0) / 2**20:.0f} MiB ({t.get('memory', '?')})")
 if out:
     json.dump(result, open(out, "w"), indent=1)
 PY

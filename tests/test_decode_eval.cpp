@@ -272,6 +272,9 @@ TEST(DecodeEval, TranslateCommandSkipsInvalidUtf8LineOrFailsWithStrict) {
   EXPECT_EQ(field(json, "sentences"), 3);
   EXPECT_EQ(field(json, "skipped"), 1);
   EXPECT_EQ(field(json, "beam"), 2);
+  EXPECT_GT(field(json, "memory_bytes"), 1e6) << "the process's resident set on CPU";
+  EXPECT_NE(json.find("\"memory\": \"cpu_rss\""), std::string::npos) << json;
+  EXPECT_NE(r.err.find(" MiB (cpu_rss)"), std::string::npos) << r.err;
   double sources = 0, tokens = 0;
   const std::regex batch(R"(\{"sources": [^}]*\})");
   int batches = 0;

@@ -14,6 +14,7 @@
 #include "mqa/decode/translator.h"
 #include "mqa/train/autocast.h"
 #include "mqa/train/checkpoint.h"
+#include "mqa/train/metrics.h"
 
 namespace {
 
@@ -31,8 +32,11 @@ std::vector<std::string> read_lines(std::istream& in) {
   return lines;
 }
 
-// --json FILE: the summary and every batch's shape and times (TranslateStats), one JSON object.
-void write_json(const std::string& path, const mqa::TranslateStats& st, int beam) {
+// --json FILE: the summary and every batch's shape and times (TranslateStats), one JSON object. memory: the peak
+// allocated CUDA memory of the process (cuda_max_allocated), or its resident set on CPU (cpu_rss), at the end: what
+// decode.prepare_shapes, which holds every batch shape's buffers at once, costs.
+void write_json(const std::string& path, const mqa::TranslateStats& st, int beam, int64_t memory_bytes,
+                const std::string& memory_kind) {
   std::vector<std::string> batches;
   for (const mqa::TranslateBatch& b : st.batches)
     batches.push_back(fmt::format(
@@ -43,9 +47,9 @@ void write_json(const std::string& path, const mqa::TranslateStats& st, int beam
   out << fmt::format(
       "{{\n  \"sentences\": {},\n  \"skipped\": {},\n  \"source_tokens\": {},\n  \"output_tokens\": {},\n"
       "  \"seconds\": {:.6f},\n  \"startup_seconds\": {:.6f},\n  \"output_tokens_per_s\": {:.3f},\n"
-      "  \"beam\": {},\n  \"batches\": [\n    {}\n  ]\n}}\n",
+      "  \"beam\": {},\n  \"memory_bytes\": {},\n  \"memory\": \"{}\",\n  \"batches\": [\n    {}\n  ]\n}}\n",
       st.sentences, st.skipped, st.source_tokens, st.output_tokens, st.seconds, st.startup_seconds,
-      st.output_tokens / std::max(st.seconds, 1e-9), beam, fmt::join(batches, ",\n    "));
+      st.output_tokens / std::max(st.seconds, 1e-9), beam, memory_bytes, memory_kind, fmt::join(batches, ",\n    "));
   if (!out) throw std::runtime_error(fmt::format("{}: cannot write the results", path));
 }
 
@@ -97,13 +101,15 @@ void run_translate(const TranslateArgs& a) {
   }
   out.flush();
   if (!out) throw std::runtime_error("cannot write the output");
-  if (!a.json.empty()) write_json(a.json, stats, config.decode.beam_size);
+  std::string memory_kind;
+  const int64_t memory = mqa::memory_in_use(opened.device, &memory_kind);
+  if (!a.json.empty()) write_json(a.json, stats, config.decode.beam_size, memory, memory_kind);
   if (!a.quiet)
     std::cerr << fmt::format("translate: {} sentences ({} skipped), {} source tokens, {} output tokens in {:.2f} s "
-                             "({:.0f} output tokens/s), beam {}; start-up {:.2f} s\n",
+                             "({:.0f} output tokens/s), beam {}; start-up {:.2f} s; memory {:.0f} MiB ({})\n",
                              stats.sentences, stats.skipped, stats.source_tokens, stats.output_tokens, stats.seconds,
                              stats.output_tokens / std::max(stats.seconds, 1e-9), config.decode.beam_size,
-                             stats.startup_seconds);
+                             stats.startup_seconds, memory / 1048576.0, memory_kind);
 }
 
 void setup_translate(CLI::App& app) {
