@@ -14,7 +14,8 @@
 #   4. one profiled step of the baseline at the best batch, kernels by class (scripts/profile_report.py);
 #   5. loss curves: 300 steps of `mqa train` on the built-in corpus (the quickstart model, multi-query, on CUDA
 #      in bf16, train.accumulate 2), new path vs old path with the same seed, the new path with the bf16 residual
-#      stream, beside the old path run again (run-to-run noise) and with another seed (seed spread);
+#      stream, beside the old path run again (run-to-run noise) and with another seed (seed spread; new_seed2: the
+#      new path with another seed, for TRAIN_CURVES="new bf16_residual new_seed2");
 #   6. a summary table, last.
 # Bench steps are the trainer's own (train_step.h) with Adam, label smoothing 0.1 and clip_norm 1.0. Writes into
 # $OUT: cuda_tests.log, throughput.jsonl, throughput.log, train_profile.md (+ .train.json), curves/*.jsonl,
@@ -101,6 +102,7 @@ for name in $curves; do
   case $name in
     new) curve new ;;
     bf16_residual) curve bf16_residual --set train.bf16_residual=true ;;
+    new_seed2) curve new_seed2 --set train.seed=2 ;;
     old) curve old "${old_path[@]}" ;;
     old_again) curve old_again "${old_path[@]}" ;;
     old_seed2) curve old_seed2 "${old_path[@]}" --set train.seed=2 ;;
@@ -148,7 +150,7 @@ for r in rows:
     if r.get("attention_kernels"):
         print(f"- {r['label']}:")
         for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
-names = [n for n in ["new", "bf16_residual", "old", "old_again", "old_seed2"] if n in curve_names]
+names = [n for n in ["new", "bf16_residual", "new_seed2", "old", "old_again", "old_seed2"] if n in curve_names]
 curves = {n: curve(n) for n in names}
 steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if all(curves[n][0] for n in names) else []
 print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
@@ -159,7 +161,7 @@ if steps:
         print(f"| {s} | " + " | ".join(f"{curves[n][0][s]:.4f}" for n in names) + " |")
     def gap(a, b): return max(abs(curves[a][0][s] - curves[b][0][s]) for s in steps)
     for a, b, what in [("new", "old", "new vs old path"), ("bf16_residual", "new", "bf16 residual vs new path"),
-                       ("old", "old_again", "run to run"),
+                       ("new", "new_seed2", "seed spread, new path"), ("old", "old_again", "run to run"),
                        ("old", "old_seed2", "seed spread")]:
         if a in names and b in names:
             print(f"- max |{a} - {b}| ({what}): {gap(a, b):.4f}")
