@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "mqa/decode/decode_ops.h"
 #include "mqa/model/transformer.h"
 #include "mqa/train/autocast.h"
 #include "mqa/train/fused_adamw.h"
@@ -169,7 +170,7 @@ TEST_F(CudaTrain, ChunkedLossOnBf16LogitsEqualsTheWholeFp32Computation) {
 // sums, and the same gradient with both sums in the backward (gl and gn of the kernel's formula), padded rows
 // included; a vocabulary the kernels do not take (not a multiple of 8) falls back to the chunks.
 TEST_F(CudaTrain, LossKernelsEqualTheLibTorchChunks) {
-  if (!mqa::loss_kernels_built()) GTEST_SKIP() << "built without the CUDA kernels";
+  if (!mqa::decode_ops::kernels_built()) GTEST_SKIP() << "built without the CUDA kernels";
   for (int64_t vocab : {32000, 1003}) {
     torch::manual_seed(5);
     auto base = (torch::randn({3, 200, vocab}, torch::kCUDA) * 4).to(torch::kBFloat16);

@@ -10,7 +10,8 @@
 
 namespace mqa::decode_ops {
 
-// Whether this binary has the CUDA kernels.
+// Whether this binary has mqa's CUDA kernels (src/mqa/kernels, all built together: the decode step's and the
+// training loss's).
 bool kernels_built();
 // Whether the kernel path runs for tensors like `t`: kernels built, t on CUDA, bf16, and not switched off.
 bool use_kernels(const torch::Tensor& t);

@@ -70,13 +70,14 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
 #endif
-    for (int64_t start = 0; start < n && !lse.defined(); start += chunk) {
-      const int64_t len = std::min(chunk, n - start);
-      auto logp = torch::log_softmax(logits.narrow(0, start, len).to(torch::kFloat32), 1);  // [C, V]
-      auto tgt = target.narrow(0, start, len).unsqueeze(1);                                 // [C, 1]
-      nll.narrow(0, start, len).copy_(logp.gather(1, tgt).squeeze(1).neg());
-      sum_logp.narrow(0, start, len).copy_(logp.sum(1));
-    }
+    if (!lse.defined())  // the LibTorch chunks
+      for (int64_t start = 0; start < n; start += chunk) {
+        const int64_t len = std::min(chunk, n - start);
+        auto logp = torch::log_softmax(logits.narrow(0, start, len).to(torch::kFloat32), 1);  // [C, V]
+        auto tgt = target.narrow(0, start, len).unsqueeze(1);                                 // [C, 1]
+        nll.narrow(0, start, len).copy_(logp.gather(1, tgt).squeeze(1).neg());
+        sum_logp.narrow(0, start, len).copy_(logp.sum(1));
+      }
     auto [loss_sum, nll_sum] = smoothed_sums(nll, sum_logp, target.ne(pad_id), vocab, eps);
     ctx->save_for_backward({logits, target, lse});
     ctx->saved_data["pad_id"] = pad_id;
@@ -98,8 +99,6 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const int64_t n = logits.size(0), vocab = logits.size(1);
     auto gl = grad_out[0].to(torch::kFloat32), gn = grad_out[1].to(torch::kFloat32);  // [] each
-    const double off = eps / static_cast<double>(vocab - 1);
-    auto at_target = gl * (1.0 - eps - off) + gn;  // []
     auto grad = torch::empty_like(logits);
 #ifdef MQA_WITH_KERNELS
     if (lse.defined() && kernels::cross_entropy_supported(vocab, logits.data_ptr(), grad.data_ptr())) {
@@ -112,6 +111,8 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
       return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
     }
 #endif
+    const double off = eps / static_cast<double>(vocab - 1);
+    auto at_target = gl * (1.0 - eps - off) + gn;  // []
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t len = std::min(chunk, n - start);
       auto tgt = target.narrow(0, start, len).unsqueeze(1);     // [C, 1]
@@ -128,14 +129,6 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
 }  // namespace
 
 void set_loss_kernels_enabled(bool on) { loss_kernels_enabled = on; }
-
-bool loss_kernels_built() {
-#ifdef MQA_WITH_KERNELS
-  return true;
-#else
-  return false;
-#endif
-}
 
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
                              double epsilon, int64_t chunk_tokens) {

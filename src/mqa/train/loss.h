@@ -32,9 +32,8 @@ struct LossSums {
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
                              double epsilon, int64_t chunk_tokens = 0);
 
-// Whether the fused loss kernels were built (nvcc and a CUDA LibTorch), and a process-wide switch to leave them for
-// the LibTorch chunks (tests compare the two; on by default).
-bool loss_kernels_built();
+// A process-wide switch to leave the fused loss kernels (built with all of mqa's kernels: decode_ops::kernels_built)
+// for the LibTorch chunks (tests compare the two; on by default).
 void set_loss_kernels_enabled(bool on);
 
 }  // namespace mqa
