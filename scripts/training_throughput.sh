@@ -64,6 +64,9 @@ done
 echo "best MFU $best_mfu at batch $best_batch"
 if [[ $best_batch -gt 0 ]]; then
   bench configs/wmt14/base.yaml base_s256_old_path "$best_batch" "${old_path[@]}" && grep "^bench train" "$log" | tail -1
+  # the same new path with the loss on LibTorch's chunks instead of the fused CUDA loss kernels (src/mqa/train/loss.cpp)
+  MQA_LOSS_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_loss_kernels "$best_batch" \
+    && grep "^bench train" "$log" | tail -1
   for row in base multi_query; do
     bench configs/wmt14/$row.yaml ${row}_s256_bf16_residual "$best_batch" --set train.bf16_residual=true \
       && grep "^bench train" "$log" | tail -1
@@ -103,6 +106,7 @@ for name in $curves; do
     new) curve new ;;
     bf16_residual) curve bf16_residual --set train.bf16_residual=true ;;
     new_seed2) curve new_seed2 --set train.seed=2 ;;
+    no_loss_kernels) MQA_LOSS_KERNELS=0 curve no_loss_kernels ;;
     old) curve old "${old_path[@]}" ;;
     old_again) curve old_again "${old_path[@]}" ;;
     old_seed2) curve old_seed2 "${old_path[@]}" --set train.seed=2 ;;
@@ -141,6 +145,10 @@ if low and new:
 if "base_s256_bf16_residual" in cost and "multi_query_s256_bf16_residual" in cost:
     a, b = cost["base_s256_bf16_residual"], cost["multi_query_s256_bf16_residual"]
     print(f"multi-query / multi-head per-token cost with the bf16 residual stream: {b:.3f} / {a:.3f} us = {b / a:.3f}")
+nolk = [r for r in rows if r["label"] == "base_s256_no_loss_kernels"]
+if nolk and new:
+    print(f"\nfused loss kernels / LibTorch loss chunks step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
+          f"{nolk[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * nolk[0]['mfu']:.1f}%")
 if old and new:
     print(f"\nnew / old path step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
           f"{old[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * old[0]['mfu']:.1f}% "
@@ -150,9 +158,9 @@ for r in rows:
     if r.get("attention_kernels"):
         print(f"- {r['label']}:")
         for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
-names = [n for n in ["new", "bf16_residual", "new_seed2", "old", "old_again", "old_seed2"] if n in curve_names]
+names = [n for n in ["new", "bf16_residual", "new_seed2", "no_loss_kernels", "old", "old_again", "old_seed2"] if n in curve_names]
 curves = {n: curve(n) for n in names}
-steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if all(curves[n][0] for n in names) else []
+steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if names and all(curves[n][0] for n in names) else []
 print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
 if steps:
     print("| step | " + " | ".join(names) + " |")
@@ -161,14 +169,17 @@ if steps:
         print(f"| {s} | " + " | ".join(f"{curves[n][0][s]:.4f}" for n in names) + " |")
     def gap(a, b): return max(abs(curves[a][0][s] - curves[b][0][s]) for s in steps)
     for a, b, what in [("new", "old", "new vs old path"), ("bf16_residual", "new", "bf16 residual vs new path"),
-                       ("new", "new_seed2", "seed spread, new path"), ("old", "old_again", "run to run"),
+                       ("new", "new_seed2", "seed spread, new path"),
+                       ("new", "no_loss_kernels", "fused loss kernels vs LibTorch chunks"), ("old", "old_again", "run to run"),
                        ("old", "old_seed2", "seed spread")]:
         if a in names and b in names:
             print(f"- max |{a} - {b}| ({what}): {gap(a, b):.4f}")
     for n in names:
         v = curves[n][1]
         print(f"- {n}: valid ln PPL " + ", ".join(f"step {s}: {v[s]:.4f}" for s in sorted(v)))
-else:
+elif names:
     print("(some curve is missing: see curves/*.log)")
+else:
+    print("(no curves this run: TRAIN_CURVES was empty)")
 PY
 stamp "done"

@@ -6,18 +6,23 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
 #include "mqa/decode/decode_ops.h"
 #include "mqa/model/transformer.h"
 #include "mqa/train/autocast.h"
+#include "mqa/train/checkpoint.h"
 #include "mqa/train/fused_adamw.h"
 #include "mqa/train/grad_clip.h"
 #include "mqa/train/loss.h"
+#include "mqa/train/optimizers.h"
+#include "mqa/train/train_step.h"
 #include "mqa/util/autocast_state.h"
 
 #include "cuda_test_util.h"
+#include "tiny_train_config.h"
 
 namespace {
 
@@ -251,3 +256,32 @@ TEST_P(CudaFoldedAttention, TrainingForwardAndBackwardMatchThePlainPathOnFusedKe
 
 INSTANTIATE_TEST_SUITE_P(Variants, CudaFoldedAttention, ::testing::ValuesIn(kAttentionVariants),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// The trainer's batches come from the host (copied up through pinned memory); the benchmark makes its batches on the
+// GPU. Both must work and give the same step: pinning a tensor that is already on the device is an error
+// ("only dense CPU tensors can be pinned"), which once broke `mqa bench train` on CUDA.
+TEST_F(CudaTrain, StepTakesBatchesFromTheHostOrAlreadyOnTheDevice) {
+  auto c = mqa::test::tiny_config({"model.dropout=0", "train.device=cuda"});
+  torch::manual_seed(3);
+  mqa::Batch host;
+  host.src = torch::randint(4, 30, {3, 6}, torch::kLong);
+  host.tgt_out = torch::randint(4, 30, {3, 5}, torch::kLong);
+  host.tgt_in = torch::cat({torch::full({3, 1}, 2, torch::kLong), host.tgt_out.narrow(1, 0, 4)}, 1);
+  host.tgt_tokens = host.tgt_out.numel();
+  mqa::Batch on_device = host;
+  on_device.src = host.src.to(torch::kCUDA);
+  on_device.tgt_in = host.tgt_in.to(torch::kCUDA);
+  on_device.tgt_out = host.tgt_out.to(torch::kCUDA);
+  std::vector<double> losses;
+  for (const auto* batch : {&host, &on_device}) {
+    torch::manual_seed(7);
+    auto model = mqa::build_model(c.config, 30, 0);
+    model->to(torch::kCUDA);
+    auto opt = mqa::make_optimizer(c.config.train, model->parameters());
+    mqa::TrainStep step(model, *opt, c.config.train, torch::kCUDA, torch::kBFloat16, nullptr);
+    auto sums = step.compute_gradients({*batch}, batch->tgt_tokens);
+    losses.push_back(sums.loss.item<double>());
+  }
+  EXPECT_TRUE(std::isfinite(losses[0]));
+  EXPECT_EQ(losses[0], losses[1]) << "the same batch, wherever it starts, gives the same step";
+}

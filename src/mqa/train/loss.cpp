@@ -2,6 +2,11 @@
 
 #include <torch/version.h>
 
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
 #ifdef MQA_WITH_KERNELS
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
@@ -13,13 +18,30 @@ namespace mqa {
 
 namespace {
 
-bool loss_kernels_enabled = true;
+// MQA_LOSS_KERNELS=0 turns the fused loss kernels off for a whole process (an A/B of the same build: the
+// throughput script benches both); unset or 1 leaves them on; any other value is an error naming it.
+[[maybe_unused]] bool loss_kernels_from_env() {
+  const char* value = std::getenv("MQA_LOSS_KERNELS");
+  if (value == nullptr || std::string(value) == "1") return true;
+  if (std::string(value) == "0") return false;
+  throw std::runtime_error(std::string("MQA_LOSS_KERNELS=") + value + ": expected 0 (off) or 1 (on, the default)");
+}
+
+// Set by set_loss_kernels_enabled (tests); otherwise the environment decides, read at the first use (not at
+// static initialisation, so that a bad value is reported as an error of the command rather than a crash).
+std::optional<bool> loss_kernels_forced;
+
+[[maybe_unused]] bool loss_kernels_enabled() {
+  if (loss_kernels_forced) return *loss_kernels_forced;
+  static const bool from_env = loss_kernels_from_env();
+  return from_env;
+}
 
 // Whether the chunked loss runs on the fused CUDA kernels (kernels/cross_entropy.h) for these logits [N, V]:
 // built with them, enabled, bf16 on the GPU, contiguous, a vocabulary they take.
 bool use_loss_kernels(const torch::Tensor& logits, const torch::Tensor& target) {
 #ifdef MQA_WITH_KERNELS
-  return loss_kernels_enabled && logits.is_cuda() && logits.scalar_type() == torch::kBFloat16 &&
+  return loss_kernels_enabled() && logits.is_cuda() && logits.scalar_type() == torch::kBFloat16 &&
          logits.is_contiguous() && target.is_cuda() && target.scalar_type() == torch::kLong &&
          target.is_contiguous() &&
          kernels::cross_entropy_supported(logits.size(1), logits.data_ptr(), nullptr);
@@ -128,7 +150,7 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
 
 }  // namespace
 
-void set_loss_kernels_enabled(bool on) { loss_kernels_enabled = on; }
+void set_loss_kernels_enabled(bool on) { loss_kernels_forced = on; }
 
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
                              double epsilon, int64_t chunk_tokens) {

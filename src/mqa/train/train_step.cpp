@@ -66,7 +66,9 @@ TrainStep::Sums TrainStep::compute_gradients(const std::vector<Batch>& batches, 
 torch::Tensor TrainStep::to_device(const torch::Tensor& t) const {
   // A copy from pageable host memory waits for the GPU to finish all queued work; from pinned memory it is queued
   // like a kernel (the caching host allocator keeps the pinned block until the copy is done).
-  if (device_.is_cuda()) return t.pin_memory().to(device_, /*non_blocking=*/true);
+  // Only a dense CPU tensor can be pinned; one already on a device (the benchmark makes its batches there) is
+  // copied, if at all, as it is.
+  if (device_.is_cuda() && t.is_cpu()) return t.pin_memory().to(device_, /*non_blocking=*/true);
   return t.to(device_);
 }
 
