@@ -11,13 +11,13 @@
 # Each call builds mqa (~2 min on a fresh machine), unpacks and encodes the corpus (13 s on 16 cores), then trains
 # the next runs of RUN_ORDER that are neither committed under experiments/table3/real/runs/ nor finished in runs/table3_real,
 # while they fit TABLE_BUDGET (default 575 s; see scripts/table1_real.sh for the rest, the same here). A run starts
-# only with 300 s of training left (MIN_TRAIN): the rows' fixed 5000 steps take ~290 s on an H100 (17.3 steps/s,
-# measured 2026-12-06; experiments/table3/real/README.md).
+# only with 180 s of training left (MIN_TRAIN): the rows' fixed 5000 steps take 164-172 s on an H100 with the bf16
+# residual stream and the fused loss kernels (29-30 steps/s, measured 2026-12-06; experiments/table3/real/README.md).
 #   bash scripts/unpack_table_runs.sh FILES_AT/table3_real_runs.tar.gz
 # CPU check of the whole pipeline: TABLE_SMOKE=1 bash scripts/table3_real.sh. TABLE_ORDER="base:1" runs a subset.
 set -uo pipefail
 source "$(dirname "$0")/table_runs.sh"
-MIN_TRAIN=${MIN_TRAIN:-300}
+MIN_TRAIN=${MIN_TRAIN:-180}
 real_table table3 configs/lm1b/real
 EVAL_RESERVE=35
 EVAL_TEST_ARGS=

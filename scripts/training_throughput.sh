@@ -6,19 +6,22 @@
 #      folded-query-head attention forward and backward per variant, and which SDPA backend each call takes);
 #   2. the paper's baseline (configs/wmt14/base.yaml) at source = target = 256: tokens/s and MFU on the new path
 #      for TRAIN_BATCHES (default 128 256 384, stopping at the first that does not fit), and the old path at the
-#      best batch (train.fused_optimizer=false, weight_cast=per_batch, loss_chunk=0, fold_query_heads=false);
+#      best batch (train.fused_optimizer=false, weight_cast=per_batch, loss_chunk=0, fold_query_heads=false,
+#      bf16_residual=false);
 #   3. per-token training cost of multi-head vs multi-query (and their local rows) at the best batch, and
-#      multi-query on the old path; base and multi-query again with the residual stream in bf16
-#      (train.bf16_residual=true: no fp32 layer norms, adds and casts of activations); every bench run of the
+#      multi-query on the old path; base and multi-query again with autocast's fp32 residual stream and layer
+#      norms (train.bf16_residual=false; the default keeps them bf16); every bench run of the
 #      new path lists the attention calls of one step and the SDPA backend of each (--attention-kernels);
-#   4. one profiled step of the baseline at the best batch, kernels by class (scripts/profile_report.py);
+#   4. one profiled step of the baseline (PROFILE_ROWS: of each row named) at the best batch, kernels by class and
+#      the top PROFILE_TOP (30) kernels (scripts/profile_report.py);
 #   5. loss curves: 300 steps of `mqa train` on the built-in corpus (the quickstart model, multi-query, on CUDA
-#      in bf16, train.accumulate 2), new path vs old path with the same seed, the new path with the bf16 residual
+#      in bf16, train.accumulate 2), new path vs old path with the same seed, the new path with the fp32 residual
 #      stream, beside the old path run again (run-to-run noise) and with another seed (seed spread; new_seed2: the
-#      new path with another seed, for TRAIN_CURVES="new bf16_residual new_seed2");
+#      new path with another seed, for TRAIN_CURVES="new fp32_residual new_seed2"; no_loss_kernels: the new path
+#      without the fused loss kernels);
 #   6. a summary table, last.
 # Bench steps are the trainer's own (train_step.h) with Adam, label smoothing 0.1 and clip_norm 1.0. Writes into
-# $OUT: cuda_tests.log, throughput.jsonl, throughput.log, train_profile.md (+ .train.json), curves/*.jsonl,
+# $OUT: cuda_tests.log, throughput.jsonl, throughput.log, train_profile.md (+ train_profile_ROW.train.json), curves/*.jsonl,
 # curves.md, summary.md. Copy the .jsonl, .log and .md files to experiments/training-throughput/.
 set -uo pipefail
 out=${OUT:-/tmp/mqa-out}; mkdir -p "$out/curves"
@@ -41,6 +44,7 @@ fi
 common=(--set bench.warmup=2 --set bench.repeats=5 --set bench.source_len=256 --set bench.target_len=256
         --set bench.device=cuda --set train.label_smoothing=0.1 --set train.clip_norm=1.0)
 old_path=(--set train.fused_optimizer=false --set train.weight_cast=per_batch --set train.loss_chunk=0
+          --set train.bf16_residual=false
           --set train.fold_query_heads=false)
 bench() {  # bench CONFIG LABEL BATCH [extra args]: one `mqa bench train` appending to $json; status of the run
   local config=$1 label=$2 batch=$3; shift 3
@@ -68,7 +72,7 @@ if [[ $best_batch -gt 0 ]]; then
   MQA_LOSS_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_loss_kernels "$best_batch" \
     && grep "^bench train" "$log" | tail -1
   for row in base multi_query; do
-    bench configs/wmt14/$row.yaml ${row}_s256_bf16_residual "$best_batch" --set train.bf16_residual=true \
+    bench configs/wmt14/$row.yaml ${row}_s256_fp32_residual "$best_batch" --set train.bf16_residual=false \
       && grep "^bench train" "$log" | tail -1
   done
   for row in ${TRAIN_ROWS:-multi_query multi_head_local multi_query_local}; do
@@ -78,13 +82,17 @@ if [[ $best_batch -gt 0 ]]; then
     bench configs/wmt14/multi_query.yaml multi_query_s256_old_path "$best_batch" "${old_path[@]}" \
       --attention-kernels --set bench.warmup=1 --set bench.repeats=2
   fi
-  stamp "profiled step"
-  # PROFILE_SETS: extra --set arguments for the profiled step (e.g. "--set train.bf16_residual=true")
-  # shellcheck disable=SC2086
-  timeout 150 $mqa bench train configs/wmt14/base.yaml --label base_s256_profiled "${common[@]}" ${PROFILE_SETS:-} \
-    --set bench.repeats=1 --set bench.train_batch_size="$best_batch" --profile "$out/train_profile" >> "$log" 2>&1 \
-    && python3 scripts/profile_report.py "$out/train_profile.train.json" --steps 1 \
-         --label "base, B $best_batch, S = T = 256, one training step (new path)" --out "$out/train_profile.md" | head -40
+  # One profiled step per PROFILE_ROWS (default: base; "base multi_query" compares the two kernel by kernel) into
+  # train_profile.md (appended, one section a row). PROFILE_SETS: extra --set arguments for the profiled steps.
+  rm -f "$out/train_profile.md"
+  for row in ${PROFILE_ROWS:-base}; do
+    stamp "profiled step: $row"
+    # shellcheck disable=SC2086
+    timeout 150 $mqa bench train configs/wmt14/$row.yaml --label ${row}_s256_profiled "${common[@]}" ${PROFILE_SETS:-} \
+      --set bench.repeats=1 --set bench.train_batch_size="$best_batch" --profile "$out/train_profile_$row" >> "$log" 2>&1 \
+      && python3 scripts/profile_report.py "$out/train_profile_$row.train.json" --steps 1 --top ${PROFILE_TOP:-30} \
+           --label "$row, B $best_batch, S = T = 256, one training step" --out "$out/train_profile.md" | head -40
+  done
 fi
 
 stamp "loss curves: 300 steps of mqa train, old vs new path"
@@ -100,11 +108,11 @@ curve() {  # curve NAME [extra args]
   cp "/tmp/mqa-curve-$name/metrics.jsonl" "$out/curves/$name.jsonl" 2>/dev/null
   stamp "curve $name: rc $rc; $(tail -1 "$out/curves/$name.log")"
 }
-curves=${TRAIN_CURVES:-new bf16_residual old old_again old_seed2}
+curves=${TRAIN_CURVES:-new fp32_residual old old_again old_seed2}
 for name in $curves; do
   case $name in
     new) curve new ;;
-    bf16_residual) curve bf16_residual --set train.bf16_residual=true ;;
+    fp32_residual) curve fp32_residual --set train.bf16_residual=false ;;
     new_seed2) curve new_seed2 --set train.seed=2 ;;
     no_loss_kernels) MQA_LOSS_KERNELS=0 curve no_loss_kernels ;;
     old) curve old "${old_path[@]}" ;;
@@ -137,14 +145,14 @@ if "base_s256" in cost and "multi_query_s256" in cost:
           f" paper 13.0 / 13.2 = 0.985)")
 old = [r for r in rows if r["label"] == "base_s256_old_path"]
 new = [r for r in rows if r["label"] == "base_s256" and int(r["batch"]) == int(best)]
-low = [r for r in rows if r["label"] == "base_s256_bf16_residual"]
-if low and new:
-    print(f"\nbf16 residual stream / new path step time at batch {best}: {low[0]['step_ms']['median']:.1f} / "
-          f"{new[0]['step_ms']['median']:.1f} ms; MFU {100 * low[0]['mfu']:.1f}% "
-          f"(acceptance: >= 50%: {'met' if low[0]['mfu'] >= 0.5 else 'NOT met'})")
-if "base_s256_bf16_residual" in cost and "multi_query_s256_bf16_residual" in cost:
-    a, b = cost["base_s256_bf16_residual"], cost["multi_query_s256_bf16_residual"]
-    print(f"multi-query / multi-head per-token cost with the bf16 residual stream: {b:.3f} / {a:.3f} us = {b / a:.3f}")
+wide = [r for r in rows if r["label"] == "base_s256_fp32_residual"]
+if wide and new:
+    print(f"\nnew path (bf16 residual stream) / fp32 residual stream step time at batch {best}: "
+          f"{new[0]['step_ms']['median']:.1f} / {wide[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% "
+          f"vs {100 * wide[0]['mfu']:.1f}%")
+if "base_s256_fp32_residual" in cost and "multi_query_s256_fp32_residual" in cost:
+    a, b = cost["base_s256_fp32_residual"], cost["multi_query_s256_fp32_residual"]
+    print(f"multi-query / multi-head per-token cost with the fp32 residual stream: {b:.3f} / {a:.3f} us = {b / a:.3f}")
 nolk = [r for r in rows if r["label"] == "base_s256_no_loss_kernels"]
 if nolk and new:
     print(f"\nfused loss kernels / LibTorch loss chunks step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
@@ -158,7 +166,7 @@ for r in rows:
     if r.get("attention_kernels"):
         print(f"- {r['label']}:")
         for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
-names = [n for n in ["new", "bf16_residual", "new_seed2", "no_loss_kernels", "old", "old_again", "old_seed2"] if n in curve_names]
+names = [n for n in ["new", "fp32_residual", "new_seed2", "no_loss_kernels", "old", "old_again", "old_seed2"] if n in curve_names]
 curves = {n: curve(n) for n in names}
 steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if names and all(curves[n][0] for n in names) else []
 print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
@@ -168,7 +176,7 @@ if steps:
     for s in steps:
         print(f"| {s} | " + " | ".join(f"{curves[n][0][s]:.4f}" for n in names) + " |")
     def gap(a, b): return max(abs(curves[a][0][s] - curves[b][0][s]) for s in steps)
-    for a, b, what in [("new", "old", "new vs old path"), ("bf16_residual", "new", "bf16 residual vs new path"),
+    for a, b, what in [("new", "old", "new vs old path"), ("new", "fp32_residual", "new path vs its fp32 residual stream"),
                        ("new", "new_seed2", "seed spread, new path"),
                        ("new", "no_loss_kernels", "fused loss kernels vs LibTorch chunks"), ("old", "old_again", "run to run"),
                        ("old", "old_seed2", "seed spread")]:

@@ -61,7 +61,8 @@ void declare_train_keys(std::vector<KeyDef>& k) {
   k.push_back(key("train.bf16_residual", S, &T::bf16_residual,
                   "under bf16 autocast, keep the residual stream and layer norms in bf16 (statistics in fp32 inside "
                   "the kernel) instead of autocast's fp32 layer norms, whose outputs every following matmul casts "
-                  "back to bf16; false: autocast's fp32. No effect in fp32"));
+                  "back to bf16 (measured: 12% shorter steps of the paper's baseline, experiments/training-throughput/); "
+                  "false: autocast's fp32. No effect in fp32"));
   k.push_back(key("train.fold_query_heads", S, &T::fold_query_heads,
                   "CUDA, LibTorch >= 2: fused attention (SDPA) sees the query heads that share a key/value head "
                   "folded into the query length (no grouped-query kernel, masks kept fused), and the attention "

@@ -29,7 +29,7 @@ struct TrainConfig {
   bool fused_optimizer = true;        // adam on CUDA, LibTorch >= 2: ATen's fused AdamW kernel (fused_adamw.h)
   std::string weight_cast = "per_step";  // bf16 weight copies under autocast: per_step | per_batch
   int loss_chunk = 4096;              // token rows per chunk of the loss (loss.h); 0 = all at once in fp32
-  bool bf16_residual = false;         // under bf16 autocast: residual stream and layer norms in bf16 (autocast_state.h)
+  bool bf16_residual = true;          // under bf16 autocast: residual stream and layer norms in bf16 (autocast_state.h)
   bool fold_query_heads = true;       // fused attention with query heads folded (attention.h); false: enable_gqa
   bool overlap_allreduce = true;      // data-parallel: all-reduce gradient buckets during backward
   bool deferred_stats = true;         // CUDA, fused optimizer, one process: a step's loss and norm read one step late
