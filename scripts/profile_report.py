@@ -32,9 +32,22 @@ def family(name):
     return "other"
 
 
+# Template wrappers of ATen's elementwise kernels: the operation is named by the other at::native words of the name.
+ATEN_WRAPPERS = {"elementwise_kernel", "vectorized_elementwise_kernel", "unrolled_elementwise_kernel",
+                 "gpu_kernel_impl", "gpu_kernel_impl_nocast", "index_elementwise_kernel", "launch_kernel"}
+
+
 def short(name, width=90):
+    """The kernel's name cut to `width`; where that cuts off what an ATen kernel computes (its functor or launcher
+    sits deep in the template arguments), the at::native words of the whole name follow in brackets."""
     name = re.sub(r"\s+", " ", name)
-    return name if len(name) <= width else name[: width - 3] + "..."
+    if len(name) <= width:
+        return name
+    words = []
+    for w in re.findall(r"at::native::(?:\(anonymous namespace\)::)?(\w+)", name):
+        if w not in ATEN_WRAPPERS and w not in words:
+            words.append(w)
+    return name[: width - 3] + "..." + (f" [{', '.join(words[:6])}]" if words else "")
 
 
 def main():
