@@ -71,6 +71,9 @@ if [[ $best_batch -gt 0 ]]; then
   # the same new path with the loss on LibTorch's chunks instead of the fused CUDA loss kernels (src/mqa/train/loss.cpp)
   MQA_LOSS_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_loss_kernels "$best_batch" \
     && grep "^bench train" "$log" | tail -1
+  # ... and with the layer norms' weight gradients on LibTorch's GammaBetaBackward instead of kernels/layer_norm_grad.cu
+  MQA_LAYER_NORM_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_layer_norm_kernel "$best_batch" \
+    && grep "^bench train" "$log" | tail -1
   for row in base multi_query; do
     bench configs/wmt14/$row.yaml ${row}_s256_fp32_residual "$best_batch" --set train.bf16_residual=false \
       && grep "^bench train" "$log" | tail -1
@@ -157,6 +160,11 @@ nolk = [r for r in rows if r["label"] == "base_s256_no_loss_kernels"]
 if nolk and new:
     print(f"\nfused loss kernels / LibTorch loss chunks step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
           f"{nolk[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * nolk[0]['mfu']:.1f}%")
+nolnk = [r for r in rows if r["label"] == "base_s256_no_layer_norm_kernel"]
+if nolnk and new:
+    print(f"\nlayer norm weight-gradient kernel / LibTorch's GammaBetaBackward step time at batch {best}: "
+          f"{new[0]['step_ms']['median']:.1f} / {nolnk[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% "
+          f"vs {100 * nolnk[0]['mfu']:.1f}%")
 if old and new:
     print(f"\nnew / old path step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
           f"{old[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * old[0]['mfu']:.1f}% "

@@ -1,11 +1,14 @@
 // The one command-line convention of every subcommand (src/cli/command.h, README "Command line"): old spellings of
 // renamed options are refused with a hint naming the new one (not "unknown option", and never taken as something
 // else: `spm encode --output pieces` once meant the format and must not now write a file called "pieces"); every
-// command that computes takes --device and --precision; MQA_SDPA_CUDNN is checked before any command runs.
+// command that computes takes --device and --precision; the MQA_* switch variables are checked before any command runs.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <stdexcept>
+#include <string>
 
+#include "mqa/util/env_switch.h"
 #include "test_util.h"
 
 namespace {
@@ -66,14 +69,39 @@ TEST(CliConvention, EveryCommandThatComputesTakesDeviceAndPrecision) {
   EXPECT_NE(r.out.find("fp16"), std::string::npos) << r.out;
 }
 
-// MQA_SDPA_CUDNN (src/mqa/model/attention.h) takes 0 or 1; anything else stops every command with the variable named
-// rather than being read as one of them.
-TEST(CliConvention, SdpaCudnnVariableTakesZeroOrOneOnly) {
-  auto r = run_command("MQA_SDPA_CUDNN=yes " + mqa_executable() + " env");
-  EXPECT_NE(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("MQA_SDPA_CUDNN=yes: expected 0"), std::string::npos) << r.out;
-  for (const char* value : {"0", "1"}) {
-    r = run_command(std::string("MQA_SDPA_CUDNN=") + value + " " + mqa_executable() + " env");
-    EXPECT_EQ(r.status, 0) << value << "\n" << r.out;
+// MQA_SDPA_CUDNN (src/mqa/model/attention.h), MQA_LOSS_KERNELS (train/loss.h) and MQA_LAYER_NORM_KERNELS
+// (util/layer_norm_bf16.h) take 0 or 1; anything else stops every command with the variable named rather than being
+// read as one of them -- also in a build without the kernels, where the last two change nothing.
+TEST(CliConvention, SwitchVariablesTakeZeroOrOneOnly) {
+  for (const std::string name : {"MQA_SDPA_CUDNN", "MQA_LOSS_KERNELS", "MQA_LAYER_NORM_KERNELS"}) {
+    auto r = run_command(name + "=yes " + mqa_executable() + " env");
+    EXPECT_NE(r.status, 0) << name << "\n" << r.out;
+    EXPECT_NE(r.out.find(name + "=yes: expected 0"), std::string::npos) << r.out;
+    for (const char* value : {"0", "1"}) {
+      r = run_command(name + "=" + value + " " + mqa_executable() + " env");
+      EXPECT_EQ(r.status, 0) << name << "=" << value << "\n" << r.out;
+    }
   }
+}
+
+// The switches mqa reads from the environment (util/env_switch.h): unset gives the default, 0 and 1 switch, and
+// anything else is an error naming the variable and the value.
+TEST(EnvSwitch, UnsetGivesTheDefaultZeroAndOneSwitchAnythingElseIsAnError) {
+  const char* name = "MQA_TEST_ENV_SWITCH";
+  unsetenv(name);
+  EXPECT_TRUE(mqa::env_switch(name, true, "a test"));
+  EXPECT_FALSE(mqa::env_switch(name, false, "a test"));
+  setenv(name, "0", 1);
+  EXPECT_FALSE(mqa::env_switch(name, true, "a test"));
+  setenv(name, "1", 1);
+  EXPECT_TRUE(mqa::env_switch(name, false, "a test"));
+  setenv(name, "on", 1);
+  try {
+    mqa::env_switch(name, true, "a test");
+    ADD_FAILURE() << "no error for a value other than 0 or 1";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("MQA_TEST_ENV_SWITCH=on: expected 0 or 1 (a test)"), std::string::npos)
+        << e.what();
+  }
+  unsetenv(name);
 }

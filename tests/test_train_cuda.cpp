@@ -20,6 +20,7 @@
 #include "mqa/train/optimizers.h"
 #include "mqa/train/train_step.h"
 #include "mqa/util/autocast_state.h"
+#include "mqa/util/layer_norm_bf16.h"
 
 #include "cuda_test_util.h"
 #include "tiny_train_config.h"
@@ -195,6 +196,43 @@ TEST_F(CudaTrain, LossKernelsEqualTheLibTorchChunks) {
     EXPECT_LT(relative_error(fused[2], chunks[2]), 1e-2) << "gradient, vocab " << vocab;
     std::cout << "  vocab " << vocab << ": max |fused - chunks| of the gradient "
               << (fused[2].to(torch::kFloat32) - chunks[2].to(torch::kFloat32)).abs().max().item<float>() << "\n";
+  }
+}
+
+// The layer norm of the bf16 residual stream with its weight and bias gradients on kernels/layer_norm_grad.h,
+// against LibTorch's layer norm (GammaBetaBackward): the same output and input gradient (the same LibTorch ops),
+// and weight and bias gradients that both stay within bf16 rounding of the fp32 sums (the kernel sums in fp32 and
+// rounds once); a width the kernel does not take (not a multiple of 8) falls back to LibTorch.
+TEST_F(CudaTrain, LayerNormWeightGradKernelEqualsLibTorch) {
+  if (!mqa::decode_ops::kernels_built()) GTEST_SKIP() << "built without the CUDA kernels";
+  for (int64_t d : {1024, 520, 1020}) {
+    torch::manual_seed(9);
+    auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kBFloat16);
+    auto x0 = torch::randn({4, 333, d}, opts) * 3 + 1, dy = torch::randn({4, 333, d}, opts);
+    auto w0 = torch::randn({d}, opts), b0 = torch::randn({d}, opts);
+    auto run = [&](bool kernel) {
+      mqa::set_layer_norm_kernels_enabled(kernel);
+      auto x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+      auto y = mqa::layer_norm_bf16(x, w, b, 1e-5);
+      y.backward(dy);
+      mqa::set_layer_norm_kernels_enabled(true);
+      return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
+    };
+    auto ours = run(true), libtorch = run(false);
+    EXPECT_TRUE(torch::equal(ours[0], libtorch[0])) << "output, d " << d;
+    EXPECT_TRUE(torch::equal(ours[1], libtorch[1])) << "input gradient, d " << d;
+    // The fp32 sums: dgamma = sum dy * (x - mean) * rstd, dbeta = sum dy over the 1332 rows.
+    auto xf = x0.to(torch::kFloat32).reshape({-1, d}), dyf = dy.to(torch::kFloat32).reshape({-1, d});
+    auto mean = xf.mean(1, true), rstd = (xf.var(1, false, true) + 1e-5).rsqrt();
+    auto dgamma = (dyf * (xf - mean) * rstd).sum(0), dbeta = dyf.sum(0);
+    for (int i : {2, 3}) {
+      const auto& ref = i == 2 ? dgamma : dbeta;
+      EXPECT_LT(relative_error(ours[i].to(torch::kFloat32), ref), 1e-2) << "ours, gradient " << i << ", d " << d;
+      EXPECT_LT(relative_error(libtorch[i].to(torch::kFloat32), ref), 1e-2) << "LibTorch, gradient " << i << ", d " << d;
+      std::cout << "  d " << d << (i == 2 ? " weight" : " bias") << " gradient: max |ours - fp32| "
+                << (ours[i].to(torch::kFloat32) - ref).abs().max().item<float>() << ", max |LibTorch - fp32| "
+                << (libtorch[i].to(torch::kFloat32) - ref).abs().max().item<float>() << "\n";
+    }
   }
 }
 

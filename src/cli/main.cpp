@@ -11,6 +11,8 @@
 #include "cli/command.h"
 #include "mqa/config/config.h"
 #include "mqa/model/attention.h"
+#include "mqa/train/loss.h"
+#include "mqa/util/layer_norm_bf16.h"
 
 namespace mqa::cli {
 
@@ -97,6 +99,9 @@ int main(int argc, char** argv) {
   for (auto& [name, setup] : mqa::cli::registered_commands()) setup(app);
   try {
     mqa::AttentionImpl::apply_sdpa_cudnn_env();
+    // The kernels' switches are checked here, before any command, whether or not this build has the kernels.
+    mqa::loss_kernels_requested();
+    mqa::layer_norm_kernels_requested();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

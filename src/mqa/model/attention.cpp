@@ -1,5 +1,7 @@
 #include "mqa/model/attention.h"
 
+#include "mqa/util/env_switch.h"
+
 #include <torch/version.h>
 
 #include <cmath>
@@ -65,11 +67,7 @@ void AttentionImpl::set_sdpa_cudnn(bool on) {
 #endif
 }
 void AttentionImpl::apply_sdpa_cudnn_env() {
-  const char* value = std::getenv("MQA_SDPA_CUDNN");
-  const std::string v = value == nullptr ? "0" : value;
-  if (v != "0" && v != "1")
-    throw std::invalid_argument(fmt::format("MQA_SDPA_CUDNN={}: expected 0 (no cuDNN attention) or 1", v));
-  set_sdpa_cudnn(v == "1");
+  set_sdpa_cudnn(env_switch("MQA_SDPA_CUDNN", false, "1: SDPA may pick cuDNN's attention; 0 or unset: it may not"));
 }
 void AttentionImpl::set_fold_query_heads_enabled(bool on) { fold_enabled = on; }
 bool AttentionImpl::fold_query_heads_enabled() { return fold_enabled; }

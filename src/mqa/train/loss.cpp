@@ -2,10 +2,9 @@
 
 #include <torch/version.h>
 
-#include <cstdlib>
 #include <optional>
-#include <stdexcept>
-#include <string>
+
+#include "mqa/util/env_switch.h"
 
 #ifdef MQA_WITH_KERNELS
 #include <ATen/cuda/CUDAContext.h>
@@ -18,23 +17,13 @@ namespace mqa {
 
 namespace {
 
-// MQA_LOSS_KERNELS=0 turns the fused loss kernels off for a whole process (an A/B of the same build: the
-// throughput script benches both); unset or 1 leaves them on; any other value is an error naming it.
-[[maybe_unused]] bool loss_kernels_from_env() {
-  const char* value = std::getenv("MQA_LOSS_KERNELS");
-  if (value == nullptr || std::string(value) == "1") return true;
-  if (std::string(value) == "0") return false;
-  throw std::runtime_error(std::string("MQA_LOSS_KERNELS=") + value + ": expected 0 (off) or 1 (on, the default)");
-}
-
 // Set by set_loss_kernels_enabled (tests); otherwise the environment decides, read at the first use (not at
 // static initialisation, so that a bad value is reported as an error of the command rather than a crash).
 std::optional<bool> loss_kernels_forced;
 
 [[maybe_unused]] bool loss_kernels_enabled() {
   if (loss_kernels_forced) return *loss_kernels_forced;
-  static const bool from_env = loss_kernels_from_env();
-  return from_env;
+  return loss_kernels_requested();
 }
 
 // Whether the chunked loss runs on the fused CUDA kernels (kernels/cross_entropy.h) for these logits [N, V]:
@@ -151,6 +140,13 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
 }  // namespace
 
 void set_loss_kernels_enabled(bool on) { loss_kernels_forced = on; }
+
+bool loss_kernels_requested() {
+  // An A/B of one build (scripts/training_throughput.sh benches both).
+  static const bool requested =
+      env_switch("MQA_LOSS_KERNELS", true, "the training loss on mqa's fused CUDA kernels; 0: LibTorch's chunks");
+  return requested;
+}
 
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
                              double epsilon, int64_t chunk_tokens) {

@@ -35,5 +35,8 @@ LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& t
 // A process-wide switch to leave the fused loss kernels (built with all of mqa's kernels: decode_ops::kernels_built)
 // for the LibTorch chunks (tests compare the two; on by default).
 void set_loss_kernels_enabled(bool on);
+// What MQA_LOSS_KERNELS asks for (unset or 1: the kernels, 0: the chunks; anything else throws, naming it). Read once;
+// `mqa` reads it before any command, so that a bad value stops every command, with or without the kernels built.
+bool loss_kernels_requested();
 
 }  // namespace mqa

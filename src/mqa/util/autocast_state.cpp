@@ -1,5 +1,7 @@
 #include "mqa/util/autocast_state.h"
 
+#include "mqa/util/layer_norm_bf16.h"
+
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
@@ -101,7 +103,9 @@ torch::Tensor autocast_layer_norm(const torch::nn::LayerNorm& norm, const torch:
     explicit AutocastOff(c10::DeviceType t) : type(t) { set_autocast_enabled(type, false); }
     ~AutocastOff() { set_autocast_enabled(type, true); }
   } off(t);
-  return torch::layer_norm(y, o.normalized_shape(), w, b, o.eps());
+  TORCH_CHECK(o.normalized_shape().size() == 1 && o.normalized_shape()[0] == y.size(-1),
+              "autocast_layer_norm: normalises the last dimension only");
+  return layer_norm_bf16(y, w, b, o.eps());
 }
 
 }  // namespace mqa
