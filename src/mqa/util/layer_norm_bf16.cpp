@@ -34,6 +34,8 @@ struct LayerNormWithWeightGradKernel : public torch::autograd::Function<LayerNor
                                const torch::Tensor& bias, double eps) {
     const int64_t d = x.size(-1);
     auto [y, mean, rstd] = at::native_layer_norm(x, {d}, weight, bias, eps);
+    TORCH_CHECK(mean.scalar_type() == torch::kFloat32 && rstd.scalar_type() == torch::kFloat32,
+                "layer_norm_bf16: the kernel needs LibTorch's fp32 mean and rstd, got ", mean.scalar_type());
     ctx->save_for_backward({x, weight, bias, mean, rstd});
     return y;
   }
