@@ -146,29 +146,22 @@ if "base_s256" in cost and "multi_query_s256" in cost:
     print(f"\nmulti-query / multi-head per-token training cost at batch {best}: {b:.3f} / {a:.3f} us = "
           f"{b / a:.3f} (acceptance: within 3%, |ratio - 1| <= 0.03: {'met' if abs(b / a - 1) <= 0.03 else 'NOT met'};"
           f" paper 13.0 / 13.2 = 0.985)")
-old = [r for r in rows if r["label"] == "base_s256_old_path"]
 new = [r for r in rows if r["label"] == "base_s256" and int(r["batch"]) == int(best)]
-wide = [r for r in rows if r["label"] == "base_s256_fp32_residual"]
-if wide and new:
-    print(f"\nnew path (bf16 residual stream) / fp32 residual stream step time at batch {best}: "
-          f"{new[0]['step_ms']['median']:.1f} / {wide[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% "
-          f"vs {100 * wide[0]['mfu']:.1f}%")
+def versus(label, what, acceptance=False):
+    """The new path's step (base_s256 at the best batch) against the run labelled `label`, as `what`."""
+    other = [r for r in rows if r["label"] == label]
+    if not (other and new): return
+    a, b = new[0], other[0]
+    tail = f" (acceptance: >= 50%: {'met' if a['mfu'] >= 0.5 else 'NOT met'})" if acceptance else ""
+    print(f"\n{what} step time at batch {best}: {a['step_ms']['median']:.1f} / {b['step_ms']['median']:.1f} ms; "
+          f"MFU {100 * a['mfu']:.1f}% vs {100 * b['mfu']:.1f}%{tail}")
+versus("base_s256_fp32_residual", "new path (bf16 residual stream) / fp32 residual stream")
 if "base_s256_fp32_residual" in cost and "multi_query_s256_fp32_residual" in cost:
     a, b = cost["base_s256_fp32_residual"], cost["multi_query_s256_fp32_residual"]
     print(f"multi-query / multi-head per-token cost with the fp32 residual stream: {b:.3f} / {a:.3f} us = {b / a:.3f}")
-nolk = [r for r in rows if r["label"] == "base_s256_no_loss_kernels"]
-if nolk and new:
-    print(f"\nfused loss kernels / LibTorch loss chunks step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
-          f"{nolk[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * nolk[0]['mfu']:.1f}%")
-nolnk = [r for r in rows if r["label"] == "base_s256_no_layer_norm_kernel"]
-if nolnk and new:
-    print(f"\nlayer norm weight-gradient kernel / LibTorch's GammaBetaBackward step time at batch {best}: "
-          f"{new[0]['step_ms']['median']:.1f} / {nolnk[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% "
-          f"vs {100 * nolnk[0]['mfu']:.1f}%")
-if old and new:
-    print(f"\nnew / old path step time at batch {best}: {new[0]['step_ms']['median']:.1f} / "
-          f"{old[0]['step_ms']['median']:.1f} ms; MFU {100 * new[0]['mfu']:.1f}% vs {100 * old[0]['mfu']:.1f}% "
-          f"(acceptance: >= 50%: {'met' if new[0]['mfu'] >= 0.5 else 'NOT met'})")
+versus("base_s256_no_loss_kernels", "fused loss kernels / LibTorch loss chunks")
+versus("base_s256_no_layer_norm_kernel", "layer norm weight-gradient kernel / LibTorch's GammaBetaBackward")
+versus("base_s256_old_path", "new / old path", acceptance=True)
 print("\n## Attention calls of one training step (count x what: SDPA backend [route])\n")
 for r in rows:
     if r.get("attention_kernels"):

@@ -2,8 +2,6 @@
 
 #include <torch/version.h>
 
-#include <optional>
-
 #include "mqa/util/env_switch.h"
 
 #ifdef MQA_WITH_KERNELS
@@ -17,20 +15,18 @@ namespace mqa {
 
 namespace {
 
-// Set by set_loss_kernels_enabled (tests); otherwise the environment decides, read at the first use (not at
-// static initialisation, so that a bad value is reported as an error of the command rather than a crash).
-std::optional<bool> loss_kernels_forced;
-
-[[maybe_unused]] bool loss_kernels_enabled() {
-  if (loss_kernels_forced) return *loss_kernels_forced;
-  return loss_kernels_requested();
+// MQA_LOSS_KERNELS, or set_loss_kernels_enabled in tests: an A/B of one build (scripts/training_throughput.sh
+// benches both).
+KernelSwitch& loss_kernels() {
+  static KernelSwitch s("MQA_LOSS_KERNELS", "the training loss on mqa's fused CUDA kernels; 0: LibTorch's chunks");
+  return s;
 }
 
 // Whether the chunked loss runs on the fused CUDA kernels (kernels/cross_entropy.h) for these logits [N, V]:
 // built with them, enabled, bf16 on the GPU, contiguous, a vocabulary they take.
 bool use_loss_kernels(const torch::Tensor& logits, const torch::Tensor& target) {
 #ifdef MQA_WITH_KERNELS
-  return loss_kernels_enabled() && logits.is_cuda() && logits.scalar_type() == torch::kBFloat16 &&
+  return loss_kernels().on() && logits.is_cuda() && logits.scalar_type() == torch::kBFloat16 &&
          logits.is_contiguous() && target.is_cuda() && target.scalar_type() == torch::kLong &&
          target.is_contiguous() &&
          kernels::cross_entropy_supported(logits.size(1), logits.data_ptr(), nullptr);
@@ -139,14 +135,8 @@ struct ChunkedSmoothedCrossEntropy : public torch::autograd::Function<ChunkedSmo
 
 }  // namespace
 
-void set_loss_kernels_enabled(bool on) { loss_kernels_forced = on; }
-
-bool loss_kernels_requested() {
-  // An A/B of one build (scripts/training_throughput.sh benches both).
-  static const bool requested =
-      env_switch("MQA_LOSS_KERNELS", true, "the training loss on mqa's fused CUDA kernels; 0: LibTorch's chunks");
-  return requested;
-}
+void set_loss_kernels_enabled(bool on) { loss_kernels().set(on); }
+bool loss_kernels_requested() { return loss_kernels().requested(); }
 
 LossSums label_smoothed_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t pad_id,
                              double epsilon, int64_t chunk_tokens) {

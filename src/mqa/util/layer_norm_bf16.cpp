@@ -1,7 +1,5 @@
 #include "mqa/util/layer_norm_bf16.h"
 
-#include <optional>
-
 #include "mqa/util/env_switch.h"
 
 #ifdef MQA_WITH_KERNELS
@@ -15,11 +13,9 @@ namespace mqa {
 
 namespace {
 
-std::optional<bool> kernels_forced;  // set_layer_norm_kernels_enabled
-
-[[maybe_unused]] bool kernels_enabled() {
-  if (kernels_forced) return *kernels_forced;
-  return layer_norm_kernels_requested();
+KernelSwitch& layer_norm_kernels() {  // MQA_LAYER_NORM_KERNELS, or set_layer_norm_kernels_enabled in tests
+  static KernelSwitch s("MQA_LAYER_NORM_KERNELS", "layer norm weight gradients on mqa's CUDA kernel; 0: LibTorch's");
+  return s;
 }
 
 #ifdef MQA_WITH_KERNELS
@@ -60,7 +56,7 @@ struct LayerNormWithWeightGradKernel : public torch::autograd::Function<LayerNor
 
 // The kernel path: bf16 on the GPU, contiguous, with weight and bias, rows the kernel takes.
 bool use_kernel(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return kernels_enabled() && x.is_cuda() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
+  return layer_norm_kernels().on() && x.is_cuda() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
          weight.defined() && bias.defined() && weight.requires_grad() && bias.requires_grad() &&
          kernels::layer_norm_weight_grad_supported(x.size(-1), x.data_ptr(), x.data_ptr());
 }
@@ -76,12 +72,7 @@ torch::Tensor layer_norm_bf16(const torch::Tensor& x, const torch::Tensor& weigh
   return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
-void set_layer_norm_kernels_enabled(bool on) { kernels_forced = on; }
-
-bool layer_norm_kernels_requested() {
-  static const bool requested = env_switch("MQA_LAYER_NORM_KERNELS", true,
-                                           "layer norm weight gradients on mqa's CUDA kernel; 0: LibTorch's");
-  return requested;
-}
+void set_layer_norm_kernels_enabled(bool on) { layer_norm_kernels().set(on); }
+bool layer_norm_kernels_requested() { return layer_norm_kernels().requested(); }
 
 }  // namespace mqa
