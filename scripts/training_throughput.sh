@@ -18,7 +18,7 @@
 #      in bf16, train.accumulate 2), new path vs old path with the same seed, the new path with the fp32 residual
 #      stream, beside the old path run again (run-to-run noise) and with another seed (seed spread; new_seed2: the
 #      new path with another seed, for TRAIN_CURVES="new fp32_residual new_seed2"; no_loss_kernels: the new path
-#      without the fused loss kernels);
+#      without the fused loss kernels; no_relu_epilogue: without the ReLU in the GEMM epilogues);
 #   6. a summary table, last.
 # Bench steps are the trainer's own (train_step.h) with Adam, label smoothing 0.1 and clip_norm 1.0. Writes into
 # $OUT: cuda_tests.log, throughput.jsonl, throughput.log, train_profile.md (+ train_profile_ROW.train.json), curves/*.jsonl,
@@ -74,6 +74,10 @@ if [[ $best_batch -gt 0 ]]; then
   # ... and with the layer norms' weight gradients on LibTorch's GammaBetaBackward instead of kernels/layer_norm_grad.cu
   MQA_LAYER_NORM_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_layer_norm_kernel "$best_batch" \
     && grep "^bench train" "$log" | tail -1
+  # ... and with the feed-forward ReLU and its gradient as kernels of their own, not in the GEMMs' epilogues
+  # (util/linear_relu.h)
+  MQA_RELU_EPILOGUE=0 bench configs/wmt14/base.yaml base_s256_no_relu_epilogue "$best_batch" \
+    && grep "^bench train" "$log" | tail -1
   for row in base multi_query; do
     bench configs/wmt14/$row.yaml ${row}_s256_fp32_residual "$best_batch" --set train.bf16_residual=false \
       && grep "^bench train" "$log" | tail -1
@@ -118,6 +122,7 @@ for name in $curves; do
     fp32_residual) curve fp32_residual --set train.bf16_residual=false ;;
     new_seed2) curve new_seed2 --set train.seed=2 ;;
     no_loss_kernels) MQA_LOSS_KERNELS=0 curve no_loss_kernels ;;
+    no_relu_epilogue) MQA_RELU_EPILOGUE=0 curve no_relu_epilogue ;;
     old) curve old "${old_path[@]}" ;;
     old_again) curve old_again "${old_path[@]}" ;;
     old_seed2) curve old_seed2 "${old_path[@]}" --set train.seed=2 ;;
@@ -161,13 +166,15 @@ if "base_s256_fp32_residual" in cost and "multi_query_s256_fp32_residual" in cos
     print(f"multi-query / multi-head per-token cost with the fp32 residual stream: {b:.3f} / {a:.3f} us = {b / a:.3f}")
 versus("base_s256_no_loss_kernels", "fused loss kernels / LibTorch loss chunks")
 versus("base_s256_no_layer_norm_kernel", "layer norm weight-gradient kernel / LibTorch's GammaBetaBackward")
+versus("base_s256_no_relu_epilogue", "ReLU in the GEMM epilogues / ReLU kernels")
 versus("base_s256_old_path", "new / old path", acceptance=True)
 print("\n## Attention calls of one training step (count x what: SDPA backend [route])\n")
 for r in rows:
     if r.get("attention_kernels"):
         print(f"- {r['label']}:")
         for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
-names = [n for n in ["new", "fp32_residual", "new_seed2", "no_loss_kernels", "old", "old_again", "old_seed2"] if n in curve_names]
+names = [n for n in ["new", "fp32_residual", "new_seed2", "no_loss_kernels", "no_relu_epilogue", "old", "old_again",
+                     "old_seed2"] if n in curve_names]
 curves = {n: curve(n) for n in names}
 steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if names and all(curves[n][0] for n in names) else []
 print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
@@ -179,7 +186,9 @@ if steps:
     def gap(a, b): return max(abs(curves[a][0][s] - curves[b][0][s]) for s in steps)
     for a, b, what in [("new", "old", "new vs old path"), ("new", "fp32_residual", "new path vs its fp32 residual stream"),
                        ("new", "new_seed2", "seed spread, new path"),
-                       ("new", "no_loss_kernels", "fused loss kernels vs LibTorch chunks"), ("old", "old_again", "run to run"),
+                       ("new", "no_loss_kernels", "fused loss kernels vs LibTorch chunks"),
+                       ("new", "no_relu_epilogue", "ReLU in the GEMM epilogues vs ReLU kernels"),
+                       ("old", "old_again", "run to run"),
                        ("old", "old_seed2", "seed spread")]:
         if a in names and b in names:
             print(f"- max |{a} - {b}| ({what}): {gap(a, b):.4f}")

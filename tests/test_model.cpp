@@ -9,6 +9,7 @@
 #include "mqa/config/config.h"
 #include "mqa/decode/engine.h"
 #include "mqa/model/transformer.h"
+#include "mqa/util/linear_relu.h"
 #include "test_util.h"
 
 using mqa::ModelConfig;
@@ -163,6 +164,37 @@ TEST_P(CachedDecoding, BeamsShareCrossAttentionAndReorderKeepsThemExact) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, CachedDecoding, ::testing::ValuesIn(kVariants),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// The feed-forward layer's fused linear + ReLU (util/linear_relu.h; on the GPU its GEMM applies the ReLU): on the
+// CPU linear_relu is ReLU after linear, and the fused path -- forward and its autograd function's gradients of x,
+// weight and bias, also where only some inputs need one, and without autograd -- equals it.
+TEST(FeedForward, FusedLinearReluEqualsReluAfterLinear) {
+  torch::manual_seed(4);
+  auto x0 = torch::randn({3, 7, 16}), w0 = torch::randn({24, 16}), b0 = torch::randn({24}), dy = torch::randn({3, 7, 24});
+  EXPECT_FALSE(mqa::linear_relu_fused(x0, w0, b0));
+  EXPECT_TRUE(torch::equal(mqa::linear_relu(x0, w0, b0), torch::relu(torch::nn::functional::linear(x0, w0, b0))));
+  for (bool weights_need_grad : {true, false}) {
+    auto run = [&](bool fused) {
+      auto x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(weights_need_grad);
+      auto b = b0.clone().requires_grad_(weights_need_grad);
+      auto y = fused ? mqa::linear_relu_epilogue(x, w, b) : torch::relu(torch::nn::functional::linear(x, w, b));
+      y.backward(dy);
+      return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
+    };
+    auto fused = run(true), plain = run(false);
+    EXPECT_GT((plain[0] == 0).sum().item<int64_t>(), 0) << "some units off, or ReLU's gradient goes untested";
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_EQ(fused[i].defined(), plain[i].defined()) << i;
+      if (plain[i].defined()) EXPECT_TRUE(torch::allclose(fused[i], plain[i], 1e-5, 1e-5)) << i;
+    }
+  }
+  {
+    torch::NoGradGuard no_grad;  // decoding: the epilogue without an autograd node
+    EXPECT_TRUE(torch::allclose(mqa::linear_relu_epilogue(x0, w0, b0),
+                                torch::relu(torch::nn::functional::linear(x0, w0, b0)), 1e-5, 1e-5));
+  }
+  EXPECT_THROW(mqa::linear_relu_epilogue(x0, w0, torch::Tensor()), c10::Error);
+}
 
 TEST(Attention, MultiQueryEqualsMultiHeadWithCopiedKeyValueHeads) {
   torch::NoGradGuard no_grad;

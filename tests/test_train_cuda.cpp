@@ -1,10 +1,11 @@
 // CUDA-only checks of the training step's fused paths (skipped without a GPU; the 2.x code they cover is built
 // only there): ATen's fused AdamW against LibTorch's AdamW, checkpoints moving between the two, the multi-tensor
-// gradient clip, the chunked loss on bf16 logits, the bf16 residual stream, and whole-sequence attention with
-// folded query heads against the plain reference path, forward and backward, with no variant left to SDPA's math
-// kernel.
+// gradient clip, the chunked loss on bf16 logits, the bf16 residual stream, the layer-norm and ReLU-epilogue paths,
+// and whole-sequence attention with folded query heads against the plain reference path, forward and backward, with
+// no variant left to SDPA's math kernel.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "mqa/train/train_step.h"
 #include "mqa/util/autocast_state.h"
 #include "mqa/util/layer_norm_bf16.h"
+#include "mqa/util/linear_relu.h"
 
 #include "cuda_test_util.h"
 #include "tiny_train_config.h"
@@ -205,10 +207,13 @@ TEST_F(CudaTrain, LossKernelsEqualTheLibTorchChunks) {
 // rounds once); a width the kernel does not take (not a multiple of 8) falls back to LibTorch.
 TEST_F(CudaTrain, LayerNormWeightGradKernelEqualsLibTorch) {
   if (!mqa::decode_ops::kernels_built()) GTEST_SKIP() << "built without the CUDA kernels";
-  for (int64_t d : {1024, 520, 1020}) {
+  // [4 x 333 rows, d]: 20 chunks of rows; [40 x 1000, 1024]: the most chunks (512), 16 for each thread row of the
+  // second kernel.
+  for (auto [batch, d] : {std::pair<int64_t, int64_t>{4, 1024}, {4, 520}, {4, 1020}, {40, 1024}}) {
     torch::manual_seed(9);
     auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kBFloat16);
-    auto x0 = torch::randn({4, 333, d}, opts) * 3 + 1, dy = torch::randn({4, 333, d}, opts);
+    const int64_t len = batch == 4 ? 333 : 1000;
+    auto x0 = torch::randn({batch, len, d}, opts) * 3 + 1, dy = torch::randn({batch, len, d}, opts);
     auto w0 = torch::randn({d}, opts), b0 = torch::randn({d}, opts);
     auto run = [&](bool kernel) {
       mqa::set_layer_norm_kernels_enabled(kernel);
@@ -219,19 +224,87 @@ TEST_F(CudaTrain, LayerNormWeightGradKernelEqualsLibTorch) {
       return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
     };
     auto ours = run(true), libtorch = run(false);
-    EXPECT_TRUE(torch::equal(ours[0], libtorch[0])) << "output, d " << d;
-    EXPECT_TRUE(torch::equal(ours[1], libtorch[1])) << "input gradient, d " << d;
-    // The fp32 sums: dgamma = sum dy * (x - mean) * rstd, dbeta = sum dy over the 1332 rows.
+    EXPECT_TRUE(torch::equal(ours[0], libtorch[0])) << "output, d " << d << ", rows " << batch * len;
+    EXPECT_TRUE(torch::equal(ours[1], libtorch[1])) << "input gradient, d " << d << ", rows " << batch * len;
+    // The fp32 sums: dgamma = sum dy * (x - mean) * rstd, dbeta = sum dy over the rows.
     auto xf = x0.to(torch::kFloat32).reshape({-1, d}), dyf = dy.to(torch::kFloat32).reshape({-1, d});
     auto mean = xf.mean(1, true), rstd = (xf.var(1, false, true) + 1e-5).rsqrt();
     auto dgamma = (dyf * (xf - mean) * rstd).sum(0), dbeta = dyf.sum(0);
     for (int i : {2, 3}) {
       const auto& ref = i == 2 ? dgamma : dbeta;
-      EXPECT_LT(relative_error(ours[i].to(torch::kFloat32), ref), 1e-2) << "ours, gradient " << i << ", d " << d;
-      EXPECT_LT(relative_error(libtorch[i].to(torch::kFloat32), ref), 1e-2) << "LibTorch, gradient " << i << ", d " << d;
-      std::cout << "  d " << d << (i == 2 ? " weight" : " bias") << " gradient: max |ours - fp32| "
+      EXPECT_LT(relative_error(ours[i].to(torch::kFloat32), ref), 1e-2) << "ours, gradient " << i << ", d " << d
+                                                                       << ", rows " << batch * len;
+      EXPECT_LT(relative_error(libtorch[i].to(torch::kFloat32), ref), 1e-2) << "LibTorch, gradient " << i << ", d " << d
+                                                                           << ", rows " << batch * len;
+      std::cout << "  rows " << batch * len << ", d " << d << (i == 2 ? " weight" : " bias")
+                << " gradient: max |ours - fp32| "
                 << (ours[i].to(torch::kFloat32) - ref).abs().max().item<float>() << ", max |LibTorch - fp32| "
                 << (libtorch[i].to(torch::kFloat32) - ref).abs().max().item<float>() << "\n";
+    }
+  }
+}
+
+// The feed-forward layer's first half with the ReLU in the GEMM's epilogue (util/linear_relu.h) against ReLU after
+// LibTorch's linear, in bf16: output and the three gradients within bf16 rounding (the two may run different GEMM
+// kernels), the same zeros where neither is near 0, and the fused path taken on this GPU.
+TEST_F(CudaTrain, ReluEpilogueEqualsReluAfterLinear) {
+  torch::manual_seed(11);
+  auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kBFloat16);
+  auto x0 = torch::randn({4, 333, 256}, opts), w0 = torch::randn({1000, 256}, opts) * 0.06;
+  auto b0 = torch::randn({1000}, opts) * 0.1, dy = torch::randn({4, 333, 1000}, opts);
+  auto run = [&](bool fused) {
+    mqa::set_relu_epilogue_enabled(fused);
+    auto x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    EXPECT_EQ(mqa::linear_relu_fused(x, w, b), fused && TORCH_VERSION_MAJOR >= 2);
+    auto y = mqa::linear_relu(x, w, b);
+    y.backward(dy);
+    mqa::set_relu_epilogue_enabled(true);
+    return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
+  };
+  auto fused = run(true), plain = run(false);
+  const char* what[] = {"output", "input gradient", "weight gradient", "bias gradient"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(fused[i].sizes(), plain[i].sizes()) << what[i];
+    EXPECT_LT(relative_error(fused[i].to(torch::kFloat32), plain[i].to(torch::kFloat32)), 1e-2) << what[i];
+  }
+  EXPECT_GE(fused[0].min().item<float>(), 0.f);
+  auto clear = plain[0].to(torch::kFloat32).abs() > 0.05;  // away from the kink, both agree on which units are off
+  EXPECT_TRUE(torch::equal((fused[0] > 0).masked_select(clear), (plain[0] > 0).masked_select(clear)));
+}
+
+// The whole feed-forward layer on kernels/relu_gemm.h's cuBLASLt epilogues (util/linear_relu.h, training: bias +
+// ReLU + mask forward, ReLU gradient + bias gradient in backward's g W2 GEMM) against ReLU kernels between LibTorch's
+// linears, in bf16: output and the five gradients within bf16 rounding, and cuBLASLt had an algorithm for every
+// GEMM (no fallback). d_ff 1000 is not a multiple of 128 (the mask's rows are padded to 1024 bits).
+TEST_F(CudaTrain, FeedForwardReluEpiloguesEqualLibTorch) {
+  if (!mqa::decode_ops::kernels_built()) GTEST_SKIP() << "built without the CUDA kernels";
+  for (int64_t d_ff : {1024, 1000}) {
+    torch::manual_seed(12);
+    auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kBFloat16);
+    auto x0 = torch::randn({4, 333, 256}, opts), dy = torch::randn({4, 333, 256}, opts);
+    auto w10 = torch::randn({d_ff, 256}, opts) * 0.06, b10 = torch::randn({d_ff}, opts) * 0.1;
+    auto w20 = torch::randn({256, d_ff}, opts) * 0.03, b20 = torch::randn({256}, opts) * 0.1;
+    const int64_t fallbacks = mqa::relu_epilogue_fallbacks();
+    auto run = [&](bool fused) {
+      mqa::set_relu_epilogue_enabled(fused);
+      std::vector<torch::Tensor> in;
+      for (const auto& t : {x0, w10, b10, w20, b20}) in.push_back(t.clone().requires_grad_());
+      EXPECT_EQ(mqa::feed_forward_relu_fused(in[0], in[1], in[2], in[3], in[4]), fused);
+      auto y = mqa::feed_forward_relu(in[0], in[1], in[2], in[3], in[4]);
+      y.backward(dy);
+      mqa::set_relu_epilogue_enabled(true);
+      std::vector<torch::Tensor> out{y.detach()};
+      for (const auto& t : in) out.push_back(t.grad());
+      return out;
+    };
+    auto fused = run(true), plain = run(false);
+    EXPECT_EQ(mqa::relu_epilogue_fallbacks(), fallbacks) << "cuBLASLt had no algorithm for an epilogue, d_ff " << d_ff;
+    const char* what[] = {"output", "x gradient", "w1 gradient", "b1 gradient", "w2 gradient", "b2 gradient"};
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_EQ(fused[i].sizes(), plain[i].sizes()) << what[i];
+      const double err = relative_error(fused[i].to(torch::kFloat32), plain[i].to(torch::kFloat32));
+      EXPECT_LT(err, 1e-2) << what[i] << ", d_ff " << d_ff;
+      std::cout << "  d_ff " << d_ff << " " << what[i] << ": relative error " << err << "\n";
     }
   }
 }

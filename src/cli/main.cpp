@@ -13,6 +13,7 @@
 #include "mqa/model/attention.h"
 #include "mqa/train/loss.h"
 #include "mqa/util/layer_norm_bf16.h"
+#include "mqa/util/linear_relu.h"
 
 namespace mqa::cli {
 
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
     // The kernels' switches are checked here, before any command, whether or not this build has the kernels.
     mqa::loss_kernels_requested();
     mqa::layer_norm_kernels_requested();
+    mqa::relu_epilogue_requested();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

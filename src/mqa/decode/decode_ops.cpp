@@ -1,11 +1,10 @@
 #include "mqa/decode/decode_ops.h"
 
-#include <torch/version.h>
-
 #include <cmath>
 #include <limits>
 
 #include "mqa/model/attention.h"
+#include "mqa/util/linear_relu.h"
 
 #ifdef MQA_WITH_KERNELS
 #include <ATen/cuda/CUDAContext.h>
@@ -187,12 +186,7 @@ torch::Tensor embed(const torch::Tensor& embedding, const torch::Tensor& positio
 
 torch::Tensor feed_forward(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
                            const torch::Tensor& w2) {
-  torch::Tensor h;
-#if TORCH_VERSION_MAJOR >= 2
-  if (x.is_cuda()) h = at::_addmm_activation(b1, x, w1.t(), 1, 1, /*use_gelu=*/false);  // cuBLASLt epilogue
-#endif
-  if (!h.defined()) h = torch::relu(torch::linear(x, w1, b1));
-  return torch::linear(h, w2);
+  return torch::linear(linear_relu(x, w1, b1), w2);  // on the GPU the ReLU runs in the GEMM's epilogue
 }
 
 void greedy_pick(const torch::Tensor& logits, GreedyState& s) {

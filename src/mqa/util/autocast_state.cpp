@@ -1,9 +1,12 @@
 #include "mqa/util/autocast_state.h"
 
 #include "mqa/util/layer_norm_bf16.h"
+#include "mqa/util/linear_relu.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
+
+#include <utility>
 
 // LibTorch >= 2.4 takes the device type; the device-less CUDA switches of 1.13 were deprecated, then removed.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -72,11 +75,29 @@ torch::Tensor autocast_weight(const torch::Tensor& w) {
   return at::autocast::cached_cast(autocast_dtype(t), w, t);
 }
 
-torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
-  if (!autocast_enabled(x.device().type())) return layer.ptr()->forward(x);
+namespace {
+// The weight and bias of `layer` as autocast computes with them (autocast_weight: themselves outside autocast).
+std::pair<torch::Tensor, torch::Tensor> autocast_params(const torch::nn::Linear& layer) {
   const auto& bias = layer->bias;
-  return torch::nn::functional::linear(cast_for_autocast(x), autocast_weight(layer->weight),
-                                       bias.defined() ? autocast_weight(bias) : bias);
+  return {autocast_weight(layer->weight), bias.defined() ? autocast_weight(bias) : bias};
+}
+}  // namespace
+
+torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  auto [weight, bias] = autocast_params(layer);
+  return torch::nn::functional::linear(cast_for_autocast(x), weight, bias);
+}
+
+torch::Tensor autocast_linear_relu(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  auto [weight, bias] = autocast_params(layer);
+  return linear_relu(cast_for_autocast(x), weight, bias);
+}
+
+torch::Tensor autocast_feed_forward_relu(const torch::nn::Linear& first, const torch::nn::Linear& second,
+                                         const torch::Tensor& x) {
+  auto [w1, b1] = autocast_params(first);
+  auto [w2, b2] = autocast_params(second);
+  return feed_forward_relu(cast_for_autocast(x), w1, b1, w2, b2);
 }
 
 namespace {
