@@ -172,12 +172,12 @@ TEST(FeedForward, FusedLinearReluEqualsReluAfterLinear) {
   torch::manual_seed(4);
   auto x0 = torch::randn({3, 7, 16}), w0 = torch::randn({24, 16}), b0 = torch::randn({24}), dy = torch::randn({3, 7, 24});
   EXPECT_FALSE(mqa::linear_relu_fused(x0, w0, b0));
-  EXPECT_TRUE(torch::equal(mqa::linear_relu(x0, w0, b0), torch::relu(torch::nn::functional::linear(x0, w0, b0))));
+  EXPECT_TRUE(torch::equal(mqa::linear_relu(x0, w0, b0), torch::relu(torch::linear(x0, w0, b0))));
   for (bool weights_need_grad : {true, false}) {
     auto run = [&](bool fused) {
       auto x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(weights_need_grad);
       auto b = b0.clone().requires_grad_(weights_need_grad);
-      auto y = fused ? mqa::linear_relu_epilogue(x, w, b) : torch::relu(torch::nn::functional::linear(x, w, b));
+      auto y = fused ? mqa::linear_relu_epilogue(x, w, b) : torch::relu(torch::linear(x, w, b));
       y.backward(dy);
       return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
     };
@@ -191,7 +191,7 @@ TEST(FeedForward, FusedLinearReluEqualsReluAfterLinear) {
   {
     torch::NoGradGuard no_grad;  // decoding: the epilogue without an autograd node
     EXPECT_TRUE(torch::allclose(mqa::linear_relu_epilogue(x0, w0, b0),
-                                torch::relu(torch::nn::functional::linear(x0, w0, b0)), 1e-5, 1e-5));
+                                torch::relu(torch::linear(x0, w0, b0)), 1e-5, 1e-5));
   }
   EXPECT_THROW(mqa::linear_relu_epilogue(x0, w0, torch::Tensor()), c10::Error);
 }

@@ -85,7 +85,7 @@ std::pair<torch::Tensor, torch::Tensor> autocast_params(const torch::nn::Linear&
 
 torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
   auto [weight, bias] = autocast_params(layer);
-  return torch::nn::functional::linear(cast_for_autocast(x), weight, bias);
+  return torch::linear(cast_for_autocast(x), weight, bias);  // not F::linear: see autocast_state.h
 }
 
 torch::Tensor autocast_linear_relu(const torch::nn::Linear& layer, const torch::Tensor& x) {

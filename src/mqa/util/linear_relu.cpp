@@ -152,7 +152,7 @@ torch::Tensor linear_relu_epilogue(const torch::Tensor& x, const torch::Tensor& 
 
 torch::Tensor linear_relu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (linear_relu_fused(x, weight, bias)) return linear_relu_epilogue(x, weight, bias);
-  return torch::relu(torch::nn::functional::linear(x, weight, bias));
+  return torch::relu(torch::linear(x, weight, bias));  // ATen's linear: the bias in the GEMM (autocast_state.h)
 }
 
 bool feed_forward_relu_fused(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
@@ -175,7 +175,7 @@ torch::Tensor feed_forward_relu(const torch::Tensor& x, const torch::Tensor& w1,
 #ifdef MQA_WITH_KERNELS
   if (feed_forward_relu_fused(x, w1, b1, w2, b2)) return FeedForwardReLU::apply(x, w1, b1, w2, b2);
 #endif
-  return torch::nn::functional::linear(linear_relu(x, w1, b1), w2, b2);
+  return torch::linear(linear_relu(x, w1, b1), w2, b2);
 }
 
 int64_t relu_epilogue_fallbacks() { return fallbacks.load(); }

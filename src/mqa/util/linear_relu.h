@@ -7,10 +7,11 @@
 //    to the GEMM's accumulator before it is written). Decoding and inference take this.
 //  - feed_forward_relu: relu(x W1^T + b1) W2^T + b2, the whole layer. Training on the GPU in bf16 with mqa's kernels
 //    built (kernels/relu_gemm.h): the first GEMM writes the ReLU's mask beside h, and backward's g W2 GEMM applies
-//    the ReLU's gradient and sums the first bias's gradient in its epilogue. Elsewhere: linear(linear_relu(...)).
+//    the ReLU's gradient and sums the first bias's gradient in its epilogue. Elsewhere:
+//    torch::linear(linear_relu(...)).
 // Backward of both is LibTorch's arithmetic for linear + ReLU (our autograd functions: LibTorch 1.13 has no
 // derivative for _addmm_activation). MQA_RELU_EPILOGUE=0 turns both off for a process (an A/B of one build): then
-// torch::relu(torch::nn::functional::linear(x, weight, bias)).
+// torch::relu(torch::linear(x, weight, bias)) (ATen's linear, bias in the GEMM: see autocast_state.h).
 #pragma once
 #include <torch/torch.h>
 
