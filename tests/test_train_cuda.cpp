@@ -277,7 +277,7 @@ TEST_F(CudaTrain, ReluEpilogueEqualsReluAfterLinear) {
 // linears, in bf16: output and the five gradients within bf16 rounding; skipped (after those checks) where cuBLASLt
 // had no algorithm for an epilogue. d_ff 1000 is not a multiple of 128 (the mask's rows are padded to 1024 bits).
 TEST_F(CudaTrain, FeedForwardReluEpiloguesEqualLibTorch) {
-  if (!mqa::decode_ops::kernels_built()) GTEST_SKIP() << "built without the CUDA kernels";
+  if (!mqa::relu_gemm_built()) GTEST_SKIP() << "built without the CUDA kernels or without cuBLASLt";
   for (int64_t d_ff : {1024, 1000}) {
     torch::manual_seed(12);
     auto opts = torch::TensorOptions(torch::kCUDA).dtype(torch::kBFloat16);

@@ -7,7 +7,7 @@
 
 #include "mqa/util/env_switch.h"
 
-#ifdef MQA_WITH_KERNELS
+#ifdef MQA_WITH_RELU_GEMM  // the CUDA kernels with cuBLASLt (CMakeLists.txt)
 #include <ATen/cuda/CUDAContext.h>
 
 #include "mqa/kernels/relu_gemm.h"
@@ -68,7 +68,7 @@ struct LinearReLU : public torch::autograd::Function<LinearReLU> {
   }
 };
 
-#ifdef MQA_WITH_KERNELS
+#ifdef MQA_WITH_RELU_GEMM
 void report_fallback(const char* gemm, int64_t rows, int64_t d, int64_t d_ff) {
   if (fallbacks++ == 0)
     std::cerr << "mqa: cuBLASLt has no algorithm for the feed-forward " << gemm << " epilogue (" << rows << " x " << d
@@ -157,7 +157,7 @@ torch::Tensor linear_relu(const torch::Tensor& x, const torch::Tensor& weight, c
 
 bool feed_forward_relu_fused(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
                              const torch::Tensor& w2, const torch::Tensor& b2) {
-#ifdef MQA_WITH_KERNELS
+#ifdef MQA_WITH_RELU_GEMM
   auto bf16_contiguous = [](const torch::Tensor& t) {
     return t.defined() && t.is_cuda() && t.scalar_type() == torch::kBFloat16 && t.is_contiguous();
   };
@@ -172,10 +172,18 @@ bool feed_forward_relu_fused(const torch::Tensor& x, const torch::Tensor& w1, co
 
 torch::Tensor feed_forward_relu(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
                                 const torch::Tensor& w2, const torch::Tensor& b2) {
-#ifdef MQA_WITH_KERNELS
+#ifdef MQA_WITH_RELU_GEMM
   if (feed_forward_relu_fused(x, w1, b1, w2, b2)) return FeedForwardReLU::apply(x, w1, b1, w2, b2);
 #endif
   return torch::linear(linear_relu(x, w1, b1), w2, b2);
+}
+
+bool relu_gemm_built() {
+#ifdef MQA_WITH_RELU_GEMM
+  return true;
+#else
+  return false;
+#endif
 }
 
 int64_t relu_epilogue_fallbacks() { return fallbacks.load(); }

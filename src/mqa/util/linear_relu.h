@@ -36,6 +36,9 @@ torch::Tensor feed_forward_relu(const torch::Tensor& x, const torch::Tensor& w1,
 bool feed_forward_relu_fused(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& b1,
                              const torch::Tensor& w2, const torch::Tensor& b2);
 
+// Whether this build has kernels/relu_gemm.h (the CUDA kernels and the toolkit's cuBLASLt: CMakeLists.txt).
+bool relu_gemm_built();
+
 // How many GEMMs of feed_forward_relu fell back to LibTorch because cuBLASLt had no algorithm for the epilogue and
 // shape (each such fallback is also reported once on stderr). Tests check that the fused path really ran.
 int64_t relu_epilogue_fallbacks();
