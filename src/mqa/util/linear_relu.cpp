@@ -36,7 +36,7 @@ std::vector<int64_t> with_last(const torch::Tensor& x, int64_t last) {
 }
 
 bool needs_grad(std::initializer_list<const torch::Tensor*> ts) {
-  if (!torch::GradMode::is_enabled()) return false;
+  if (!c10::GradMode::is_enabled()) return false;
   for (const auto* t : ts)
     if (t->defined() && t->requires_grad()) return true;
   return false;
@@ -136,7 +136,7 @@ struct FeedForwardReLU : public torch::autograd::Function<FeedForwardReLU> {
 bool linear_relu_fused(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
 #if TORCH_VERSION_MAJOR >= 2
   const auto t = x.scalar_type();
-  return relu_epilogue().on() && bias.defined() && x.is_cuda() && at::isFloatingType(t) &&
+  return relu_epilogue().on() && bias.defined() && x.is_cuda() && c10::isFloatingType(t) &&
          weight.scalar_type() == t && bias.scalar_type() == t && x.dim() >= 2 && x.numel() > 0;
 #else
   (void)x, (void)weight, (void)bias;
