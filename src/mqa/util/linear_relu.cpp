@@ -45,6 +45,18 @@ bool needs_grad(std::initializer_list<const torch::Tensor*> ts) {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// The gradients of a linear layer's input x [..., in] (as x_sizes), weight and bias from the gradient g [rows, out]
+// of its output and x's rows x2 [rows, in]; those of inputs first, first + 1 and first + 2 of ctx's function, each
+// only where that input needs one. bias_grad: the bias's, where a GEMM epilogue has summed it already.
+variable_list linear_grads(AutogradContext* ctx, size_t first, const torch::Tensor& g, const torch::Tensor& x2,
+                           const torch::Tensor& weight, const torch::Tensor& bias_grad = {}) {
+  variable_list grads(3);
+  if (ctx->needs_input_grad(first)) grads[0] = g.mm(weight).view(ctx->saved_data["x_sizes"].toIntVector());
+  if (ctx->needs_input_grad(first + 1)) grads[1] = g.t().mm(x2);
+  if (ctx->needs_input_grad(first + 2)) grads[2] = bias_grad.defined() ? bias_grad : g.sum(0);
+  return grads;
+}
+
 struct LinearReLU : public torch::autograd::Function<LinearReLU> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias) {
@@ -59,12 +71,7 @@ struct LinearReLU : public torch::autograd::Function<LinearReLU> {
     auto saved = ctx->get_saved_variables();
     const auto &x2 = saved[0], &weight = saved[1], &y = saved[2];
     // ReLU's gradient from its output, as LibTorch's ReluBackward does; then linear's.
-    auto g = at::threshold_backward(grad_out[0].reshape(y.sizes()), y, 0);
-    torch::Tensor dx, dw, db;
-    if (ctx->needs_input_grad(0)) dx = g.mm(weight).view(ctx->saved_data["x_sizes"].toIntVector());
-    if (ctx->needs_input_grad(1)) dw = g.t().mm(x2);
-    if (ctx->needs_input_grad(2)) db = g.sum(0);
-    return {dx, dw, db};
+    return linear_grads(ctx, 0, at::threshold_backward(grad_out[0].reshape(y.sizes()), y, 0), x2, weight);
   }
 };
 
@@ -104,7 +111,7 @@ struct FeedForwardReLU : public torch::autograd::Function<FeedForwardReLU> {
     const auto &x2 = saved[0], &w1 = saved[1], &w2 = saved[2], &h = saved[3], &mask = saved[4];
     const int64_t rows = h.size(0), d_ff = h.size(1), d_out = w2.size(0);
     auto g = grad_out[0].reshape({rows, d_out}).to(h.scalar_type()).contiguous();
-    torch::Tensor dpre, db1;
+    torch::Tensor dpre, db1;  // the gradient of h's pre-activation, and of b1 where the epilogue summed it
     if (mask.defined()) {
       dpre = torch::empty_like(h);
       db1 = torch::empty({d_ff}, h.options());
@@ -113,20 +120,15 @@ struct FeedForwardReLU : public torch::autograd::Function<FeedForwardReLU> {
                                              db1.data_ptr(), rows, d_out, d_ff, workspace.data_ptr(),
                                              at::cuda::getCurrentCUDAStream().stream())) {
         report_fallback("ReLU gradient + bias gradient", rows, d_out, d_ff);
-        dpre = torch::Tensor();
+        dpre = db1 = torch::Tensor();
       }
     }
-    if (!dpre.defined()) {
-      dpre = at::threshold_backward(g.mm(w2), h, 0);
-      db1 = dpre.sum(0);
-    }
-    torch::Tensor dx, dw1, dw2, db2;
-    if (ctx->needs_input_grad(0)) dx = dpre.mm(w1).view(ctx->saved_data["x_sizes"].toIntVector());
-    if (ctx->needs_input_grad(1)) dw1 = dpre.t().mm(x2);
-    if (!ctx->needs_input_grad(2)) db1 = torch::Tensor();
+    if (!dpre.defined()) dpre = at::threshold_backward(g.mm(w2), h, 0);
+    auto first = linear_grads(ctx, 0, dpre, x2, w1, db1);
+    torch::Tensor dw2, db2;  // the second layer's; its input's gradient is dpre's GEMM above
     if (ctx->needs_input_grad(3)) dw2 = g.t().mm(h);
     if (ctx->needs_input_grad(4)) db2 = g.sum(0);
-    return {dx, dw1, db1, dw2, db2};
+    return {first[0], first[1], first[2], dw2, db2};
   }
 };
 #endif
