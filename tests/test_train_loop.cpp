@@ -218,6 +218,33 @@ TEST(TrainLoop, SigtermFinishesTheStepWritesACheckpointAndResumes) {
   EXPECT_EQ(rest.step, 20);
 }
 
+// A signal's checkpoint is a resume point only (checkpoint_last.pt): it pushes no scheduled checkpoint out and is not
+// one of the checkpoint_<step>.pt files a run averages, so an interrupted and resumed run keeps the same files as
+// one that never stopped (a Table 3 run once averaged its step-4980 interruption checkpoint instead of step 4250).
+TEST(TrainLoop, AnInterruptionCheckpointIsOnlyAResumePoint) {
+  test::TempDir dir;
+  const std::vector<std::string> sets = {"train.save_every=4", "train.keep_checkpoints=2"};
+  auto cut = train(tiny_config(sets), dir.path("run"), false, [](Transformer&, int64_t step) {
+    if (step == 18) std::raise(SIGTERM);
+  });
+  ASSERT_EQ(cut.status, TrainStatus::Interrupted);
+  EXPECT_EQ(cut.step, 18);
+  EXPECT_EQ(CheckpointFile(dir.path("run/checkpoint_last.pt")).step(), 18);
+  auto names = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir.path("run")))
+      if (e.path().filename().string().rfind("checkpoint_", 0) == 0) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(names(), (std::vector<std::string>{"checkpoint_12.pt", "checkpoint_16.pt", "checkpoint_last.pt"}));
+  auto rest = train(tiny_config(sets), dir.path("run"), /*resume=*/true);
+  EXPECT_EQ(rest.start_step, 18);
+  EXPECT_EQ(rest.step, 20);
+  EXPECT_EQ(names(), (std::vector<std::string>{"checkpoint_16.pt", "checkpoint_20.pt", "checkpoint_last.pt"}));
+  EXPECT_EQ(CheckpointFile(dir.path("run/checkpoint_16.pt")).step(), 16);  // the link's replacement left it whole
+}
+
 // train.stop_patience: training ends at the validation that makes `patience` in a row without a fall of more than
 // stop_min_delta below the best, with a checkpoint there; the count survives a resume; 0 trains max_steps.
 TEST(TrainLoop, StopsWhenDevPerplexityStopsImproving) {

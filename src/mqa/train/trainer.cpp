@@ -128,7 +128,12 @@ struct Trainer::State {
   double save_blocked_s = 0;                 // how long the step loop waited for the save in flight
 
   std::string path(const std::string& name) const { return (fs::path(opt.run_dir) / name).string(); }
-  void save(Progress& progress);
+  // A checkpoint of the current step: checkpoint_<step>.pt, checkpoint_last.pt linked to it, the oldest beyond
+  // train.keep_checkpoints removed. resume_point_only (a save because a signal stopped the run): checkpoint_last.pt
+  // alone, so that an interruption off the save_every schedule neither pushes a scheduled checkpoint out nor joins
+  // the ones a run averages (`mqa average` of checkpoint_<step>.pt: an interrupted and resumed run then averages
+  // the same steps as one that never stopped); the resumed run's next save replaces it.
+  void save(Progress& progress, bool resume_point_only = false);
   // Reports a finished checkpoint write (CheckpointWriter's report; nothing for nullopt).
   void saved(Progress& progress, const std::optional<CheckpointWriter::Done>& done);
   double validate(Progress& progress, MetricsLog* log, TrainResult& result, double elapsed);
@@ -262,7 +267,7 @@ Trainer::~Trainer() = default;
 
 Transformer& Trainer::model() { return s_->model; }
 
-void Trainer::State::save(Progress& progress) {
+void Trainer::State::save(Progress& progress, bool resume_point_only) {
   const auto started = Clock::now();
   ts.epoch = train->epoch();
   ts.data_state = train->state();
@@ -274,14 +279,15 @@ void Trainer::State::save(Progress& progress) {
   last_saved_step = ts.step;
   last_checkpoint = path("checkpoint_last.pt");
   if (!dist->is_main()) return;
-  const std::string step_path = path(fmt::format("checkpoint_{}.pt", ts.step));
+  const std::string step_path = resume_point_only ? last_checkpoint : path(fmt::format("checkpoint_{}.pt", ts.step));
   // In the background, the archive holds copies of the tensors: the step loop goes on changing the originals.
   std::shared_ptr<torch::serialize::OutputArchive> archive =
       checkpoint_archive(config_yaml, *model, model->vocab_size(), pad_id, optimizer.get(), &ts, "train",
                          opt.vocab_model, /*copy_tensors=*/writer->background());
   auto write = [archive, step_path, last = last_checkpoint, dir = opt.run_dir,
                 keep = static_cast<size_t>(cfg().train.keep_checkpoints)] {
-    write_checkpoint_archive(step_path, *archive);
+    write_checkpoint_archive(step_path, *archive);  // atomic: a resume point replaces the link, not its target
+    if (step_path == last) return;
     link_atomically(step_path, last);
     auto all = step_checkpoints(dir);
     for (size_t i = 0; i + keep < all.size(); ++i) fs::remove(all[i].second);
@@ -567,7 +573,7 @@ TrainResult Trainer::run() {
     if (s.last_valid_step != s.ts.step && s.ts.step > first_step)
       s.validate(progress, log.get(), result, elapsed());
   }
-  if (s.last_saved_step != s.ts.step) s.save(progress);
+  if (s.last_saved_step != s.ts.step) s.save(progress, /*resume_point_only=*/result.status == TrainStatus::Interrupted);
   result.step = s.ts.step;
   result.last_checkpoint = s.last_checkpoint;
   saves_done();
