@@ -11,14 +11,17 @@
 #   3. per-token training cost of multi-head vs multi-query (and their local rows) at the best batch, and
 #      multi-query on the old path; base and multi-query again with autocast's fp32 residual stream and layer
 #      norms (train.bf16_residual=false; the default keeps them bf16); every bench run of the
-#      new path lists the attention calls of one step and the SDPA backend of each (--attention-kernels);
+#      new path lists the attention calls of one step and the SDPA backend of each (--attention-kernels); TRAIN_AB
+#      picks the A/B rows of the best batch (default: old no_loss_kernels no_layer_norm_kernel no_relu_epilogue
+#      no_fused_projections fp32_residual; see the script);
 #   4. one profiled step of the baseline (PROFILE_ROWS: of each row named) at the best batch, kernels by class and
 #      the top PROFILE_TOP (30) kernels (scripts/profile_report.py);
 #   5. loss curves: 300 steps of `mqa train` on the built-in corpus (the quickstart model, multi-query, on CUDA
 #      in bf16, train.accumulate 2), new path vs old path with the same seed, the new path with the fp32 residual
 #      stream, beside the old path run again (run-to-run noise) and with another seed (seed spread; new_seed2: the
 #      new path with another seed, for TRAIN_CURVES="new fp32_residual new_seed2"; no_loss_kernels: the new path
-#      without the fused loss kernels; no_relu_epilogue: without the ReLU in the GEMM epilogues);
+#      without the fused loss kernels; no_relu_epilogue: without the ReLU in the GEMM epilogues;
+#      no_fused_projections: a GEMM per attention projection);
 #   6. a summary table, last.
 # Bench steps are the trainer's own (train_step.h) with Adam, label smoothing 0.1 and clip_norm 1.0. Writes into
 # $OUT: cuda_tests.log, throughput.jsonl, throughput.log, train_profile.md (+ train_profile_ROW.train.json), curves/*.jsonl,
@@ -67,20 +70,30 @@ for batch in ${TRAIN_BATCHES:-128 256 384}; do
 done
 echo "best MFU $best_mfu at batch $best_batch"
 if [[ $best_batch -gt 0 ]]; then
-  bench configs/wmt14/base.yaml base_s256_old_path "$best_batch" "${old_path[@]}" && grep "^bench train" "$log" | tail -1
+  # The A/B rows of TRAIN_AB (default all): the best batch on the old path, and the new path with one of its parts
+  # switched off.
+  all_ab="old no_loss_kernels no_layer_norm_kernel no_relu_epilogue no_fused_projections fp32_residual"
+  ab() { [[ " ${TRAIN_AB:-$all_ab} " == *" $1 "* ]]; }
+  ab old && bench configs/wmt14/base.yaml base_s256_old_path "$best_batch" "${old_path[@]}" \
+    && grep "^bench train" "$log" | tail -1
   # the same new path with the loss on LibTorch's chunks instead of the fused CUDA loss kernels (src/mqa/train/loss.cpp)
-  MQA_LOSS_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_loss_kernels "$best_batch" \
+  ab no_loss_kernels && MQA_LOSS_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_loss_kernels "$best_batch" \
     && grep "^bench train" "$log" | tail -1
   # ... and with the layer norms' weight gradients on LibTorch's GammaBetaBackward instead of kernels/layer_norm_grad.cu
-  MQA_LAYER_NORM_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_layer_norm_kernel "$best_batch" \
-    && grep "^bench train" "$log" | tail -1
+  ab no_layer_norm_kernel && MQA_LAYER_NORM_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_layer_norm_kernel \
+    "$best_batch" && grep "^bench train" "$log" | tail -1
   # ... and with the feed-forward ReLU and its gradient as kernels of their own, not in the GEMMs' epilogues
   # (util/linear_relu.h)
-  MQA_RELU_EPILOGUE=0 bench configs/wmt14/base.yaml base_s256_no_relu_epilogue "$best_batch" \
+  ab no_relu_epilogue && MQA_RELU_EPILOGUE=0 bench configs/wmt14/base.yaml base_s256_no_relu_epilogue "$best_batch" \
     && grep "^bench train" "$log" | tail -1
+  # ... and with a GEMM per attention projection instead of one per input (model/attention.h), both variants
   for row in base multi_query; do
-    bench configs/wmt14/$row.yaml ${row}_s256_fp32_residual "$best_batch" --set train.bf16_residual=false \
-      && grep "^bench train" "$log" | tail -1
+    ab no_fused_projections && MQA_FUSED_PROJECTIONS=0 bench configs/wmt14/$row.yaml ${row}_s256_no_fused_projections \
+      "$best_batch" && grep "^bench train" "$log" | tail -1
+  done
+  for row in base multi_query; do
+    ab fp32_residual && bench configs/wmt14/$row.yaml ${row}_s256_fp32_residual "$best_batch" \
+      --set train.bf16_residual=false && grep "^bench train" "$log" | tail -1
   done
   for row in ${TRAIN_ROWS:-multi_query multi_head_local multi_query_local}; do
     bench configs/wmt14/$row.yaml ${row}_s256 "$best_batch" --attention-kernels && grep "^bench train" "$log" | tail -1
@@ -123,6 +136,7 @@ for name in $curves; do
     new_seed2) curve new_seed2 --set train.seed=2 ;;
     no_loss_kernels) MQA_LOSS_KERNELS=0 curve no_loss_kernels ;;
     no_relu_epilogue) MQA_RELU_EPILOGUE=0 curve no_relu_epilogue ;;
+    no_fused_projections) MQA_FUSED_PROJECTIONS=0 curve no_fused_projections ;;
     old) curve old "${old_path[@]}" ;;
     old_again) curve old_again "${old_path[@]}" ;;
     old_seed2) curve old_seed2 "${old_path[@]}" --set train.seed=2 ;;
@@ -167,14 +181,19 @@ if "base_s256_fp32_residual" in cost and "multi_query_s256_fp32_residual" in cos
 versus("base_s256_no_loss_kernels", "fused loss kernels / LibTorch loss chunks")
 versus("base_s256_no_layer_norm_kernel", "layer norm weight-gradient kernel / LibTorch's GammaBetaBackward")
 versus("base_s256_no_relu_epilogue", "ReLU in the GEMM epilogues / ReLU kernels")
+versus("base_s256_no_fused_projections", "one GEMM per attention input / one per projection")
+if "multi_query_s256" in cost and "multi_query_s256_no_fused_projections" in cost:
+    a, b = cost["multi_query_s256"], cost["multi_query_s256_no_fused_projections"]
+    print(f"multi-query, one GEMM per attention input / one per projection: {a:.3f} / {b:.3f} us per token = "
+          f"{a / b:.3f}")
 versus("base_s256_old_path", "new / old path", acceptance=True)
 print("\n## Attention calls of one training step (count x what: SDPA backend [route])\n")
 for r in rows:
     if r.get("attention_kernels"):
         print(f"- {r['label']}:")
         for what, n in r["attention_kernels"].items(): print(f"  - {n} x {what}")
-names = [n for n in ["new", "fp32_residual", "new_seed2", "no_loss_kernels", "no_relu_epilogue", "old", "old_again",
-                     "old_seed2"] if n in curve_names]
+names = [n for n in ["new", "fp32_residual", "new_seed2", "no_loss_kernels", "no_relu_epilogue",
+                     "no_fused_projections", "old", "old_again", "old_seed2"] if n in curve_names]
 curves = {n: curve(n) for n in names}
 steps = sorted(set.intersection(*[set(curves[n][0]) for n in names])) if names and all(curves[n][0] for n in names) else []
 print("\n## Loss curves: quickstart model, 300 steps, accumulate 2, bf16 on CUDA (training loss per 10 steps)\n")
@@ -188,6 +207,7 @@ if steps:
                        ("new", "new_seed2", "seed spread, new path"),
                        ("new", "no_loss_kernels", "fused loss kernels vs LibTorch chunks"),
                        ("new", "no_relu_epilogue", "ReLU in the GEMM epilogues vs ReLU kernels"),
+                       ("new", "no_fused_projections", "one GEMM per attention input vs one per projection"),
                        ("old", "old_again", "run to run"),
                        ("old", "old_seed2", "seed spread")]:
         if a in names and b in names:

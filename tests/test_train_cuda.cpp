@@ -331,8 +331,9 @@ class CudaFoldedAttention : public ::testing::TestWithParam<AttentionVariant> {
 };
 
 // One training forward and backward of a seq2seq model (padded sources) under bf16 autocast: the fused path with
-// folded query heads against the plain reference path -- logits and every parameter's gradient within bf16
-// rounding -- and no attention call of the fused path on SDPA's math kernel.
+// folded query heads (with a GEMM per attention projection, and with one per input) against the plain reference
+// path -- logits and every parameter's gradient within bf16 rounding -- and no attention call of the fused path on
+// SDPA's math kernel.
 TEST_P(CudaFoldedAttention, TrainingForwardAndBackwardMatchThePlainPathOnFusedKernels) {
   const auto& v = GetParam();
   auto setup = small_seq2seq_on_cuda(v.heads, v.kv_heads, v.window, 13);
@@ -353,13 +354,21 @@ TEST_P(CudaFoldedAttention, TrainingForwardAndBackwardMatchThePlainPathOnFusedKe
     return grads;
   };
   auto plain = run(false, true);
+  // The fused path with a GEMM per projection, then (the default) one per input: both against the plain path.
+  mqa::AttentionImpl::set_fused_projections_enabled(false);
+  auto per_projection = run(true, true);
+  mqa::AttentionImpl::set_fused_projections_enabled(true);
   mqa::AttentionImpl::set_record_kernels(true);
   auto folded = run(true, true);
   mqa::AttentionImpl::set_record_kernels(false);
   auto kernels = mqa::AttentionImpl::recorded_kernels();
   mqa::AttentionImpl::set_use_sdpa(true);
-  EXPECT_LT(relative_error(folded[0], plain[0]), 3e-2) << "logits";
-  for (size_t i = 1; i < plain.size(); ++i) EXPECT_LT(relative_error(folded[i], plain[i]), 5e-2) << "gradient " << i;
+  for (const auto* path : {&per_projection, &folded}) {
+    const char* name = path == &folded ? "one GEMM per input" : "one GEMM per projection";
+    EXPECT_LT(relative_error((*path)[0], plain[0]), 3e-2) << name << ": logits";
+    for (size_t i = 1; i < plain.size(); ++i)
+      EXPECT_LT(relative_error((*path)[i], plain[i]), 5e-2) << name << ": gradient " << i;
+  }
   ASSERT_FALSE(kernels.empty());
   for (const auto& [what, n] : kernels) {
     std::cout << "  " << v.name << ": " << n << " x " << what << "\n";

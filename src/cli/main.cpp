@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
     mqa::loss_kernels_requested();
     mqa::layer_norm_kernels_requested();
     mqa::relu_epilogue_requested();
+    mqa::AttentionImpl::fused_projections_requested();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

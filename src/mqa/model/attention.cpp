@@ -25,6 +25,11 @@ std::map<std::string, int64_t> recorded;
 // uniform average rather than NaN. Representable in bf16 and fp16-free code paths.
 constexpr double kMaskedScore = -1e30;
 
+KernelSwitch& fused_projections() {  // MQA_FUSED_PROJECTIONS, or set_fused_projections_enabled in tests
+  static KernelSwitch s("MQA_FUSED_PROJECTIONS", "one GEMM for the attention projections that read one input");
+  return s;
+}
+
 void record(const std::string& what) {
   std::lock_guard<std::mutex> lock(recorded_mutex);
   ++recorded[what];
@@ -71,6 +76,8 @@ void AttentionImpl::apply_sdpa_cudnn_env() {
 }
 void AttentionImpl::set_fold_query_heads_enabled(bool on) { fold_enabled = on; }
 bool AttentionImpl::fold_query_heads_enabled() { return fold_enabled; }
+void AttentionImpl::set_fused_projections_enabled(bool on) { fused_projections().set(on); }
+bool AttentionImpl::fused_projections_requested() { return fused_projections().requested(); }
 void AttentionImpl::set_record_kernels(bool on) { record_enabled = on; }
 std::map<std::string, int64_t> AttentionImpl::recorded_kernels() {
   std::lock_guard<std::mutex> lock(recorded_mutex);
@@ -164,6 +171,34 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::project_kv_views(const to
   return {k, v};
 }
 
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AttentionImpl::project_qkv_views(
+    const torch::Tensor& xin, const torch::Tensor& min, bool self_attention) {
+  const auto& o = options_;
+  const int64_t b = xin.size(0), t = xin.size(1), s = min.size(1);
+  torch::Tensor q, k, v;  // [B, T|S, heads * d]
+  if (!fused_projections().on()) {
+    q = autocast_linear(q_proj, xin);
+    k = autocast_linear(k_proj, min);
+    v = autocast_linear(v_proj, min);
+  } else {
+    // The weights' rows concatenated ([out, in] each): one [B, T, sum of outs] product, split into column views.
+    // The concatenation is a copy of the cast weights per call (1-3 MB at d_model 1024); its gradient is views.
+    const auto kw = autocast_weight(k_proj->weight), vw = autocast_weight(v_proj->weight);
+    if (self_attention) {
+      auto parts = torch::linear(xin, torch::cat({autocast_weight(q_proj->weight), kw, vw}))
+                       .split_with_sizes({o.heads * o.d_k, o.kv_heads * o.d_k, o.kv_heads * o.d_v}, -1);
+      q = parts[0], k = parts[1], v = parts[2];
+    } else {
+      q = autocast_linear(q_proj, xin);
+      auto parts =
+          torch::linear(min, torch::cat({kw, vw})).split_with_sizes({o.kv_heads * o.d_k, o.kv_heads * o.d_v}, -1);
+      k = parts[0], v = parts[1];
+    }
+  }
+  return {q.view({b, t, o.heads, o.d_k}), k.view({b, s, o.kv_heads, o.d_k}).transpose(1, 2),
+          v.view({b, s, o.kv_heads, o.d_v}).transpose(1, 2)};
+}
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory,
                                      const torch::Tensor& key_padding) {
   const auto& o = options_;
@@ -200,8 +235,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     // their [B, T, heads, d] layout; SDPA takes the transposed views (last dimension contiguous) without copies.
     const auto xin = cast_for_autocast(x);
     const auto min = self_attention ? xin : cast_for_autocast(memory);
-    auto q = autocast_linear(q_proj, xin).view({b, t, o.heads, o.d_k});  // [B, T, h, dk]
-    auto [k, v] = project_kv_views(min);                                  // [B, g, S, d]
+    auto [q, k, v] = project_qkv_views(xin, min, self_attention);  // [B, T, h, dk], [B, g, S, d] twice
     torch::Tensor out;                                                    // [B, T, h, dv]
     if (!grouped || (pure_causal && is_fused_backend(at::_fused_sdp_choice(q.transpose(1, 2), k, v, std::nullopt,
                                                                            dropout, true, std::nullopt, true)))) {

@@ -58,6 +58,13 @@ class AttentionImpl : public torch::nn::Module {
   // explicit mask on contiguous [B, heads, T, d] copies, and a cast per projection.
   static void set_fold_query_heads_enabled(bool on);
   static bool fold_query_heads_enabled();
+  // On that fused path, the projections that read one input as one GEMM: Q, K and V of self-attention in one,
+  // K and V of cross-attention in one, on the concatenation of their (autocast-cast) weights, the outputs split as
+  // views. The backward then runs one GEMM for the input's gradient where three ran and autograd added their
+  // results, and multi-query's narrow K and V products (g * d_k = 128 columns) ride in a wide one.
+  // MQA_FUSED_PROJECTIONS=0 turns it off for a process (the A/B of one build); unset or 1: on; else an error.
+  static void set_fused_projections_enabled(bool on);
+  static bool fused_projections_requested();  // what MQA_FUSED_PROJECTIONS asks for (checked by `mqa` at start)
   // While on, every whole-sequence call adds "what it was: which SDPA backend would run it" to a count
   // (at::_fused_sdp_choice on CUDA with LibTorch 2; "plain" where the reference path runs). For reports
   // (`mqa bench train --attention-kernels`); off by default, as asking costs host time.
@@ -68,6 +75,11 @@ class AttentionImpl : public torch::nn::Module {
  private:
   // K [B, g, S, d_k] and V [B, g, S, d_v] as views of the projections' [B, S, g, d] outputs (not contiguous).
   std::pair<torch::Tensor, torch::Tensor> project_kv_views(const torch::Tensor& memory);
+  // Q [B, T, h, d_k], K [B, g, S, d_k] and V [B, g, S, d_v] views for the fused path, from xin and min (x and
+  // memory cast for autocast), by one GEMM per distinct input when fused projections are on.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project_qkv_views(const torch::Tensor& xin,
+                                                                           const torch::Tensor& min,
+                                                                           bool self_attention);
   AttentionOptions options_;
 };
 TORCH_MODULE(Attention);
