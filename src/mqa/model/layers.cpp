@@ -11,9 +11,9 @@ FeedForwardImpl::FeedForwardImpl(int64_t d_model, int64_t d_ff, double relu_drop
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   // Under autocast the weights come from autocast's cache (one bf16 copy per region or step); on the GPU the ReLU
-  // (and in training its gradient) runs in the GEMMs' epilogues (util/linear_relu.h), except around a dropout.
-  if (!is_training() || relu_dropout_ == 0) return autocast_feed_forward_relu(w1, w2, x);
-  auto h = torch::dropout(autocast_linear_relu(w1, x), relu_dropout_, true);
+  // runs in the first GEMM's epilogue (util/linear_relu.h).
+  auto h = autocast_linear_relu(w1, x);
+  if (is_training() && relu_dropout_ > 0) h = torch::dropout(h, relu_dropout_, true);
   return autocast_linear(w2, h);
 }
 

@@ -93,13 +93,6 @@ torch::Tensor autocast_linear_relu(const torch::nn::Linear& layer, const torch::
   return linear_relu(cast_for_autocast(x), weight, bias);
 }
 
-torch::Tensor autocast_feed_forward_relu(const torch::nn::Linear& first, const torch::nn::Linear& second,
-                                         const torch::Tensor& x) {
-  auto [w1, b1] = autocast_params(first);
-  auto [w2, b2] = autocast_params(second);
-  return feed_forward_relu(cast_for_autocast(x), w1, b1, w2, b2);
-}
-
 namespace {
 thread_local bool low_precision_residual = false;
 }  // namespace

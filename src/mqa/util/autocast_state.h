@@ -32,11 +32,6 @@ torch::Tensor autocast_linear(const torch::nn::Linear& layer, const torch::Tenso
 // relu(layer(x)) with the same casts, through util/linear_relu.h (the ReLU in the GEMM's epilogue on the GPU).
 torch::Tensor autocast_linear_relu(const torch::nn::Linear& layer, const torch::Tensor& x);
 
-// second(relu(first(x))) with the same casts, through util/linear_relu.h (in training on the GPU, the ReLU and its
-// gradient in the two GEMMs' epilogues).
-torch::Tensor autocast_feed_forward_relu(const torch::nn::Linear& first, const torch::nn::Linear& second,
-                                         const torch::Tensor& x);
-
 // The residual stream in the autocast dtype (train.bf16_residual; thread-local, set for its region by
 // train/autocast.h's Autocast). Autocast runs layer norm in fp32: it casts a bf16 input up and returns fp32, the
 // residual adds then run in fp32, and every matmul after casts its input back down -- the fp32 <-> bf16 copies,
