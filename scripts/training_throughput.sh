@@ -20,7 +20,7 @@
 #      in bf16, train.accumulate 2), new path vs old path with the same seed, the new path with the fp32 residual
 #      stream, beside the old path run again (run-to-run noise) and with another seed (seed spread; new_seed2: the
 #      new path with another seed, for TRAIN_CURVES="new fp32_residual new_seed2"; no_loss_kernels: the new path
-#      without the fused loss kernels; no_relu_epilogue: without the ReLU in the GEMM epilogues;
+#      without the fused loss kernels; no_relu_epilogue: without the ReLU in the GEMM epilogue;
 #      no_fused_projections: a GEMM per attention projection);
 #   6. a summary table, last.
 # Bench steps are the trainer's own (train_step.h) with Adam, label smoothing 0.1 and clip_norm 1.0. Writes into
@@ -38,7 +38,7 @@ stamp() { echo "[$((SECONDS - start)) s] $*" | tee -a "$log"; }
 
 stamp "CUDA tests of the fused training paths"
 if [[ -x $tests ]]; then
-  timeout 120 "$tests" --gtest_filter='CudaTrain.*:CudaFoldedAttention.*:CudaModel.*' > "$out/cuda_tests.log" 2>&1
+  timeout 120 "$tests" --gtest_filter='CudaTrain.*:*CudaFoldedAttention.*:*CudaModel.*' > "$out/cuda_tests.log" 2>&1
   grep -E "^\[  (PASSED|FAILED) |^\[  FAILED|x .*attention" "$out/cuda_tests.log" | head -40
 else
   echo "no $tests (build without tests?)" | tee "$out/cuda_tests.log"
@@ -82,8 +82,7 @@ if [[ $best_batch -gt 0 ]]; then
   # ... and with the layer norms' weight gradients on LibTorch's GammaBetaBackward instead of kernels/layer_norm_grad.cu
   ab no_layer_norm_kernel && MQA_LAYER_NORM_KERNELS=0 bench configs/wmt14/base.yaml base_s256_no_layer_norm_kernel \
     "$best_batch" && grep "^bench train" "$log" | tail -1
-  # ... and with the feed-forward ReLU and its gradient as kernels of their own, not in the GEMMs' epilogues
-  # (util/linear_relu.h)
+  # ... and with the feed-forward ReLU as a kernel of its own, not in the first GEMM's epilogue (util/linear_relu.h)
   ab no_relu_epilogue && MQA_RELU_EPILOGUE=0 bench configs/wmt14/base.yaml base_s256_no_relu_epilogue "$best_batch" \
     && grep "^bench train" "$log" | tail -1
   # ... and with a GEMM per attention projection instead of one per input (model/attention.h), both variants
@@ -154,11 +153,15 @@ def curve(name):
     return ({l["step"]: l["loss"] for l in lines if l.get("split") == "train"},
             {l["step"]: l["ln_ppl"] for l in lines if l.get("split") == "valid"})
 print("## Training step, S = T = 256 (us per target token, MFU)\n")
-print("| Label | Batch | Step ms | us/token | MFU | Optimizer | Path |")
-print("|---|---:|---:|---:|---:|---|---|")
+print("MFU: of the bf16 matmul rate the row's run measured (its TFLOP/s in brackets); datasheet: of the vendor's "
+      "dense bf16 peak (src/mqa/bench/roofline.h).\n")
+print("| Label | Batch | Step ms | us/token | MFU (measured rate) | MFU (datasheet) | Optimizer | Path |")
+print("|---|---:|---:|---:|---:|---:|---|---|")
 for r in rows:
+    sheet = f"{100 * r['mfu_datasheet']:.1f}%" if r.get("mfu_datasheet") else "-"
     print(f"| {r['label']} | {r['batch']} | {r['step_ms']['median']:.1f} | {r['us_per_token']:.3f} | "
-          f"{100 * r['mfu']:.1f}% | {r['optimizer']} | {r['step_path']} |")
+          f"{100 * r['mfu']:.1f}% ({r['ceilings']['matmul_TFLOPs']:.0f}) | {sheet} | {r['optimizer']} | "
+          f"{r['step_path']} |")
 cost = {r["label"]: r["us_per_token"] for r in rows if int(r["batch"]) == int(best)}
 if "base_s256" in cost and "multi_query_s256" in cost:
     a, b = cost["base_s256"], cost["multi_query_s256"]
@@ -180,7 +183,7 @@ if "base_s256_fp32_residual" in cost and "multi_query_s256_fp32_residual" in cos
     print(f"multi-query / multi-head per-token cost with the fp32 residual stream: {b:.3f} / {a:.3f} us = {b / a:.3f}")
 versus("base_s256_no_loss_kernels", "fused loss kernels / LibTorch loss chunks")
 versus("base_s256_no_layer_norm_kernel", "layer norm weight-gradient kernel / LibTorch's GammaBetaBackward")
-versus("base_s256_no_relu_epilogue", "ReLU in the GEMM epilogues / ReLU kernels")
+versus("base_s256_no_relu_epilogue", "ReLU in the GEMM epilogue / ReLU kernel")
 versus("base_s256_no_fused_projections", "one GEMM per attention input / one per projection")
 if "multi_query_s256" in cost and "multi_query_s256_no_fused_projections" in cost:
     a, b = cost["multi_query_s256"], cost["multi_query_s256_no_fused_projections"]
@@ -206,7 +209,7 @@ if steps:
     for a, b, what in [("new", "old", "new vs old path"), ("new", "fp32_residual", "new path vs its fp32 residual stream"),
                        ("new", "new_seed2", "seed spread, new path"),
                        ("new", "no_loss_kernels", "fused loss kernels vs LibTorch chunks"),
-                       ("new", "no_relu_epilogue", "ReLU in the GEMM epilogues vs ReLU kernels"),
+                       ("new", "no_relu_epilogue", "ReLU in the GEMM epilogue vs ReLU kernel"),
                        ("new", "no_fused_projections", "one GEMM per attention input vs one per projection"),
                        ("old", "old_again", "run to run"),
                        ("old", "old_seed2", "seed spread")]:

@@ -319,6 +319,18 @@ TEST(Roofline, MeasuredCeilingsArePositiveAndTheFloorIsTheLargerTerm) {
   EXPECT_STREQ(mqa::bench::floor_of(1e6, 4e9, fixed).bound(), "compute");
 }
 
+// The datasheet rates MFU is also reported against: by the names CUDA reports, the more specific parts first (an
+// H100 PCIe is not an SXM H100), bf16 and fp16 alike, nothing for fp32 or an unknown device.
+TEST(Roofline, DatasheetMatmulRateByDeviceName) {
+  using mqa::bench::datasheet_matmul_flops_per_s;
+  EXPECT_DOUBLE_EQ(datasheet_matmul_flops_per_s("NVIDIA H100 80GB HBM3", torch::kBFloat16), 989.4e12);
+  EXPECT_DOUBLE_EQ(datasheet_matmul_flops_per_s("NVIDIA H100 PCIe", torch::kBFloat16), 756.5e12);
+  EXPECT_DOUBLE_EQ(datasheet_matmul_flops_per_s("NVIDIA H200", torch::kHalf), 989.4e12);
+  EXPECT_DOUBLE_EQ(datasheet_matmul_flops_per_s("NVIDIA A100-SXM4-80GB", torch::kBFloat16), 312e12);
+  EXPECT_EQ(datasheet_matmul_flops_per_s("NVIDIA H100 80GB HBM3", torch::kFloat32), 0);
+  EXPECT_EQ(datasheet_matmul_flops_per_s("cpu", torch::kBFloat16), 0);
+}
+
 TEST(Timer, StatisticsOfRepeats) {
   auto s = mqa::summarize({5.0, 1.0, 3.0});
   EXPECT_EQ(s.median, 3.0);

@@ -344,13 +344,17 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
   const double us_token = r.step_ms.median * 1e3 / tokens;
   const double flops = train_step_flops(s.config.model, s.vocab, batch, b.source_len, b.target_len);
   const double mfu = flops / (r.step_ms.median * 1e-3) / ceilings.matmul_flops_per_s;
+  const double peak = datasheet_matmul_flops_per_s(device_name(s.device), s.precision);
+  const double mfu_peak = peak > 0 ? flops / (r.step_ms.median * 1e-3) / peak : 0;
+  const std::string of_peak =
+      peak > 0 ? fmt::format(", {:.0f}% of the datasheet's {:.0f}", 100 * mfu_peak, peak / 1e12) : std::string();
   std::cout << fmt::format(
       "bench train {}: {} params on {} ({}), {}, B {} S {} T {}: {:.3f} us/target token (step {:.1f} ms, median of "
-      "{}, {:.1f}..{:.1f}); {:.1f} TFLOP/step; MFU {:.0f}% of measured {} matmul {:.0f} TFLOP/s; loss {:.3f} -> "
+      "{}, {:.1f}..{:.1f}); {:.1f} TFLOP/step; MFU {:.0f}% of measured {} matmul {:.0f} TFLOP/s{}; loss {:.3f} -> "
       "{:.3f}\n",
       s.label, params, s.device.str(), device_name(s.device), r.autocast ? "bf16 autocast" : "fp32", batch,
       b.source_len, b.target_len, us_token, r.step_ms.median, r.step_ms.n, r.step_ms.min, r.step_ms.max, flops / 1e12,
-      100 * mfu, ceilings.dtype, ceilings.matmul_flops_per_s / 1e12, r.losses.front(), r.losses.back());
+      100 * mfu, ceilings.dtype, ceilings.matmul_flops_per_s / 1e12, of_peak, r.losses.front(), r.losses.back());
   std::cout << fmt::format("  | {} | train | {} | {:.3f} | MFU {:.0f}% |\n", s.label, batch, us_token, 100 * mfu);
   Json losses;
   for (size_t i = 0; i < r.losses.size(); ++i) losses.num(std::to_string(i), r.losses[i]);
@@ -378,6 +382,8 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
       .num("us_per_token", us_token)
       .num("flops_per_step", flops)
       .num("mfu", mfu)
+      .num("datasheet_matmul_flops_per_s", peak)  // 0: not in roofline.h's table
+      .num("mfu_datasheet", mfu_peak)
       .obj("losses", losses)
       .obj("attention_kernels", kernels)
       .obj("ceilings", ceilings_json(ceilings));

@@ -71,6 +71,21 @@ double train_step_flops(const ModelConfig& m, int64_t vocab, int64_t batch, int6
   return 3.0 * forward;
 }
 
+double datasheet_matmul_flops_per_s(const std::string& device_name, torch::ScalarType dtype) {
+  if (dtype != torch::kBFloat16 && dtype != torch::kHalf) return 0;
+  // Dense (not 2:4 sparse) tensor-core rates, bf16 = fp16, from NVIDIA's datasheets. The H100 PCIe's name lacks
+  // "HBM3" and "NVL"; the SXM part reports "NVIDIA H100 80GB HBM3".
+  struct Entry {
+    const char* name_part;
+    double tflops;
+  };
+  static const Entry kTable[] = {
+      {"H200", 989.4}, {"H100 NVL", 835.5}, {"H100 PCIe", 756.5}, {"H100", 989.4}, {"A100", 312.0}};
+  for (const auto& e : kTable)
+    if (device_name.find(e.name_part) != std::string::npos) return e.tflops * 1e12;
+  return 0;
+}
+
 Ceilings measure_ceilings(const torch::Device& device, torch::ScalarType dtype, int repeats) {
   torch::NoGradGuard no_grad;
   const bool gpu = device.is_cuda();

@@ -60,6 +60,13 @@ struct Ceilings {
 };
 Ceilings measure_ceilings(const torch::Device& device, torch::ScalarType dtype, int repeats = 5);
 
+// The dense matrix-product rate the vendor's datasheet gives for a device (by the name CUDA reports) in `dtype`, in
+// FLOPs per second, for MFU as PaLM defines it (against the hardware's peak); 0 where this table does not know the
+// device or dtype. The measured ceiling above is what a large GEMM reaches on the card as it runs (clocks, power):
+// on H100s 750-808 TFLOP/s of the datasheet's 989 (experiments/training-throughput/README.md), and it varies run to
+// run by several percent, so `mqa bench train` reports MFU against both.
+double datasheet_matmul_flops_per_s(const std::string& device_name, torch::ScalarType dtype);
+
 struct Floor {
   double bytes_s = 0, flops_s = 0;
   double seconds() const { return bytes_s > flops_s ? bytes_s : flops_s; }
