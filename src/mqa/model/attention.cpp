@@ -236,7 +236,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     const auto xin = cast_for_autocast(x);
     const auto min = self_attention ? xin : cast_for_autocast(memory);
     auto [q, k, v] = project_qkv_views(xin, min, self_attention);  // [B, T, h, dk], [B, g, S, d] twice
-    torch::Tensor out;                                                    // [B, T, h, dv]
+    torch::Tensor out;  // [B, T, h, dv]
     if (!grouped || (pure_causal && is_fused_backend(at::_fused_sdp_choice(q.transpose(1, 2), k, v, std::nullopt,
                                                                            dropout, true, std::nullopt, true)))) {
       // Multi-head as it is; or causal grouped / multi-query self-attention on a fused grouped-query kernel

@@ -12,7 +12,9 @@
 // the scorer of `mqa eval`) and, with train.valid_bleu_sentences, greedy BLEU on the first dev sentences
 // (valid_bleu.h), every train.save_every steps and at the end a checkpoint (checkpoint_<step>.pt,
 // checkpoint_last.pt; the newest train.keep_checkpoints kept).
-// SIGINT / SIGTERM (signals.h): the current step finishes, a checkpoint is written, run() returns.
+// SIGINT / SIGTERM (signals.h): the current step finishes, a checkpoint is written, run() returns. That checkpoint
+// is checkpoint_last.pt alone (a resume point): it is not one of the kept checkpoint_<step>.pt files that a run
+// averages, and pushes none of them out.
 //
 // Resuming (--resume) loads run_dir/checkpoint_last.pt: parameters, optimizer moments, step, RNG (CPU, and CUDA
 // when on CUDA) and the data position, and continues exactly as if never stopped (on CPU bitwise identical losses
