@@ -343,9 +343,10 @@ void run_train(const mqa::cli::ConfigArgs& args, const std::string& label, const
   const double tokens = static_cast<double>(batch) * b.target_len;
   const double us_token = r.step_ms.median * 1e3 / tokens;
   const double flops = train_step_flops(s.config.model, s.vocab, batch, b.source_len, b.target_len);
-  const double mfu = flops / (r.step_ms.median * 1e-3) / ceilings.matmul_flops_per_s;
+  const double achieved = flops / (r.step_ms.median * 1e-3);  // FLOPs per second
+  const double mfu = achieved / ceilings.matmul_flops_per_s;
   const double peak = datasheet_matmul_flops_per_s(device_name(s.device), s.precision);
-  const double mfu_peak = peak > 0 ? flops / (r.step_ms.median * 1e-3) / peak : 0;
+  const double mfu_peak = peak > 0 ? achieved / peak : 0;
   const std::string of_peak =
       peak > 0 ? fmt::format(", {:.0f}% of the datasheet's {:.0f}", 100 * mfu_peak, peak / 1e12) : std::string();
   std::cout << fmt::format(

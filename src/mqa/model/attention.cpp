@@ -175,25 +175,23 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AttentionImpl::project_q
     const torch::Tensor& xin, const torch::Tensor& min, bool self_attention) {
   const auto& o = options_;
   const int64_t b = xin.size(0), t = xin.size(1), s = min.size(1);
-  torch::Tensor q, k, v;  // [B, T|S, heads * d]
   if (!fused_projections().on()) {
-    q = autocast_linear(q_proj, xin);
-    k = autocast_linear(k_proj, min);
-    v = autocast_linear(v_proj, min);
+    auto [k, v] = project_kv_views(min);
+    return {autocast_linear(q_proj, xin).view({b, t, o.heads, o.d_k}), k, v};
+  }
+  // The weights' rows concatenated ([out, in] each): one [B, T, sum of outs] product, split into column views.
+  // The concatenation is a copy of the cast weights per call (1-3 MB at d_model 1024); its gradient is views.
+  const auto kw = autocast_weight(k_proj->weight), vw = autocast_weight(v_proj->weight);
+  torch::Tensor q, k, v;  // [B, T|S, heads * d]
+  if (self_attention) {
+    auto parts = torch::linear(xin, torch::cat({autocast_weight(q_proj->weight), kw, vw}))
+                     .split_with_sizes({o.heads * o.d_k, o.kv_heads * o.d_k, o.kv_heads * o.d_v}, -1);
+    q = parts[0], k = parts[1], v = parts[2];
   } else {
-    // The weights' rows concatenated ([out, in] each): one [B, T, sum of outs] product, split into column views.
-    // The concatenation is a copy of the cast weights per call (1-3 MB at d_model 1024); its gradient is views.
-    const auto kw = autocast_weight(k_proj->weight), vw = autocast_weight(v_proj->weight);
-    if (self_attention) {
-      auto parts = torch::linear(xin, torch::cat({autocast_weight(q_proj->weight), kw, vw}))
-                       .split_with_sizes({o.heads * o.d_k, o.kv_heads * o.d_k, o.kv_heads * o.d_v}, -1);
-      q = parts[0], k = parts[1], v = parts[2];
-    } else {
-      q = autocast_linear(q_proj, xin);
-      auto parts =
-          torch::linear(min, torch::cat({kw, vw})).split_with_sizes({o.kv_heads * o.d_k, o.kv_heads * o.d_v}, -1);
-      k = parts[0], v = parts[1];
-    }
+    q = autocast_linear(q_proj, xin);
+    auto parts =
+        torch::linear(min, torch::cat({kw, vw})).split_with_sizes({o.kv_heads * o.d_k, o.kv_heads * o.d_v}, -1);
+    k = parts[0], v = parts[1];
   }
   return {q.view({b, t, o.heads, o.d_k}), k.view({b, s, o.kv_heads, o.d_k}).transpose(1, 2),
           v.view({b, s, o.kv_heads, o.d_v}).transpose(1, 2)};
