@@ -4,8 +4,10 @@
 # One call does, in this order (each step logged; a failing step does not stop the others):
 #   1. build (scripts/mqa_build.sh), then the CUDA tests of the decode engine: kernels == LibTorch path, graph
 #      replays == eager, bf16 engine == full forward (DecodeKernels.*, BenchCuda.*, CudaModel.*);
-#   2. the paper's four rows (configs/wmt14/{base,multi_query,multi_head_local,multi_query_local}.yaml): training,
-#      greedy and beam-4 decoding per output token at batch TABLE2_BATCH (128), S = T = 128;
+#   2. the paper's four rows (configs/wmt14/{base,multi_query,multi_head_local,multi_query_local}.yaml; TABLE2_ROWS
+#      picks some, TABLE2_TRAIN=0 leaves training out): training, greedy and beam-4 decoding per output token at batch
+#      TABLE2_BATCH (128), S = T = 128; then, for TABLE2_AB="NAME:VAR=0[,VAR=0] ...", the same decoding with those
+#      environment switches set (an A/B of one build; ab.jsonl and a table in table2.log);
 #   3. the greedy sweep over batch {1, 32, 128, 1024} x target length {128, 512, 2048} for multi-head and
 #      multi-query, each point against its bytes/FLOPs floor;
 #   4. the plain PyTorch baseline (scripts/baseline_decode.py, eager and CUDA graph) for multi-head and multi-query;
@@ -48,13 +50,44 @@ bin=$(dirname "$mqa")
 timeout 240 "$bin/mqa_tests" --gtest_filter='DecodeKernels.*:*BenchCuda*:*CudaModel*' > "$out/cuda_tests.log" 2>&1 \
   && echo "CUDA decode tests passed" \
   || { echo "CUDA decode tests FAILED:"; grep -E "Failure|Expected|Which|FAILED|error|relative" -A2 "$out/cuda_tests.log" | head -40; failed=$((failed + 1)); }
-grep -E "^\[ (self|cross|residual|greedy|search)" "$out/cuda_tests.log" | head -40
+grep -E "^\[ (self|cross|residual|greedy|search)" "$out/cuda_tests.log" | head -80
 
-# 2. The paper's rows.
-for row in base multi_query multi_head_local multi_query_local; do
+# 2. The paper's rows (TABLE2_ROWS: a subset; TABLE2_TRAIN=0: decoding only).
+rows=${TABLE2_ROWS:-base multi_query multi_head_local multi_query_local}
+for row in $rows; do
   run 100 "$mqa" bench decode configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
-  run 80 "$mqa" bench train configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
+  [ "${TABLE2_TRAIN:-1}" = 1 ] && run 80 "$mqa" bench train configs/wmt14/$row.yaml --label $row "${common[@]}" --json "$json"
 done
+
+# 2b. A/B of the decode kernels' switches (README "Switching a fast path off"), same rows, same process settings:
+# TABLE2_AB="NAME:VAR=0[,VAR=0] ...", e.g. "old:MQA_DECODE_SPLIT_MERGE=0,MQA_DECODE_NORM_BLOCK=0"; into ab.jsonl,
+# labelled ROW@NAME, then decoder us/token of each beside the default's.
+for ab in ${TABLE2_AB:-}; do
+  sets=${ab#*:}
+  for row in $rows; do
+    run 100 env ${sets//,/ } "$mqa" bench decode configs/wmt14/$row.yaml --label "$row@${ab%%:*}" "${common[@]}" \
+      --json "$out/ab.jsonl"
+  done
+done
+[ -n "${TABLE2_AB:-}" ] && python3 - "$json" "$out/ab.jsonl" <<'PY' | tee -a "$log"
+import json, sys
+us = {}
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line)
+        if r.get("kind") == "decode":
+            row, _, ab = r["label"].partition("@")
+            us[(row, r["mode"], ab or "default")] = r["decoder_us_per_token"]
+abs_ = sorted({k[2] for k in us} - {"default"})
+print("| row | mode | default us/tok | " + " | ".join(f"{a} us/tok | {a} / default" for a in abs_) + " |")
+print("|---|---|---:|" + "---:|---:|" * len(abs_))
+for (row, mode, ab), v in sorted(us.items()):
+    if ab != "default":
+        continue
+    cells = [f"{us[(row, mode, a)]:.3f} | {us[(row, mode, a)] / v:.3f}" if (row, mode, a) in us else "n/a | n/a"
+             for a in abs_]
+    print(f"| {row} | {mode} | {v:.3f} | " + " | ".join(cells) + " |")
+PY
 
 # 3. The sweep (one process per row; warm-up generation, one timed).
 for row in base multi_query; do

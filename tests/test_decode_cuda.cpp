@@ -77,15 +77,22 @@ TEST_F(DecodeKernels, SelfAttentionEqualsTheLibTorchPath) {
     mqa::KVCache a{}, b{};
     a.k = cache.k.clone(), a.v = cache.v.clone(), b.k = cache.k.clone(), b.v = cache.v.clone();
     torch::Tensor table_a = c.table ? table.clone() : table, table_b = c.table ? table.clone() : table;
-    auto got = ops::self_attention(qkv, a, pos, table_a, shape, range);
     auto want = reference([&] { return ops::self_attention(qkv, b, pos, table_b, shape, range); });
-    const double err = relative_error(got, want);
-    std::cout << "[ self-attention " << c.name << " ] max |kernel - reference| " << max_abs(got, want)
-              << ", relative " << err << "\n";
-    EXPECT_LT(err, 1e-2) << c.name;
-    EXPECT_TRUE(torch::equal(a.k, b.k)) << c.name << ": the new keys were not written where the reference writes them";
-    EXPECT_TRUE(torch::equal(a.v, b.v)) << c.name;
-    if (c.table) EXPECT_TRUE(torch::equal(table_a, table_b)) << c.name << ": the writers recorded in the table differ";
+    // The position splits merged by their last CTA (twice: the first launch must leave its tickets at zero for the
+    // next), then by the second kernel.
+    for (int run = 0; run < 3; ++run) {
+      ops::set_split_merge_in_kernel(run < 2);
+      auto got = ops::self_attention(qkv, a, pos, table_a, shape, range);
+      const double err = relative_error(got, want);
+      std::cout << "[ self-attention " << c.name
+                << (run < 2 ? ", merged in the kernel" : ", merged by a second kernel")
+                << " ] max |kernel - reference| " << max_abs(got, want) << ", relative " << err << "\n";
+      EXPECT_LT(err, 1e-2) << c.name << " run " << run;
+      EXPECT_TRUE(torch::equal(a.k, b.k)) << c.name << ": new keys not written where the reference writes them";
+      EXPECT_TRUE(torch::equal(a.v, b.v)) << c.name;
+      if (c.table) EXPECT_TRUE(torch::equal(table_a, table_b)) << c.name << ": the table's recorded writers differ";
+    }
+    ops::set_split_merge_in_kernel(true);
   }
 }
 
@@ -109,43 +116,54 @@ TEST_F(DecodeKernels, CrossAttentionEqualsTheLibTorchPath) {
     lengths[0] = c.src_len;
     auto padding = torch::arange(c.src_len, longs()).unsqueeze(0).ge(lengths.unsqueeze(1));  // [B, S]
     const ops::AttentionShape shape{c.heads, c.kv_heads, c.d_k, c.d_v, 0};
-    auto got = ops::cross_attention(q, kv, layer, layers, lengths, padding, shape);
     auto want = reference([&] { return ops::cross_attention(q, kv, layer, layers, lengths, padding, shape); });
-    const double err = relative_error(got, want);
-    std::cout << "[ cross-attention " << c.name << " ] max |kernel - reference| " << max_abs(got, want)
-              << ", relative " << err << "\n";
-    EXPECT_LT(err, 1e-2) << c.name;
+    for (int run = 0; run < 3; ++run) {  // splits merged in the kernel (twice), then by a second kernel
+      ops::set_split_merge_in_kernel(run < 2);
+      auto got = ops::cross_attention(q, kv, layer, layers, lengths, padding, shape);
+      const double err = relative_error(got, want);
+      std::cout << "[ cross-attention " << c.name
+                << (run < 2 ? ", merged in the kernel" : ", merged by a second kernel")
+                << " ] max |kernel - reference| " << max_abs(got, want) << ", relative " << err << "\n";
+      EXPECT_LT(err, 1e-2) << c.name << " run " << run;
+    }
+    ops::set_split_merge_in_kernel(true);
   }
 }
 
 TEST_F(DecodeKernels, ResidualLayerNormAndEmbeddingEqualTheLibTorchPath) {
   torch::NoGradGuard no_grad;
-  for (int64_t d : {1024, 512, 64}) {
-    torch::manual_seed(103);
-    auto x = torch::randn({100, d}, bf16()), r = torch::randn({100, d}, bf16());
-    auto gamma = torch::randn({d}, bf16()), beta = torch::randn({d}, bf16()), bias = torch::randn({d}, bf16());
-    auto xa = x.clone(), xb = x.clone();
-    auto got = ops::add_layernorm(xa, r, bias, gamma, beta, 1e-5, true);
-    auto want = reference([&] { return ops::add_layernorm(xb, r, bias, gamma, beta, 1e-5, true); });
-    std::cout << "[ residual + layer norm d " << d << " ] max |kernel - reference| " << max_abs(got, want) << "\n";
-    EXPECT_LT(relative_error(got, want), 1e-2) << d;
-    EXPECT_TRUE(torch::equal(xa, xb)) << d << ": the residual stream differs";
-    auto plain = x.clone();
-    auto ln = ops::add_layernorm(plain, {}, {}, gamma, beta, 1e-5, false);
-    auto ln_ref = reference([&] { return ops::add_layernorm(x, {}, {}, gamma, beta, 1e-5, false); });
-    auto xc = x.clone(), xd = x.clone();
-    auto post = ops::add_layernorm(xc, r, {}, gamma, beta, 1e-5, false);
-    auto post_ref = reference([&] { return ops::add_layernorm(xd, r, {}, gamma, beta, 1e-5, false); });
-    EXPECT_LT(relative_error(post, post_ref), 1e-2) << d;
-    EXPECT_LT(relative_error(ln, ln_ref), 1e-2) << d;
-    EXPECT_TRUE(torch::equal(plain, x)) << d << ": layer norm alone changed its input";
+  for (const bool block_per_row : {true, false}) {
+    for (int64_t d : {1024, 512, 64, 2048, 1000}) {
+      ops::set_norm_block_per_row(block_per_row);
+      torch::manual_seed(103);
+      auto x = torch::randn({100, d}, bf16()), r = torch::randn({100, d}, bf16());
+      auto gamma = torch::randn({d}, bf16()), beta = torch::randn({d}, bf16()), bias = torch::randn({d}, bf16());
+      auto xa = x.clone(), xb = x.clone();
+      auto got = ops::add_layernorm(xa, r, bias, gamma, beta, 1e-5, true);
+      auto want = reference([&] { return ops::add_layernorm(xb, r, bias, gamma, beta, 1e-5, true); });
+      std::cout << "[ residual + layer norm d " << d << (block_per_row ? ", a CTA per row" : ", a warp per row")
+                << " ] max |kernel - reference| " << max_abs(got, want) << "\n";
+      EXPECT_LT(relative_error(got, want), 1e-2) << d;
+      EXPECT_TRUE(torch::equal(xa, xb)) << d << ": the residual stream differs";
+      auto plain = x.clone();
+      auto ln = ops::add_layernorm(plain, {}, {}, gamma, beta, 1e-5, false);
+      auto ln_ref = reference([&] { return ops::add_layernorm(x, {}, {}, gamma, beta, 1e-5, false); });
+      auto xc = x.clone(), xd = x.clone();
+      auto post = ops::add_layernorm(xc, r, {}, gamma, beta, 1e-5, false);
+      auto post_ref = reference([&] { return ops::add_layernorm(xd, r, {}, gamma, beta, 1e-5, false); });
+      EXPECT_LT(relative_error(post, post_ref), 1e-2) << d;
+      EXPECT_LT(relative_error(ln, ln_ref), 1e-2) << d;
+      EXPECT_TRUE(torch::equal(plain, x)) << d << ": layer norm alone changed its input";
 
-    auto table = torch::randn({500, d}, bf16()), positions = torch::randn({300, d}, bf16());
-    auto tokens = torch::randint(0, 500, {77}, longs()), pos = torch::randint(0, 300, {77}, longs());
-    auto e = ops::embed(table, positions, tokens, pos, std::sqrt(static_cast<double>(d)));
-    auto e_ref = reference([&] { return ops::embed(table, positions, tokens, pos, std::sqrt(static_cast<double>(d))); });
-    EXPECT_TRUE(torch::equal(e, e_ref)) << d << ": max diff " << max_abs(e, e_ref);
+      auto table = torch::randn({500, d}, bf16()), positions = torch::randn({300, d}, bf16());
+      auto tokens = torch::randint(0, 500, {77}, longs()), pos = torch::randint(0, 300, {77}, longs());
+      const double scale = std::sqrt(static_cast<double>(d));
+      auto e = ops::embed(table, positions, tokens, pos, scale);
+      auto e_ref = reference([&] { return ops::embed(table, positions, tokens, pos, scale); });
+      EXPECT_TRUE(torch::equal(e, e_ref)) << d << ": max diff " << max_abs(e, e_ref);
+    }
   }
+  ops::set_norm_block_per_row(true);
 }
 
 TEST_F(DecodeKernels, GreedyPickEqualsTheLibTorchPath) {

@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "mqa/config/config.h"
+#include "mqa/decode/decode_ops.h"
 #include "mqa/model/attention.h"
 #include "mqa/train/loss.h"
 #include "mqa/util/layer_norm_bf16.h"
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     mqa::layer_norm_kernels_requested();
     mqa::relu_epilogue_requested();
     mqa::AttentionImpl::fused_projections_requested();
+    mqa::decode_ops::check_kernel_switches();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

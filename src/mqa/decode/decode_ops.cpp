@@ -4,11 +4,15 @@
 #include <limits>
 
 #include "mqa/model/attention.h"
+#include "mqa/util/env_switch.h"
 #include "mqa/util/linear_relu.h"
 
 #ifdef MQA_WITH_KERNELS
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
+
+#include <mutex>
+#include <vector>
 
 #include "mqa/kernels/decode_kernels.h"
 #endif
@@ -20,6 +24,16 @@ namespace {
 bool reference_forced = false;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+KernelSwitch& split_merge_in_kernel() {  // MQA_DECODE_SPLIT_MERGE, or set_split_merge_in_kernel in tests
+  static KernelSwitch s("MQA_DECODE_SPLIT_MERGE",
+                        "decode attention's splits merged by their last CTA; 0: by a second kernel");
+  return s;
+}
+KernelSwitch& norm_block_per_row() {  // MQA_DECODE_NORM_BLOCK, or set_norm_block_per_row in tests
+  static KernelSwitch s("MQA_DECODE_NORM_BLOCK", "decoding's residual + layer norm with a CTA per row; 0: a warp");
+  return s;
+}
+
 #ifdef MQA_WITH_KERNELS
 cudaStream_t stream() { return at::cuda::getCurrentCUDAStream().stream(); }
 
@@ -30,6 +44,27 @@ int multiprocessors() {
 
 // The attention kernel for prepared arguments: split count, workspace, launch. Returns false (nothing launched)
 // when the kernel does not handle these shapes.
+// The attention kernel's tickets (decode_kernels.h) for `groups` (row, head) pairs on the current device: zeros that
+// every launch leaves zero, allocated once per device and never freed (a captured CUDA graph keeps their address), so
+// null where more are needed than that, or when the first request comes during a capture (then a second kernel
+// merges the splits).
+int32_t* attention_tickets(int64_t groups, const torch::Tensor& like) {
+  constexpr int64_t kTickets = 1 << 20;
+  static std::mutex mutex;
+  static std::vector<torch::Tensor*> per_device;
+  if (groups > kTickets) return nullptr;
+  const auto device = static_cast<size_t>(like.device().index());
+  std::lock_guard<std::mutex> lock(mutex);
+  if (per_device.size() <= device) per_device.resize(device + 1, nullptr);
+  if (!per_device[device]) {
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    C10_CUDA_CHECK(cudaStreamIsCapturing(stream(), &capturing));
+    if (capturing != cudaStreamCaptureStatusNone) return nullptr;
+    per_device[device] = new torch::Tensor(torch::zeros({kTickets}, like.options().dtype(torch::kInt32)));
+  }
+  return per_device[device]->data_ptr<int32_t>();
+}
+
 bool launch_attention(kernels::DecodeAttentionArgs& a, int positions, const torch::Tensor& like) {
   a.splits = 1;
   if (!kernels::decode_attention_supported(a)) return false;
@@ -38,6 +73,8 @@ bool launch_attention(kernels::DecodeAttentionArgs& a, int positions, const torc
   if (a.splits > 1) {
     workspace = torch::empty({kernels::decode_attention_workspace_floats(a)}, like.options().dtype(torch::kFloat32));
     a.workspace = workspace.data_ptr<float>();
+    if (split_merge_in_kernel().on())
+      a.tickets = attention_tickets(static_cast<int64_t>(a.kv_rows) * a.kv_heads, like);
   }
   kernels::decode_attention(a, stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -60,6 +97,13 @@ bool use_kernels(const torch::Tensor& t) {
 }
 
 void force_reference(bool on) { reference_forced = on; }
+
+void check_kernel_switches() {
+  split_merge_in_kernel().requested();
+  norm_block_per_row().requested();
+}
+void set_split_merge_in_kernel(bool on) { split_merge_in_kernel().set(on); }
+void set_norm_block_per_row(bool on) { norm_block_per_row().set(on); }
 
 torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const torch::Tensor& pos, torch::Tensor& table,
                              const AttentionShape& s, const HostRange& range) {
@@ -158,7 +202,7 @@ torch::Tensor add_layernorm(torch::Tensor& x, const torch::Tensor& r, const torc
     kernels::add_layernorm(x.data_ptr(), r.defined() ? r.data_ptr() : nullptr,
                            r.defined() && bias.defined() ? bias.data_ptr() : nullptr,
                            update_x ? x.data_ptr() : nullptr, ln.data_ptr(), gamma.data_ptr(), beta.data_ptr(),
-                           x.numel() / d, d, static_cast<float>(eps), stream());
+                           x.numel() / d, d, static_cast<float>(eps), norm_block_per_row().on(), stream());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return ln;
   }

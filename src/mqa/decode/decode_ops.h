@@ -17,6 +17,13 @@ bool kernels_built();
 bool use_kernels(const torch::Tensor& t);
 // Switch the kernel path off (true) to run the LibTorch path on CUDA too: the kernel tests compare the two.
 void force_reference(bool on);
+// The kernel path's A/B switches (util/env_switch.h; unset: on): MQA_DECODE_SPLIT_MERGE=0 merges decode attention's
+// position splits in a second kernel instead of in the last CTA of each row and head; MQA_DECODE_NORM_BLOCK=0 runs
+// residual + layer norm with a warp per row instead of a CTA per row. check_kernel_switches() reads both (a bad value
+// throws; `mqa` asks at start); the setters override them (tests).
+void check_kernel_switches();
+void set_split_merge_in_kernel(bool on);
+void set_norm_block_per_row(bool on);
 
 struct AttentionShape {
   int64_t heads = 1, kv_heads = 1, d_k = 1, d_v = 1;

@@ -14,8 +14,8 @@
 //   3. online softmax per query (a warp per query, base 2), the probabilities P rounded to bf16;
 //   4. O += P V on the tensor cores, O kept in shared memory in fp32 (rescaled per query between tiles).
 // Head widths that are not a multiple of 16 are zero-padded in shared memory. With splits > 1 each CTA writes its
-// unnormalised partial (max, sum, O) to the workspace and combine_kernel merges them; with one split the CTA writes
-// the output itself.
+// unnormalised partial (max, sum, O) to the workspace, and the last of a row and head's CTAs to finish merges them
+// (merge_if_last; without tickets, combine_kernel does, launched after); with one split the CTA writes the output.
 #include <cuda_pipeline.h>
 #include <mma.h>
 
@@ -72,6 +72,52 @@ __device__ __forceinline__ void write_newest(const DecodeAttentionArgs& a, int b
   for (int e = threadIdx.x * kVec; e < a.d_v; e += blockDim.x * kVec)
     *reinterpret_cast<uint4*>(vd + e) = *reinterpret_cast<const uint4*>(vs + e);
   if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
+}
+
+// Merges the splits' partials of query qg (= n * heads + i) into its output, elements first, first + stride, ...:
+// out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s. Reads bypass L1 (__ldcg): other CTAs wrote the partials.
+__device__ void merge_query(const DecodeAttentionArgs& a, size_t qg, int first, int stride) {
+  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
+  const float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v;
+  float mx = -INFINITY;
+  for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, __ldcg(ml + (s * nq + qg) * 2));
+  float total = 0.f;
+  for (int s = 0; s < a.splits; ++s) {
+    const float ms = __ldcg(ml + (s * nq + qg) * 2);
+    total += ms == -INFINITY ? 0.f : exp2f(ms - mx) * __ldcg(ml + (s * nq + qg) * 2 + 1);
+  }
+  const int64_t n = static_cast<int64_t>(qg / a.heads);
+  const int i = static_cast<int>(qg % a.heads);
+  bf16* out = static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v;
+  for (int d = first; d < a.d_v; d += stride) {
+    float o = 0.f;
+    for (int s = 0; s < a.splits; ++s) {
+      const float ms = __ldcg(ml + (s * nq + qg) * 2);
+      if (ms != -INFINITY) o += exp2f(ms - mx) * __ldcg(a.workspace + (s * nq + qg) * a.d_v + d);
+    }
+    out[d] = __float2bfloat16_rn(total > 0.f ? o / total : 0.f);
+  }
+}
+
+// After a CTA wrote its partials (splits > 1, tickets given): the last CTA of its (row b, head j) to get here merges
+// the Q = `queries` queries of that row and head, a group of threads per query, and resets the ticket. The fences
+// make every CTA's partials visible before its ticket is taken (the threadFenceReduction pattern of CUDA's samples).
+__device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int queries) {
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(a.tickets + blockIdx.x, 1) == a.splits - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const int group = a.heads / a.kv_heads;
+  const int per_query = blockDim.x / queries > 0 ? static_cast<int>(blockDim.x) / queries : 1;
+  const int groups = static_cast<int>(blockDim.x) / per_query;
+  for (int qi = threadIdx.x / per_query; qi < queries && threadIdx.x / per_query < groups; qi += groups) {
+    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
+    merge_query(a, static_cast<size_t>(n) * a.heads + j * group + qi % group, threadIdx.x % per_query, per_query);
+  }
+  if (threadIdx.x == 0) a.tickets[blockIdx.x] = 0;  // ready for the next launch (a CUDA graph replays this one)
 }
 
 int round16(int x) { return (x + 15) / 16 * 16; }
@@ -297,6 +343,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
       }
     }
   }
+  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries);
 }
 
 // few_queries_kernel: one CTA of 128 threads per (b, j, s) holds the Q queries in shared memory (pre-scaled, fp32)
@@ -524,32 +571,11 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   } else if (threadIdx.x < chunks) {
     emit(threadIdx.x, acc[0]);
   }
+  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, queries);
 }
 
-// Merges the splits' partials of query (n, i) = blockIdx.x: out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s.
-__global__ void combine_kernel(const DecodeAttentionArgs a) {
-  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
-  const size_t qg = blockIdx.x;
-  const float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v;
-  float mx = -INFINITY;
-  for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, ml[(s * nq + qg) * 2]);
-  float total = 0.f;
-  for (int s = 0; s < a.splits; ++s) {
-    const float ms = ml[(s * nq + qg) * 2];
-    total += ms == -INFINITY ? 0.f : exp2f(ms - mx) * ml[(s * nq + qg) * 2 + 1];
-  }
-  const int64_t n = static_cast<int64_t>(qg / a.heads);
-  const int i = static_cast<int>(qg % a.heads);
-  bf16* out = static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v;
-  for (int d = threadIdx.x; d < a.d_v; d += blockDim.x) {
-    float o = 0.f;
-    for (int s = 0; s < a.splits; ++s) {
-      const float ms = ml[(s * nq + qg) * 2];
-      if (ms != -INFINITY) o += exp2f(ms - mx) * a.workspace[(s * nq + qg) * a.d_v + d];
-    }
-    out[d] = __float2bfloat16_rn(total > 0.f ? o / total : 0.f);
-  }
-}
+// Merges the splits' partials of query (n, i) = blockIdx.x (when no tickets were given).
+__global__ void combine_kernel(const DecodeAttentionArgs a) { merge_query(a, blockIdx.x, threadIdx.x, blockDim.x); }
 
 template <int QPT>
 void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, cudaStream_t stream) {
@@ -561,7 +587,7 @@ void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, cudaStream_t str
 bool aligned_elements(int64_t stride) { return stride % kVec == 0; }
 
 void launch_combine(const DecodeAttentionArgs& a, cudaStream_t stream) {
-  if (a.splits <= 1) return;
+  if (a.splits <= 1 || a.tickets) return;
   const unsigned threads = a.d_v >= 128 ? 128 : 64;
   combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.kv_rows) * a.rows_per_kv * a.heads), threads, 0,
                    stream>>>(a);

@@ -12,7 +12,7 @@ namespace mqa::kernels {
 
 // One query position per row attending over a key/value cache (flash-decoding: each key/value head is read once for
 // all the query heads and query rows that share it, the positions split over CTAs when rows x heads are too few to
-// fill the GPU, partial results combined by a second kernel).
+// fill the GPU, partial results merged by the last CTA of each row and head, or by a second kernel).
 //
 // Query n in [0, kv_rows * rows_per_kv), head i in [0, heads) reads key/value row b = n / rows_per_kv and head
 // j = i / (heads / kv_heads). Element (d) of
@@ -45,6 +45,10 @@ struct DecodeAttentionArgs {
   float scale = 1.0f;                 // applied to q . k (1 / sqrt(d_k))
   int splits = 1;                     // CTAs per (row, head) along the positions
   float* workspace = nullptr;         // decode_attention_workspace_floats(args) floats when splits > 1
+  // With splits > 1: [kv_rows * kv_heads] counters, zero before the launch (and zero again after it), with which the
+  // last CTA of each (row, head) to finish finds out that it is last and merges the splits' partials itself; null:
+  // a second kernel merges them. Launches that share counters must not run concurrently (one stream).
+  int32_t* tickets = nullptr;
 };
 
 // Whether the kernel handles these shapes (alignment of every pointer and stride to 8 elements, d_k and d_v
@@ -57,10 +61,11 @@ void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream);
 
 // sum = x + (r + bias) (each addition rounded to bf16, as LibTorch's bf16 ops round; the residual stream),
 // ln = LayerNorm(sum) * gamma + beta; rows of `d` elements, contiguous. bias may be null (nothing added); r == null:
-// sum = x (sum_out may then be null). sum_out may alias x.
+// sum = x (sum_out may then be null). sum_out may alias x. block_per_row: a CTA per row (a thread per 8 elements),
+// else a warp per row (the kernel's first form: a batch of 128 rows then runs on 32 CTAs).
 bool add_layernorm_supported(int64_t d);
 void add_layernorm(const void* x, const void* r, const void* bias, void* sum_out, void* ln_out, const void* gamma,
-                   const void* beta, int64_t rows, int64_t d, float eps, cudaStream_t stream);
+                   const void* beta, int64_t rows, int64_t d, float eps, bool block_per_row, cudaStream_t stream);
 
 // x[r] = embedding[tokens[r]] * scale + positions[pos[r]], rows of d elements.
 void embed(const void* embedding, const void* positions, const int64_t* tokens, const int64_t* pos, void* x,

@@ -1,5 +1,6 @@
 // The decode step's small kernels (decode_kernels.h): embedding lookup, residual add fused with layer norm, and the
 // greedy choice fused with the search state's update. Each replaces several LibTorch kernels of the step.
+#include <algorithm>
 #include <cmath>
 
 #include "mqa/kernels/bf16_vector.cuh"
@@ -9,23 +10,46 @@ namespace mqa::kernels {
 
 namespace {
 
-constexpr int kNormWarps = 4;     // rows per block of add_layernorm (a warp per row)
-constexpr int kNormMaxVecs = 8;   // 16-byte vectors per lane: d <= 32 * 8 * 8 = 2048
+constexpr int kNormMaxThreads = 256;  // threads per block of add_layernorm
+constexpr int kNormMaxVecs = 8;       // 16-byte vectors per thread: d <= 32 * 8 * 8 = 2048 with a warp per row
 constexpr int kPickThreads = 512;
 
+// Sum over the `row_threads` threads of one row (a warp, or every warp of a block that holds one row).
+__device__ __forceinline__ float row_sum(float x, int row_threads, float* partials) {
+  x = warp_sum(x);
+  if (row_threads == 32) return x;
+  const int warp = threadIdx.x / 32, warps = row_threads / 32;
+  if (threadIdx.x % 32 == 0) partials[warp] = x;
+  __syncthreads();
+  float total = 0.f;
+  for (int w = 0; w < warps; ++w) total += partials[w];
+  __syncthreads();  // partials are reused by the next sum
+  return total;
+}
+
+// `row_threads` threads per row: 32 (a warp per row, blockDim.x / 32 rows per block), or a whole block per row
+// (blockDim.x = row_threads, up to kNormMaxThreads), which spreads a small batch's rows over more multiprocessors.
+// Every global read is issued before the first reduction, so one memory latency covers them all. Vecs: 16-byte
+// vectors per thread (a compile-time count keeps the row in registers).
+template <int Vecs>
 __global__ void add_layernorm_kernel(const bf16* x, const bf16* r, const bf16* bias, bf16* sum_out, bf16* ln_out,
-                                     const bf16* gamma, const bf16* beta, int64_t rows, int d, float eps) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kNormWarps + warp;
+                                     const bf16* gamma, const bf16* beta, int64_t rows, int d, float eps,
+                                     int row_threads) {
+  __shared__ float partials[kNormMaxThreads / 32];
+  const int t = threadIdx.x % row_threads;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / row_threads) + threadIdx.x / row_threads;
+  // Only a warp per row may leave early: a block per row reaches the reductions' barriers with all its threads.
   if (row >= rows) return;
   const int nv = d / kVec;
-  float y[kNormMaxVecs][kVec];
+  float y[Vecs][kVec], g[Vecs][kVec], bb[Vecs][kVec];
   float sum = 0.f;
 #pragma unroll
-  for (int k = 0; k < kNormMaxVecs; ++k) {
-    const int vi = lane + 32 * k;
+  for (int k = 0; k < Vecs; ++k) {
+    const int vi = t + row_threads * k;
     if (vi < nv) {
       load8(x + row * d + vi * kVec, y[k]);
+      load8(gamma + vi * kVec, g[k]);
+      load8(beta + vi * kVec, bb[k]);
       if (r) {
         float rv[kVec];
         load8(r + row * d + vi * kVec, rv);
@@ -42,24 +66,22 @@ __global__ void add_layernorm_kernel(const bf16* x, const bf16* r, const bf16* b
       for (int e = 0; e < kVec; ++e) sum += y[k][e];
     }
   }
-  const float mean = warp_sum(sum) / d;
+  const float mean = row_sum(sum, row_threads, partials) / d;
   float sq = 0.f;
 #pragma unroll
-  for (int k = 0; k < kNormMaxVecs; ++k)
-    if (lane + 32 * k < nv)
+  for (int k = 0; k < Vecs; ++k)
+    if (t + row_threads * k < nv)
 #pragma unroll
       for (int e = 0; e < kVec; ++e) sq += (y[k][e] - mean) * (y[k][e] - mean);
-  const float rstd = rsqrtf(warp_sum(sq) / d + eps);
+  const float rstd = rsqrtf(row_sum(sq, row_threads, partials) / d + eps);
 #pragma unroll
-  for (int k = 0; k < kNormMaxVecs; ++k) {
-    const int vi = lane + 32 * k;
+  for (int k = 0; k < Vecs; ++k) {
+    const int vi = t + row_threads * k;
     if (vi < nv) {
       if (sum_out && r) store8(sum_out + row * d + vi * kVec, y[k]);
-      float g[kVec], bb[kVec], o[kVec];
-      load8(gamma + vi * kVec, g);
-      load8(beta + vi * kVec, bb);
+      float o[kVec];
 #pragma unroll
-      for (int e = 0; e < kVec; ++e) o[e] = (y[k][e] - mean) * rstd * g[e] + bb[e];
+      for (int e = 0; e < kVec; ++e) o[e] = (y[k][e] - mean) * rstd * g[k][e] + bb[k][e];
       store8(ln_out + row * d + vi * kVec, o);
     }
   }
@@ -305,12 +327,23 @@ void beam_candidates(const BeamCandidatesArgs& a, cudaStream_t stream) {
 bool add_layernorm_supported(int64_t d) { return d % kVec == 0 && d <= 32 * kNormMaxVecs * kVec; }
 
 void add_layernorm(const void* x, const void* r, const void* bias, void* sum_out, void* ln_out, const void* gamma,
-                   const void* beta, int64_t rows, int64_t d, float eps, cudaStream_t stream) {
-  const auto blocks = static_cast<unsigned>((rows + kNormWarps - 1) / kNormWarps);
-  add_layernorm_kernel<<<blocks, kNormWarps * 32, 0, stream>>>(
-      static_cast<const bf16*>(x), static_cast<const bf16*>(r), static_cast<const bf16*>(bias),
-      static_cast<bf16*>(sum_out), static_cast<bf16*>(ln_out), static_cast<const bf16*>(gamma),
-      static_cast<const bf16*>(beta), rows, static_cast<int>(d), eps);
+                   const void* beta, int64_t rows, int64_t d, float eps, bool block_per_row, cudaStream_t stream) {
+  // A block per row: a thread per vector of the row, up to kNormMaxThreads (longer rows: several per thread).
+  const int vectors = static_cast<int>(d / kVec);
+  const int row_threads = block_per_row ? std::min(kNormMaxThreads, (vectors + 31) / 32 * 32) : 32;
+  const int rows_per_block = block_per_row ? 1 : 4;
+  const int per_thread = (vectors + row_threads - 1) / row_threads;
+  const auto blocks = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
+  auto launch = [&](auto kernel) {
+    kernel<<<blocks, rows_per_block * row_threads, 0, stream>>>(
+        static_cast<const bf16*>(x), static_cast<const bf16*>(r), static_cast<const bf16*>(bias),
+        static_cast<bf16*>(sum_out), static_cast<bf16*>(ln_out), static_cast<const bf16*>(gamma),
+        static_cast<const bf16*>(beta), rows, static_cast<int>(d), eps, row_threads);
+  };
+  if (per_thread <= 1) launch(add_layernorm_kernel<1>);
+  else if (per_thread <= 2) launch(add_layernorm_kernel<2>);
+  else if (per_thread <= 4) launch(add_layernorm_kernel<4>);
+  else launch(add_layernorm_kernel<kNormMaxVecs>);
 }
 
 void embed(const void* embedding, const void* positions, const int64_t* tokens, const int64_t* pos, void* x,
