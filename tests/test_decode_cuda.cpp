@@ -44,6 +44,23 @@ class DecodeKernels : public ::testing::Test {
   }
 };
 
+// The attention kernels' settings each case runs under (decode_ops.h's switches): the default first, then again (the
+// first launch must leave its merge tickets at zero for the next), the splits merged by a second kernel, and the
+// CUDA-core kernel for 8 queries per key/value head.
+struct KernelSetting {
+  const char* name;
+  bool merge_in_kernel, tensor_cores;
+  void apply() const {
+    ops::set_split_merge_in_kernel(merge_in_kernel);
+    ops::set_tensor_core_attention(tensor_cores);
+  }
+};
+const KernelSetting kKernelSettings[] = {{"default", true, true},
+                                         {"default again", true, true},
+                                         {"merged by a second kernel", false, true},
+                                         {"CUDA cores", true, false},
+                                         {"CUDA cores, second kernel", false, false}};
+
 struct SelfCase {
   const char* name;
   int64_t rows, heads, kv_heads, d_k, d_v, window, max_len;
@@ -60,6 +77,8 @@ TEST_F(DecodeKernels, SelfAttentionEqualsTheLibTorchPath) {
       {"beam_table_mqa", 48, 8, 1, 128, 128, 0, 64, true}, {"beam_table_mha", 48, 4, 4, 32, 32, 5, 64, true},
       {"long_split_mha", 2, 8, 8, 128, 128, 0, 2048, false}, {"long_split_mqa", 1, 8, 1, 128, 128, 0, 2048, true},
       {"dk_ne_dv", 16, 4, 2, 16, 40, 0, 40, false},         {"tiny_heads", 16, 8, 8, 8, 8, 0, 33, false},
+      // 5 to 7 queries per key/value head: the CUDA-core kernel with two groups of query threads.
+      {"six_query_heads", 32, 6, 1, 64, 64, 0, 96, false},
   };
   for (const auto& c : cases) {
     torch::manual_seed(101);
@@ -78,21 +97,18 @@ TEST_F(DecodeKernels, SelfAttentionEqualsTheLibTorchPath) {
     a.k = cache.k.clone(), a.v = cache.v.clone(), b.k = cache.k.clone(), b.v = cache.v.clone();
     torch::Tensor table_a = c.table ? table.clone() : table, table_b = c.table ? table.clone() : table;
     auto want = reference([&] { return ops::self_attention(qkv, b, pos, table_b, shape, range); });
-    // The position splits merged by their last CTA (twice: the first launch must leave its tickets at zero for the
-    // next), then by the second kernel.
-    for (int run = 0; run < 3; ++run) {
-      ops::set_split_merge_in_kernel(run < 2);
+    for (const KernelSetting& k : kKernelSettings) {
+      k.apply();
       auto got = ops::self_attention(qkv, a, pos, table_a, shape, range);
       const double err = relative_error(got, want);
-      std::cout << "[ self-attention " << c.name
-                << (run < 2 ? ", merged in the kernel" : ", merged by a second kernel")
-                << " ] max |kernel - reference| " << max_abs(got, want) << ", relative " << err << "\n";
-      EXPECT_LT(err, 1e-2) << c.name << " run " << run;
+      std::cout << "[ self-attention " << c.name << ", " << k.name << " ] max |kernel - reference| "
+                << max_abs(got, want) << ", relative " << err << "\n";
+      EXPECT_LT(err, 1e-2) << c.name << ", " << k.name;
       EXPECT_TRUE(torch::equal(a.k, b.k)) << c.name << ": new keys not written where the reference writes them";
       EXPECT_TRUE(torch::equal(a.v, b.v)) << c.name;
       if (c.table) EXPECT_TRUE(torch::equal(table_a, table_b)) << c.name << ": the table's recorded writers differ";
     }
-    ops::set_split_merge_in_kernel(true);
+    kKernelSettings[0].apply();
   }
 }
 
@@ -105,7 +121,8 @@ TEST_F(DecodeKernels, CrossAttentionEqualsTheLibTorchPath) {
   const Case cases[] = {{"multi_head_greedy", 32, 1, 8, 8, 64, 64, 50},  {"multi_query_greedy", 32, 1, 8, 1, 128, 128, 50},
                         {"multi_head_beam4", 16, 4, 8, 8, 64, 64, 37},   {"multi_query_beam4", 16, 4, 8, 1, 128, 128, 37},
                         {"multi_query_beam5", 8, 5, 8, 1, 128, 128, 20}, {"grouped_beam4", 8, 4, 8, 2, 32, 48, 20},
-                        {"long_source_split", 1, 4, 8, 1, 128, 128, 1500}};
+                        {"long_source_split", 1, 4, 8, 1, 128, 128, 1500},
+                        {"multi_head_beam5", 8, 5, 8, 8, 64, 64, 37}, {"grouped_beam3", 8, 3, 4, 2, 32, 32, 70}};
   const int64_t layers = 2, layer = 1;
   for (const auto& c : cases) {
     torch::manual_seed(102);
@@ -117,16 +134,15 @@ TEST_F(DecodeKernels, CrossAttentionEqualsTheLibTorchPath) {
     auto padding = torch::arange(c.src_len, longs()).unsqueeze(0).ge(lengths.unsqueeze(1));  // [B, S]
     const ops::AttentionShape shape{c.heads, c.kv_heads, c.d_k, c.d_v, 0};
     auto want = reference([&] { return ops::cross_attention(q, kv, layer, layers, lengths, padding, shape); });
-    for (int run = 0; run < 3; ++run) {  // splits merged in the kernel (twice), then by a second kernel
-      ops::set_split_merge_in_kernel(run < 2);
+    for (const KernelSetting& k : kKernelSettings) {
+      k.apply();
       auto got = ops::cross_attention(q, kv, layer, layers, lengths, padding, shape);
       const double err = relative_error(got, want);
-      std::cout << "[ cross-attention " << c.name
-                << (run < 2 ? ", merged in the kernel" : ", merged by a second kernel")
-                << " ] max |kernel - reference| " << max_abs(got, want) << ", relative " << err << "\n";
-      EXPECT_LT(err, 1e-2) << c.name << " run " << run;
+      std::cout << "[ cross-attention " << c.name << ", " << k.name << " ] max |kernel - reference| "
+                << max_abs(got, want) << ", relative " << err << "\n";
+      EXPECT_LT(err, 1e-2) << c.name << ", " << k.name;
     }
-    ops::set_split_merge_in_kernel(true);
+    kKernelSettings[0].apply();
   }
 }
 

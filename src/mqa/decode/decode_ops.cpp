@@ -29,6 +29,11 @@ KernelSwitch& split_merge_in_kernel() {  // MQA_DECODE_SPLIT_MERGE, or set_split
                         "decode attention's splits merged by their last CTA; 0: by a second kernel");
   return s;
 }
+KernelSwitch& tensor_core_attention() {  // MQA_DECODE_TENSOR_CORES, or set_tensor_core_attention in tests
+  static KernelSwitch s("MQA_DECODE_TENSOR_CORES",
+                        "decode attention of 8 queries per key/value head on tensor cores; 0: on CUDA cores");
+  return s;
+}
 KernelSwitch& norm_block_per_row() {  // MQA_DECODE_NORM_BLOCK, or set_norm_block_per_row in tests
   static KernelSwitch s("MQA_DECODE_NORM_BLOCK", "decoding's residual + layer norm with a CTA per row; 0: a warp");
   return s;
@@ -67,6 +72,7 @@ int32_t* attention_tickets(int64_t groups, const torch::Tensor& like) {
 
 bool launch_attention(kernels::DecodeAttentionArgs& a, int positions, const torch::Tensor& like) {
   a.splits = 1;
+  a.tensor_cores = tensor_core_attention().on();
   if (!kernels::decode_attention_supported(a)) return false;
   a.splits = kernels::decode_attention_splits(a.kv_rows, a.kv_heads, positions, multiprocessors());
   torch::Tensor workspace;
@@ -100,9 +106,11 @@ void force_reference(bool on) { reference_forced = on; }
 
 void check_kernel_switches() {
   split_merge_in_kernel().requested();
+  tensor_core_attention().requested();
   norm_block_per_row().requested();
 }
 void set_split_merge_in_kernel(bool on) { split_merge_in_kernel().set(on); }
+void set_tensor_core_attention(bool on) { tensor_core_attention().set(on); }
 void set_norm_block_per_row(bool on) { norm_block_per_row().set(on); }
 
 torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const torch::Tensor& pos, torch::Tensor& table,

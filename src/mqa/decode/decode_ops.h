@@ -18,11 +18,13 @@ bool use_kernels(const torch::Tensor& t);
 // Switch the kernel path off (true) to run the LibTorch path on CUDA too: the kernel tests compare the two.
 void force_reference(bool on);
 // The kernel path's A/B switches (util/env_switch.h; unset: on): MQA_DECODE_SPLIT_MERGE=0 merges decode attention's
-// position splits in a second kernel instead of in the last CTA of each row and head; MQA_DECODE_NORM_BLOCK=0 runs
-// residual + layer norm with a warp per row instead of a CTA per row. check_kernel_switches() reads both (a bad value
-// throws; `mqa` asks at start); the setters override them (tests).
+// position splits in a second kernel instead of in the last CTA of each row and head; MQA_DECODE_TENSOR_CORES=0 runs
+// attention of 8 queries per key/value head (multi-query, h = 8) on the CUDA-core kernel instead of the tensor-core
+// one; MQA_DECODE_NORM_BLOCK=0 runs residual + layer norm with a warp per row instead of a CTA per row.
+// check_kernel_switches() reads them (a bad value throws; `mqa` asks at start); the setters override them (tests).
 void check_kernel_switches();
 void set_split_merge_in_kernel(bool on);
+void set_tensor_core_attention(bool on);
 void set_norm_block_per_row(bool on);
 
 struct AttentionShape {

@@ -4,6 +4,7 @@
 //   - Q < 8 (multi-head): few_queries_kernel, on the CUDA cores, which keeps more CTAs per multiprocessor in flight
 //     (measured on an H200: at batch 1024, 2048 positions, multi-head decoding ran at 45% of the bandwidth floor with
 //     the tensor-core kernel, whose 16-row blocks were 15/16 padding, and at 75% with this one).
+//   (DecodeAttentionArgs::tensor_cores false, MQA_DECODE_TENSOR_CORES=0: few_queries_kernel for Q = 8 too.)
 //
 // decode_attention_kernel: one CTA of 128 threads (4 warps) per (key/value row b, key/value head j, split s) holds the Q = rows_per_kv *
 // heads/kv_heads queries that read this head (multi-query: all h heads, and in cross-attention all beams of the
@@ -74,35 +75,55 @@ __device__ __forceinline__ void write_newest(const DecodeAttentionArgs& a, int b
   if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
 }
 
-// Merges the splits' partials of query qg (= n * heads + i) into its output, elements first, first + stride, ...:
-// out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s. Reads bypass L1 (__ldcg): other CTAs wrote the partials.
-__device__ void merge_query(const DecodeAttentionArgs& a, size_t qg, int first, int stride) {
+// Merges the splits' partials of the `queries` queries of key/value row b, head j into their outputs:
+// out = sum_s w_s O_s with w_s = 2^(m_s - M) / sum_s' 2^(m_s' - M) l_s' (M = max_s m_s), first a thread per query
+// for its weights (into `weights`, queries x splits floats of shared memory), then a thread per 4 output values,
+// whose split partials are independent 16-byte loads. Loads bypass L1 (__ldcg): other CTAs wrote the partials.
+__device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int queries, float* weights) {
   const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
   const float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v;
-  float mx = -INFINITY;
-  for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, __ldcg(ml + (s * nq + qg) * 2));
-  float total = 0.f;
-  for (int s = 0; s < a.splits; ++s) {
-    const float ms = __ldcg(ml + (s * nq + qg) * 2);
-    total += ms == -INFINITY ? 0.f : exp2f(ms - mx) * __ldcg(ml + (s * nq + qg) * 2 + 1);
-  }
-  const int64_t n = static_cast<int64_t>(qg / a.heads);
-  const int i = static_cast<int>(qg % a.heads);
-  bf16* out = static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v;
-  for (int d = first; d < a.d_v; d += stride) {
-    float o = 0.f;
+  const int group = a.heads / a.kv_heads;
+  auto query = [&](int qi) {  // (n * heads + i) of query qi: row n = b * rows_per_kv + r, head i = j * group + i_local
+    return (static_cast<size_t>(b) * a.rows_per_kv + qi / group) * a.heads + j * group + qi % group;
+  };
+  for (int qi = threadIdx.x; qi < queries; qi += blockDim.x) {
+    const size_t qg = query(qi);
+    float* w = weights + qi * a.splits;
+    float mx = -INFINITY;
+    for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, __ldcg(ml + (s * nq + qg) * 2));
+    float total = 0.f;
     for (int s = 0; s < a.splits; ++s) {
       const float ms = __ldcg(ml + (s * nq + qg) * 2);
-      if (ms != -INFINITY) o += exp2f(ms - mx) * __ldcg(a.workspace + (s * nq + qg) * a.d_v + d);
+      w[s] = ms == -INFINITY ? 0.f : exp2f(ms - mx);
+      total += w[s] * __ldcg(ml + (s * nq + qg) * 2 + 1);
     }
-    out[d] = __float2bfloat16_rn(total > 0.f ? o / total : 0.f);
+    const float inv = total > 0.f ? 1.f / total : 0.f;  // no position attended: zeros
+    for (int s = 0; s < a.splits; ++s) w[s] *= inv;
+  }
+  __syncthreads();
+  const int chunks = a.d_v / 4;
+  for (int e = threadIdx.x; e < queries * chunks; e += blockDim.x) {
+    const int qi = e / chunks, c = e % chunks;
+    const size_t qg = query(qi);
+    const float* w = weights + qi * a.splits;
+    float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int s = 0; s < a.splits; ++s) {
+      if (w[s] == 0.f) continue;
+      const float4 p = __ldcg(reinterpret_cast<const float4*>(a.workspace + (s * nq + qg) * a.d_v) + c);
+      o.x += w[s] * p.x, o.y += w[s] * p.y, o.z += w[s] * p.z, o.w += w[s] * p.w;
+    }
+    const int64_t n = static_cast<int64_t>(qg / a.heads);
+    const int i = static_cast<int>(qg % a.heads);
+    __nv_bfloat162 h[2] = {__floats2bfloat162_rn(o.x, o.y), __floats2bfloat162_rn(o.z, o.w)};
+    *reinterpret_cast<uint2*>(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v +
+                              c * 4) = *reinterpret_cast<const uint2*>(h);
   }
 }
 
 // After a CTA wrote its partials (splits > 1, tickets given): the last CTA of its (row b, head j) to get here merges
-// the Q = `queries` queries of that row and head, a group of threads per query, and resets the ticket. The fences
-// make every CTA's partials visible before its ticket is taken (the threadFenceReduction pattern of CUDA's samples).
-__device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int queries) {
+// them (merge_partials, in `scratch`: the CTA's shared memory, no longer needed) and resets the ticket. The fences make
+// every CTA's partials visible before its ticket is taken (the threadFenceReduction pattern of CUDA's samples).
+__device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int queries, float* scratch) {
   __shared__ bool last;
   __threadfence();
   __syncthreads();
@@ -110,13 +131,7 @@ __device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int qu
   __syncthreads();
   if (!last) return;
   __threadfence();
-  const int group = a.heads / a.kv_heads;
-  const int per_query = blockDim.x / queries > 0 ? static_cast<int>(blockDim.x) / queries : 1;
-  const int groups = static_cast<int>(blockDim.x) / per_query;
-  for (int qi = threadIdx.x / per_query; qi < queries && threadIdx.x / per_query < groups; qi += groups) {
-    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
-    merge_query(a, static_cast<size_t>(n) * a.heads + j * group + qi % group, threadIdx.x % per_query, per_query);
-  }
+  merge_partials(a, b, j, queries, scratch);
   if (threadIdx.x == 0) a.tickets[blockIdx.x] = 0;  // ready for the next launch (a CUDA graph replays this one)
 }
 
@@ -343,7 +358,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
       }
     }
   }
-  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries);
+  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries, reinterpret_cast<float*>(smem));
 }
 
 // few_queries_kernel: one CTA of 128 threads per (b, j, s) holds the Q queries in shared memory (pre-scaled, fp32)
@@ -364,8 +379,8 @@ FewPlan few_plan_of(const DecodeAttentionArgs& a) {
   FewPlan p;
   const int group = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
   p.queries = a.rows_per_kv * group;
-  p.qpt = 1;
-  while (p.qpt < p.queries && p.qpt < 16) p.qpt *= 2;
+  p.qpt = 1;  // 1, 2 or 4 (the instantiations of launch_few): more queries go to more groups of threads
+  while (p.qpt < p.queries && p.qpt < 4) p.qpt *= 2;
   const int groups = (p.queries + p.qpt - 1) / p.qpt;
   p.qsplit = 1;
   while (p.qsplit < groups) p.qsplit *= 2;
@@ -571,11 +586,14 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   } else if (threadIdx.x < chunks) {
     emit(threadIdx.x, acc[0]);
   }
-  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, queries);
+  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, queries, reinterpret_cast<float*>(smem4));
 }
 
-// Merges the splits' partials of query (n, i) = blockIdx.x (when no tickets were given).
-__global__ void combine_kernel(const DecodeAttentionArgs a) { merge_query(a, blockIdx.x, threadIdx.x, blockDim.x); }
+// Merges the splits' partials of key/value row and head blockIdx.x (when no tickets were given): `queries` per CTA.
+__global__ void combine_kernel(const DecodeAttentionArgs a, int queries) {
+  extern __shared__ float weights[];  // [queries, splits]
+  merge_partials(a, blockIdx.x / a.kv_heads, blockIdx.x % a.kv_heads, queries, weights);
+}
 
 template <int QPT>
 void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, cudaStream_t stream) {
@@ -586,15 +604,24 @@ void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, cudaStream_t str
 
 bool aligned_elements(int64_t stride) { return stride % kVec == 0; }
 
-void launch_combine(const DecodeAttentionArgs& a, cudaStream_t stream) {
+void launch_combine(const DecodeAttentionArgs& a, int queries, cudaStream_t stream) {
   if (a.splits <= 1 || a.tickets) return;
-  const unsigned threads = a.d_v >= 128 ? 128 : 64;
-  combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.kv_rows) * a.rows_per_kv * a.heads), threads, 0,
-                   stream>>>(a);
+  const size_t weights = sizeof(float) * static_cast<size_t>(queries) * a.splits;
+  combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.kv_rows) * a.kv_heads), kThreads, weights, stream>>>(
+      a, queries);
 }
 
 // Queries per CTA from which the tensor-core kernel runs.
 constexpr int kTensorCoreQueries = 8;
+
+bool few_plan_fits(const FewPlan& p) { return p.cpt == 1 && p.smem <= 48 * 1024; }
+
+// Whether the CUDA-core kernel runs: fewer than kTensorCoreQueries queries per CTA, or more without tensor cores
+// (a.tensor_cores false) where its plan fits (one 8-value output chunk per thread: Q x d_v <= 1024).
+bool cuda_core_kernel(const DecodeAttentionArgs& a) {
+  const Layout L = layout_of(a);
+  return L.queries < kTensorCoreQueries || (!a.tensor_cores && few_plan_fits(few_plan_of(a)));
+}
 
 }  // namespace
 
@@ -603,12 +630,11 @@ bool decode_attention_supported(const DecodeAttentionArgs& a) {
   if (a.d_k % kVec != 0 || a.d_v % kVec != 0 || a.d_k > 256 || a.d_v > 256) return false;
   if ((a.pos == nullptr) == (a.lengths == nullptr)) return false;
   if (a.k_new && a.rows_per_kv != 1) return false;
-  const Layout L = layout_of(a);
-  if (L.queries >= kTensorCoreQueries) {
-    if (L.queries > kMaxQueries || L.bytes > 200 * 1024) return false;
+  if (cuda_core_kernel(a)) {
+    if (!few_plan_fits(few_plan_of(a))) return false;
   } else {
-    const FewPlan p = few_plan_of(a);
-    if (p.cpt != 1 || p.smem > 48 * 1024) return false;
+    const Layout L = layout_of(a);
+    if (L.queries > kMaxQueries || L.bytes > 200 * 1024) return false;
   }
   for (const void* ptr : {a.q, static_cast<const void*>(a.k), static_cast<const void*>(a.v), a.k_new, a.v_new,
                           static_cast<const void*>(a.out)})
@@ -633,17 +659,19 @@ int64_t decode_attention_workspace_floats(const DecodeAttentionArgs& a) {
 }
 
 void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
-  const Layout L = layout_of(a);
-  if (L.queries < kTensorCoreQueries) {
+  // The merge's weights (queries x splits <= 64 x 64 floats) fit in either kernel's dynamic shared memory: the
+  // tensor-core kernel's scores alone take qrows x (64 + 4) floats, the CUDA-core kernel's key-lane sums 1024.
+  if (cuda_core_kernel(a)) {
     const FewPlan p = few_plan_of(a);
     switch (p.qpt) {
       case 1: launch_few<1>(a, p, stream); break;
       case 2: launch_few<2>(a, p, stream); break;
       default: launch_few<4>(a, p, stream); break;
     }
-    launch_combine(a, stream);
+    launch_combine(a, p.queries, stream);
     return;
   }
+  const Layout L = layout_of(a);
   // Dynamic shared memory above 48 KB needs the kernel's consent: given once, before any graph capture.
   static const bool opted_in =
       cudaFuncSetAttribute(decode_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) ==
@@ -651,7 +679,7 @@ void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
   (void)opted_in;
   const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
   decode_attention_kernel<<<grid, kThreads, L.bytes, stream>>>(a, L);
-  launch_combine(a, stream);
+  launch_combine(a, L.queries, stream);
 }
 
 }  // namespace mqa::kernels

@@ -49,6 +49,9 @@ struct DecodeAttentionArgs {
   // last CTA of each (row, head) to finish finds out that it is last and merges the splits' partials itself; null:
   // a second kernel merges them. Launches that share counters must not run concurrently (one stream).
   int32_t* tickets = nullptr;
+  // Groups of 8 or more queries per key/value head on the tensor-core kernel; false: on the CUDA-core kernel where
+  // it takes them (up to 1024 output values per key/value head, e.g. 8 queries of d_v 128), else still tensor cores.
+  bool tensor_cores = true;
 };
 
 // Whether the kernel handles these shapes (alignment of every pointer and stride to 8 elements, d_k and d_v
