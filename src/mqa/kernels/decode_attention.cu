@@ -32,7 +32,8 @@ namespace {
 namespace wmma = nvcuda::wmma;
 
 constexpr int kThreads = 128, kWarps = kThreads / 32;
-constexpr int kTile = 64;        // keys per tile
+constexpr int kTile = 64;        // keys per tile of the tensor-core kernel
+constexpr int kMinSplitPositions = 64;  // positions a split gets at least
 constexpr int kMaxQueries = 64;  // query rows per CTA (4 blocks of 16)
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -648,7 +649,7 @@ bool decode_attention_supported(const DecodeAttentionArgs& a) {
 int decode_attention_splits(int kv_rows, int kv_heads, int positions, int sms) {
   const int64_t ctas = static_cast<int64_t>(kv_rows) * kv_heads;
   const int64_t want = (2LL * sms + ctas - 1) / ctas;                // enough CTAs for two per multiprocessor
-  const int64_t most = positions / kTile > 1 ? positions / kTile : 1;  // at least 64 positions a split
+  const int64_t most = positions / kMinSplitPositions > 1 ? positions / kMinSplitPositions : 1;
   int64_t s = want < most ? want : most;
   return static_cast<int>(s < 1 ? 1 : s > 64 ? 64 : s);
 }
