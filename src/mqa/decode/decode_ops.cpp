@@ -47,8 +47,6 @@ int multiprocessors() {
   return sms;
 }
 
-// The attention kernel for prepared arguments: split count, workspace, launch. Returns false (nothing launched)
-// when the kernel does not handle these shapes.
 // The attention kernel's tickets (decode_kernels.h) for `groups` (row, head) pairs on the current device: zeros that
 // every launch leaves zero, allocated once per device and never freed (a captured CUDA graph keeps their address), so
 // null where more are needed than that, or when the first request comes during a capture (then a second kernel
@@ -70,6 +68,8 @@ int32_t* attention_tickets(int64_t groups, const torch::Tensor& like) {
   return per_device[device]->data_ptr<int32_t>();
 }
 
+// The attention kernel for prepared arguments: split count, workspace, launch. Returns false (nothing launched)
+// when the kernel does not handle these shapes.
 bool launch_attention(kernels::DecodeAttentionArgs& a, int positions, const torch::Tensor& like) {
   a.splits = 1;
   a.tensor_cores = tensor_core_attention().on();

@@ -76,27 +76,72 @@ __device__ __forceinline__ void write_newest(const DecodeAttentionArgs& a, int b
   if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
 }
 
+// Query qi of the CTA of key/value row b, head j (qi = r * group + i_local): query row n = b * rows_per_kv + r, head
+// i = j * group + i_local; g = n * heads + i, its index among the launch's queries.
+struct QueryIndex {
+  int64_t n;
+  int i;
+  size_t g;
+};
+__device__ __forceinline__ QueryIndex query_index(const DecodeAttentionArgs& a, int b, int j, int qi) {
+  const int group = a.heads / a.kv_heads;
+  const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
+  const int i = j * group + qi % group;
+  return {n, i, static_cast<size_t>(n) * a.heads + i};
+}
+
+// The workspace with splits > 1: each split's unnormalised partial output [splits, queries, d_v], then its running
+// max and sum [splits, queries, 2] (queries: all of the launch's).
+__device__ __forceinline__ size_t launch_queries(const DecodeAttentionArgs& a) {
+  return static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
+}
+__device__ __forceinline__ float* partial_of(const DecodeAttentionArgs& a, int split, size_t g) {
+  return a.workspace + (static_cast<size_t>(split) * launch_queries(a) + g) * a.d_v;
+}
+__device__ __forceinline__ float* max_sum_of(const DecodeAttentionArgs& a, int split, size_t g) {
+  const size_t nq = launch_queries(a);
+  return a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v + (static_cast<size_t>(split) * nq + g) * 2;
+}
+
+// Values vc * 8 .. vc * 8 + 7 of query q's output, v unnormalised, with the query's running max m and sum l: with one
+// split, v / l into the output; with several, this split's partial (and, with the first chunk, m and l) into the
+// workspace.
+__device__ __forceinline__ void emit_chunk(const DecodeAttentionArgs& a, const QueryIndex& q, int split, int vc,
+                                           const float (&v)[kVec], float m, float l) {
+  if (a.splits == 1) {
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    float o[kVec];
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) o[e] = v[e] * inv;
+    store8(static_cast<bf16*>(a.out) + q.n * a.out_row_stride + static_cast<int64_t>(q.i) * a.d_v + vc * kVec, o);
+    return;
+  }
+  float* w = partial_of(a, split, q.g) + vc * kVec;
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) w[e] = v[e];
+  if (vc == 0) {
+    float* ml = max_sum_of(a, split, q.g);
+    ml[0] = m;
+    ml[1] = l;
+  }
+}
+
 // Merges the splits' partials of the `queries` queries of key/value row b, head j into their outputs:
 // out = sum_s w_s O_s with w_s = 2^(m_s - M) / sum_s' 2^(m_s' - M) l_s' (M = max_s m_s), first a thread per query
 // for its weights (into `weights`, queries x splits floats of shared memory), then a thread per 4 output values,
 // whose split partials are independent 16-byte loads. Loads bypass L1 (__ldcg): other CTAs wrote the partials.
 __device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int queries, float* weights) {
-  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
-  const float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v;
-  const int group = a.heads / a.kv_heads;
-  auto query = [&](int qi) {  // (n * heads + i) of query qi: row n = b * rows_per_kv + r, head i = j * group + i_local
-    return (static_cast<size_t>(b) * a.rows_per_kv + qi / group) * a.heads + j * group + qi % group;
-  };
   for (int qi = threadIdx.x; qi < queries; qi += blockDim.x) {
-    const size_t qg = query(qi);
+    const size_t g = query_index(a, b, j, qi).g;
     float* w = weights + qi * a.splits;
     float mx = -INFINITY;
-    for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, __ldcg(ml + (s * nq + qg) * 2));
+    for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, __ldcg(max_sum_of(a, s, g)));
     float total = 0.f;
     for (int s = 0; s < a.splits; ++s) {
-      const float ms = __ldcg(ml + (s * nq + qg) * 2);
+      const float* ml = max_sum_of(a, s, g);
+      const float ms = __ldcg(ml);
       w[s] = ms == -INFINITY ? 0.f : exp2f(ms - mx);
-      total += w[s] * __ldcg(ml + (s * nq + qg) * 2 + 1);
+      total += w[s] * __ldcg(ml + 1);
     }
     const float inv = total > 0.f ? 1.f / total : 0.f;  // no position attended: zeros
     for (int s = 0; s < a.splits; ++s) w[s] *= inv;
@@ -105,19 +150,17 @@ __device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int q
   const int chunks = a.d_v / 4;
   for (int e = threadIdx.x; e < queries * chunks; e += blockDim.x) {
     const int qi = e / chunks, c = e % chunks;
-    const size_t qg = query(qi);
+    const QueryIndex q = query_index(a, b, j, qi);
     const float* w = weights + qi * a.splits;
     float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
     for (int s = 0; s < a.splits; ++s) {
       if (w[s] == 0.f) continue;
-      const float4 p = __ldcg(reinterpret_cast<const float4*>(a.workspace + (s * nq + qg) * a.d_v) + c);
+      const float4 p = __ldcg(reinterpret_cast<const float4*>(partial_of(a, s, q.g)) + c);
       o.x += w[s] * p.x, o.y += w[s] * p.y, o.z += w[s] * p.z, o.w += w[s] * p.w;
     }
-    const int64_t n = static_cast<int64_t>(qg / a.heads);
-    const int i = static_cast<int>(qg % a.heads);
     __nv_bfloat162 h[2] = {__floats2bfloat162_rn(o.x, o.y), __floats2bfloat162_rn(o.z, o.w)};
-    *reinterpret_cast<uint2*>(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v +
-                              c * 4) = *reinterpret_cast<const uint2*>(h);
+    *reinterpret_cast<uint2*>(static_cast<bf16*>(a.out) + q.n * a.out_row_stride +
+                              static_cast<int64_t>(q.i) * a.d_v + c * 4) = *reinterpret_cast<const uint2*>(h);
   }
 }
 
@@ -185,7 +228,6 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   float* l = m + L.qrows;                                 // [qrows] running sum
   float* alpha = l + L.qrows;                             // [qrows] rescale of this tile
 
-  const int group = a.heads / a.kv_heads;
   const int b = blockIdx.x / a.kv_heads, j = blockIdx.x % a.kv_heads, split = blockIdx.y;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const bf16* K = static_cast<const bf16*>(a.k);
@@ -198,8 +240,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   write_newest(a, b, j, split);
 
   // Zero what must read as zeros: the queries (padding rows and columns), the keys' and values' padding columns (when
-  // d is not a multiple of 16), the probabilities' padding rows, and the accumulated output. Then the queries: row
-  // qi = r * group + i (row n = b * rows_per_kv + r, head i = j * group + i_local).
+  // d is not a multiple of 16), the probabilities' padding rows, and the accumulated output. Then the queries, row qi
+  // holding query_index(qi).
   {
     const uint4 zero = make_uint4(0, 0, 0, 0);
     auto clear = [&](size_t from, size_t to) {
@@ -214,10 +256,9 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   const int qchunks = a.d_k / kVec;
   for (int idx = tid; idx < L.queries * qchunks; idx += kThreads) {
     const int qi = idx / qchunks, c = idx % qchunks;
-    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
-    const int i = j * group + qi % group;
+    const QueryIndex q = query_index(a, b, j, qi);
     *reinterpret_cast<uint4*>(Qs + qi * L.ldq + c * kVec) =
-        *reinterpret_cast<const uint4*>(Q + n * a.q_row_stride + static_cast<int64_t>(i) * a.d_k + c * kVec);
+        *reinterpret_cast<const uint4*>(Q + q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + c * kVec);
   }
   for (int qi = tid; qi < L.qrows; qi += kThreads) {
     m[qi] = -INFINITY;
@@ -335,29 +376,12 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   __syncthreads();  // (no tile at all: the initial m and l)
 
   // Output: O / l per query (splits = 1), or the unnormalised partial with its max and sum.
-  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
   for (int e = tid; e < L.queries * vchunks; e += kThreads) {
     const int qi = e / vchunks, vc = e % vchunks;
-    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
-    const int i = j * group + qi % group;
-    const float* src = O + qi * L.ldo + vc * kVec;
     float v[kVec];
-    if (a.splits == 1) {
-      const float inv = l[qi] > 0.f ? 1.f / l[qi] : 0.f;
 #pragma unroll
-      for (int k = 0; k < kVec; ++k) v[k] = src[k] * inv;
-      store8(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v + vc * kVec, v);
-    } else {
-      const size_t qg = static_cast<size_t>(n) * a.heads + i;
-      float* w = a.workspace + (static_cast<size_t>(split) * nq + qg) * a.d_v + vc * kVec;
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) w[k] = src[k];
-      if (vc == 0) {
-        float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v + (split * nq + qg) * 2;
-        ml[0] = m[qi];
-        ml[1] = l[qi];
-      }
-    }
+    for (int k = 0; k < kVec; ++k) v[k] = O[qi * L.ldo + vc * kVec + k];
+    emit_chunk(a, query_index(a, b, j, qi), split, vc, v, m[qi], l[qi]);
   }
   if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries, reinterpret_cast<float*>(smem));
 }
@@ -398,7 +422,6 @@ template <int QPT, int CPT>
 __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAttentionArgs a, int queries, int qsplit) {
   extern __shared__ float4 smem4[];
   const int kt = kThreads / qsplit;  // keys per tile
-  const int group = a.heads / a.kv_heads;
   const int b = blockIdx.x / a.kv_heads, j = blockIdx.x % a.kv_heads, split = blockIdx.y;
   float* qs = reinterpret_cast<float*>(smem4);                            // [Q, d_k] queries * scale * log2(e)
   const bf16** vrow = reinterpret_cast<const bf16**>(qs + queries * a.d_k);  // [kt] value vector of each key
@@ -417,14 +440,13 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const int64_t newest = a.pos ? a.pos[b] : -1;
   write_newest(a, b, j, split);
 
-  // Query qi = r * group + i_local: row n = b * rows_per_kv + r, head i = j * group + i_local.
+  // Query qi's row and head: query_index.
   const float qscale = a.scale * kLog2e;
   const bf16* Q = static_cast<const bf16*>(a.q);
   for (int idx = threadIdx.x; idx < queries * a.d_k; idx += kThreads) {
     const int qi = idx / a.d_k, d = idx % a.d_k;
-    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
-    const int i = j * group + qi % group;
-    qs[idx] = __bfloat162float(Q[n * a.q_row_stride + static_cast<int64_t>(i) * a.d_k + d]) * qscale;
+    const QueryIndex q = query_index(a, b, j, qi);
+    qs[idx] = __bfloat162float(Q[q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + d]) * qscale;
   }
   for (int qi = threadIdx.x; qi < queries; qi += kThreads) {
     m[qi] = -INFINITY;
@@ -557,28 +579,9 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
         for (int e = 0; e < kVec; ++e) acc[0][e] += red[(k * chunks + threadIdx.x) * kVec + e];
   }
 
-  const size_t nq = static_cast<size_t>(a.kv_rows) * a.rows_per_kv * a.heads;
   auto emit = [&](int ch, float(&v)[kVec]) {
-    const int qi = ch / vchunks, vc = ch % vchunks;
-    const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
-    const int i = j * group + qi % group;
-    if (a.splits == 1) {
-      const float inv = l[qi] > 0.f ? 1.f / l[qi] : 0.f;
-      float o[kVec];
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) o[e] = v[e] * inv;
-      store8(static_cast<bf16*>(a.out) + n * a.out_row_stride + static_cast<int64_t>(i) * a.d_v + vc * kVec, o);
-    } else {
-      const size_t qg = static_cast<size_t>(n) * a.heads + i;
-      float* w = a.workspace + (static_cast<size_t>(split) * nq + qg) * a.d_v + vc * kVec;
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) w[e] = v[e];
-      if (vc == 0) {
-        float* ml = a.workspace + static_cast<size_t>(a.splits) * nq * a.d_v + (split * nq + qg) * 2;
-        ml[0] = m[qi];
-        ml[1] = l[qi];
-      }
-    }
+    const int qi = ch / vchunks;
+    emit_chunk(a, query_index(a, b, j, qi), split, ch % vchunks, v, m[qi], l[qi]);
   };
   if (lanes == 1) {
 #pragma unroll

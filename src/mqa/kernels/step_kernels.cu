@@ -11,6 +11,7 @@ namespace mqa::kernels {
 namespace {
 
 constexpr int kNormMaxThreads = 256;  // threads per block of add_layernorm
+constexpr int kNormWarpRows = 4;      // rows per block of add_layernorm with a warp per row
 constexpr int kNormMaxVecs = 8;       // 16-byte vectors per thread: d <= 32 * 8 * 8 = 2048 with a warp per row
 constexpr int kPickThreads = 512;
 
@@ -331,7 +332,7 @@ void add_layernorm(const void* x, const void* r, const void* bias, void* sum_out
   // A block per row: a thread per vector of the row, up to kNormMaxThreads (longer rows: several per thread).
   const int vectors = static_cast<int>(d / kVec);
   const int row_threads = block_per_row ? std::min(kNormMaxThreads, (vectors + 31) / 32 * 32) : 32;
-  const int rows_per_block = block_per_row ? 1 : 4;
+  const int rows_per_block = block_per_row ? 1 : kNormWarpRows;
   const int per_thread = (vectors + row_threads - 1) / row_threads;
   const auto blocks = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
   auto launch = [&](auto kernel) {
