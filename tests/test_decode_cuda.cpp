@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "mqa/decode/decode_ops.h"
@@ -79,6 +80,10 @@ TEST_F(DecodeKernels, SelfAttentionEqualsTheLibTorchPath) {
       {"dk_ne_dv", 16, 4, 2, 16, 40, 0, 40, false},         {"tiny_heads", 16, 8, 8, 8, 8, 0, 33, false},
       // 5 to 7 queries per key/value head: the CUDA-core kernel with two groups of query threads.
       {"six_query_heads", 32, 6, 1, 64, 64, 0, 96, false},
+      // The tensor-core kernels with head widths that are not multiples of 16, and above 128 (32-key tiles).
+      {"mqa_odd_dims", 16, 8, 1, 24, 40, 0, 150, false}, {"mqa_wide_heads", 8, 8, 1, 256, 256, 0, 300, true},
+      // Rows of 1 to 8 splits in one launch (the last row's 6 positions on one CTA, the first's 1024 on eight).
+      {"mixed_lengths_mqa", 4, 8, 1, 128, 128, 0, 1024, true}, {"mixed_lengths_mha", 4, 4, 4, 64, 64, 0, 1024, false},
   };
   for (const auto& c : cases) {
     torch::manual_seed(101);
@@ -89,6 +94,7 @@ TEST_F(DecodeKernels, SelfAttentionEqualsTheLibTorchPath) {
     cache.v.normal_();
     auto pos = torch::randint(0, c.max_len, {n}, longs());
     pos[0] = c.max_len - 1;  // the longest history
+    if (n > 1) pos[n - 1] = std::min<int64_t>(5, c.max_len - 1);  // a short one: fewer splits than the grid's
     torch::Tensor table;
     if (c.table) table = torch::randint(0, n, {n, c.max_len}, longs()).to(torch::kInt);
     const ops::HostRange range{pos.min().item<int64_t>(), pos.max().item<int64_t>()};
@@ -122,7 +128,11 @@ TEST_F(DecodeKernels, CrossAttentionEqualsTheLibTorchPath) {
                         {"multi_head_beam4", 16, 4, 8, 8, 64, 64, 37},   {"multi_query_beam4", 16, 4, 8, 1, 128, 128, 37},
                         {"multi_query_beam5", 8, 5, 8, 1, 128, 128, 20}, {"grouped_beam4", 8, 4, 8, 2, 32, 48, 20},
                         {"long_source_split", 1, 4, 8, 1, 128, 128, 1500},
-                        {"multi_head_beam5", 8, 5, 8, 8, 64, 64, 37}, {"grouped_beam3", 8, 3, 4, 2, 32, 32, 70}};
+                        {"multi_head_beam5", 8, 5, 8, 8, 64, 64, 37}, {"grouped_beam3", 8, 3, 4, 2, 32, 32, 70},
+                        // 64 queries per key/value head: four blocks of 16, a warp each.
+                        {"multi_query_beam8", 4, 8, 8, 1, 64, 64, 90},
+                        // Sources of 1 to 5 splits in one launch.
+                        {"mixed_source_lengths", 4, 4, 8, 1, 128, 128, 600}};
   const int64_t layers = 2, layer = 1;
   for (const auto& c : cases) {
     torch::manual_seed(102);
@@ -131,6 +141,7 @@ TEST_F(DecodeKernels, CrossAttentionEqualsTheLibTorchPath) {
     auto q = torch::randn({n, c.heads * c.d_k}, bf16());
     auto lengths = torch::randint(1, c.src_len + 1, {c.sources}, longs());
     lengths[0] = c.src_len;
+    if (c.sources > 1) lengths[c.sources - 1] = std::min<int64_t>(3, c.src_len);  // fewer splits than the grid's
     auto padding = torch::arange(c.src_len, longs()).unsqueeze(0).ge(lengths.unsqueeze(1));  // [B, S]
     const ops::AttentionShape shape{c.heads, c.kv_heads, c.d_k, c.d_v, 0};
     auto want = reference([&] { return ops::cross_attention(q, kv, layer, layers, lengths, padding, shape); });

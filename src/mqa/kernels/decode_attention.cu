@@ -1,25 +1,18 @@
 // Decode attention (decode_kernels.h): one query position per row over a bf16 key/value cache, flash-decoding style.
 // Two kernels, chosen by Q, the queries that share a key/value head (rows_per_kv * heads / kv_heads):
-//   - Q >= 8 (multi-query, large groups, beams sharing cross-attention): decode_attention_kernel, on the tensor cores;
+//   - Q >= 8 (multi-query, large groups, beams sharing cross-attention): tensor_core_kernel;
 //   - Q < 8 (multi-head): few_queries_kernel, on the CUDA cores, which keeps more CTAs per multiprocessor in flight
 //     (measured on an H200: at batch 1024, 2048 positions, multi-head decoding ran at 45% of the bandwidth floor with
-//     the tensor-core kernel, whose 16-row blocks were 15/16 padding, and at 75% with this one).
+//     a tensor-core kernel, whose 16-row blocks were 15/16 padding, and at 75% with this one).
 //   (DecodeAttentionArgs::tensor_cores false, MQA_DECODE_TENSOR_CORES=0: few_queries_kernel for Q = 8 too.)
-//
-// decode_attention_kernel: one CTA of 128 threads (4 warps) per (key/value row b, key/value head j, split s) holds the Q = rows_per_kv *
-// heads/kv_heads queries that read this head (multi-query: all h heads, and in cross-attention all beams of the
-// source), padded to blocks of 16 rows, and walks its share of the positions in tiles of 64 keys:
-//   1. the tile's keys and values are copied into shared memory in one burst of 16-byte asynchronous copies (every
-//      key and value vector is read from memory once, for all Q queries);
-//   2. scores S = Q K^T on the tensor cores (WMMA 16x16x16, bf16 in, fp32 out);
-//   3. online softmax per query (a warp per query, base 2), the probabilities P rounded to bf16;
-//   4. O += P V on the tensor cores, O kept in shared memory in fp32 (rescaled per query between tiles).
-// Head widths that are not a multiple of 16 are zero-padded in shared memory. With splits > 1 each CTA writes its
-// unnormalised partial (max, sum, O) to the workspace, and the last of a row and head's CTAs to finish merges them
-// (merge_if_last; without tickets, combine_kernel does, launched after); with one split the CTA writes the output.
+// Each CTA serves one (key/value row b, key/value head j, split s): every key and value vector is read from memory
+// once, for all the Q queries that read it. A row's positions are split over up to a.splits CTAs (active_splits: fewer
+// for short rows); with several, each CTA writes its unnormalised partial (max, sum, O) to the workspace, and the last
+// of a row and head's CTAs to finish merges them (merge_if_last; without tickets, combine_kernel does, launched
+// after); with one split the CTA writes the output.
 #include <cuda_pipeline.h>
-#include <mma.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "mqa/kernels/bf16_vector.cuh"
@@ -29,11 +22,10 @@ namespace mqa::kernels {
 
 namespace {
 
-namespace wmma = nvcuda::wmma;
-
 constexpr int kThreads = 128, kWarps = kThreads / 32;
-constexpr int kTile = 64;        // keys per tile of the tensor-core kernel
-constexpr int kMinSplitPositions = 64;  // positions a split gets at least
+// Positions per split: a row of fewer runs on one CTA. Measured on an H100 (multi-query greedy, batch 128): with 64,
+// 128 source positions took two CTAs each and the merge cost more than the split won (4.13 against 3.63 us/token).
+constexpr int kMinSplitPositions = 128;
 constexpr int kMaxQueries = 64;  // query rows per CTA (4 blocks of 16)
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -51,11 +43,21 @@ __device__ __forceinline__ Range attended(const DecodeAttentionArgs& a, int b) {
   return {0, a.lengths[b]};
 }
 
-// This CTA's share of row b's positions: [lo, hi) of split `split` (possibly empty).
-__device__ __forceinline__ Range split_range(const DecodeAttentionArgs& a, int b, int split) {
+// The splits row b uses: a.splits (the grid's) where its positions are many, fewer where they are few (a split for
+// every kMinSplitPositions positions, at least one), so that short rows skip the merge; the grid's other CTAs of the
+// row return at once. Self-attention's positions grow by one a step under a launch fixed for a CUDA graph.
+__device__ __forceinline__ int active_splits(const DecodeAttentionArgs& a, int b) {
   const Range range = attended(a, b);
   const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
-  const int64_t per_split = (len + a.splits - 1) / a.splits;
+  const int64_t wanted = (len + kMinSplitPositions - 1) / kMinSplitPositions;
+  return wanted < 1 ? 1 : wanted < a.splits ? static_cast<int>(wanted) : a.splits;
+}
+
+// This CTA's share of row b's positions: [lo, hi) of split `split` of `splits` (possibly empty).
+__device__ __forceinline__ Range split_range(const DecodeAttentionArgs& a, int b, int split, int splits) {
+  const Range range = attended(a, b);
+  const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
+  const int64_t per_split = (len + splits - 1) / splits;
   const int64_t lo = range.lo + split * per_split;
   return {lo, lo + per_split < range.hi ? lo + per_split : range.hi};
 }
@@ -104,11 +106,11 @@ __device__ __forceinline__ float* max_sum_of(const DecodeAttentionArgs& a, int s
 }
 
 // Values vc * 8 .. vc * 8 + 7 of query q's output, v unnormalised, with the query's running max m and sum l: with one
-// split, v / l into the output; with several, this split's partial (and, with the first chunk, m and l) into the
-// workspace.
-__device__ __forceinline__ void emit_chunk(const DecodeAttentionArgs& a, const QueryIndex& q, int split, int vc,
-                                           const float (&v)[kVec], float m, float l) {
-  if (a.splits == 1) {
+// split of the row, v / l into the output; with several, this split's partial (and, with the first chunk, m and l)
+// into the workspace.
+__device__ __forceinline__ void emit_chunk(const DecodeAttentionArgs& a, const QueryIndex& q, int split, int splits,
+                                           int vc, const float (&v)[kVec], float m, float l) {
+  if (splits == 1) {
     const float inv = l > 0.f ? 1.f / l : 0.f;
     float o[kVec];
 #pragma unroll
@@ -130,30 +132,30 @@ __device__ __forceinline__ void emit_chunk(const DecodeAttentionArgs& a, const Q
 // out = sum_s w_s O_s with w_s = 2^(m_s - M) / sum_s' 2^(m_s' - M) l_s' (M = max_s m_s), first a thread per query
 // for its weights (into `weights`, queries x splits floats of shared memory), then a thread per 4 output values,
 // whose split partials are independent 16-byte loads. Loads bypass L1 (__ldcg): other CTAs wrote the partials.
-__device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int queries, float* weights) {
+__device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int queries, int splits, float* weights) {
   for (int qi = threadIdx.x; qi < queries; qi += blockDim.x) {
     const size_t g = query_index(a, b, j, qi).g;
-    float* w = weights + qi * a.splits;
+    float* w = weights + qi * splits;
     float mx = -INFINITY;
-    for (int s = 0; s < a.splits; ++s) mx = fmaxf(mx, __ldcg(max_sum_of(a, s, g)));
+    for (int s = 0; s < splits; ++s) mx = fmaxf(mx, __ldcg(max_sum_of(a, s, g)));
     float total = 0.f;
-    for (int s = 0; s < a.splits; ++s) {
+    for (int s = 0; s < splits; ++s) {
       const float* ml = max_sum_of(a, s, g);
       const float ms = __ldcg(ml);
       w[s] = ms == -INFINITY ? 0.f : exp2f(ms - mx);
       total += w[s] * __ldcg(ml + 1);
     }
     const float inv = total > 0.f ? 1.f / total : 0.f;  // no position attended: zeros
-    for (int s = 0; s < a.splits; ++s) w[s] *= inv;
+    for (int s = 0; s < splits; ++s) w[s] *= inv;
   }
   __syncthreads();
   const int chunks = a.d_v / 4;
   for (int e = threadIdx.x; e < queries * chunks; e += blockDim.x) {
     const int qi = e / chunks, c = e % chunks;
     const QueryIndex q = query_index(a, b, j, qi);
-    const float* w = weights + qi * a.splits;
+    const float* w = weights + qi * splits;
     float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int s = 0; s < a.splits; ++s) {
+    for (int s = 0; s < splits; ++s) {
       if (w[s] == 0.f) continue;
       const float4 p = __ldcg(reinterpret_cast<const float4*>(partial_of(a, s, q.g)) + c);
       o.x += w[s] * p.x, o.y += w[s] * p.y, o.z += w[s] * p.z, o.w += w[s] * p.w;
@@ -167,223 +169,329 @@ __device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int q
 // After a CTA wrote its partials (splits > 1, tickets given): the last CTA of its (row b, head j) to get here merges
 // them (merge_partials, in `scratch`: the CTA's shared memory, no longer needed) and resets the ticket. The fences make
 // every CTA's partials visible before its ticket is taken (the threadFenceReduction pattern of CUDA's samples).
-__device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int queries, float* scratch) {
+__device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int queries, int splits, float* scratch) {
   __shared__ bool last;
   __threadfence();
   __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(a.tickets + blockIdx.x, 1) == a.splits - 1;
+  if (threadIdx.x == 0) last = atomicAdd(a.tickets + blockIdx.x, 1) == splits - 1;
   __syncthreads();
   if (!last) return;
   __threadfence();
-  merge_partials(a, b, j, queries, scratch);
+  merge_partials(a, b, j, queries, splits, scratch);
   if (threadIdx.x == 0) a.tickets[blockIdx.x] = 0;  // ready for the next launch (a CUDA graph replays this one)
 }
 
 int round16(int x) { return (x + 15) / 16 * 16; }
 
-// Shared-memory layout (element counts; every region starts 128-byte aligned, every row padded so that WMMA tiles
-// start 32-byte aligned and rows fall into different banks).
-struct Layout {
-  int queries = 0, qrows = 0;  // Q and Q rounded up to 16
-  int dk = 0, dv = 0;          // d_k, d_v rounded up to 16
-  int ldq = 0, ldk = 0, ldv = 0, lds = 0, ldp = 0, ldo = 0;
-  size_t q_off = 0, k_off = 0, v_off = 0, s_off = 0, p_off = 0, o_off = 0, ml_off = 0, bytes = 0;
+// tensor_core_kernel: one CTA of 4 warps per (b, j, s) holds the Q queries that read this key/value head (multi-query:
+// all h heads, and in cross-attention all beams of the source), in blocks of 16 rows, and walks its share of the
+// positions in tiles of 64 keys (32 when d is above 128):
+//   - the keys and values arrive through a ring of kStages tiles (16-byte asynchronous copies): while the CTA computes
+//     tile t, tile t + 1 is in flight, so a CTA walking many positions always has memory requests out; the queries
+//     travel with the first tile. Two stages, not three: 3 CTAs a multiprocessor instead of 2 (shared memory), and
+//     on an H100 multi-query greedy at batch 1024, 2048 positions took 2.17 us/token against 2.28;
+//   - the arithmetic stays in registers, FlashAttention-2 style: mma.sync m16n8k16 (bf16 in, fp32 accumulate) with
+//     fragments loaded by ldmatrix; the scores' accumulators become the probabilities' A operand in place, so no
+//     score, probability or output tile goes through shared memory inside the loop. (A WMMA kernel that loaded a tile,
+//     then computed on it through shared memory, ran that point at 2.79 us/token.)
+//   - the warps split the keys, not the queries: with one block of 16 queries (multi-query greedy: 8 queries) each
+//     warp takes 16 of the tile's 64 keys; with 2 blocks, 2 warps a block; 3 or 4 blocks, a warp a block. Each warp
+//     keeps its own running max (base 2), sum and output, merged across warps once at the end (in the ring's memory).
+// Head widths that are not a multiple of 16 are zero-padded in shared memory.
+constexpr int kStages = 2;
+
+struct TensorCoreLayout {
+  int queries = 0, mblocks = 0, key_groups = 0;  // Q, its 16-row blocks, warps per block (each a share of the keys)
+  int tile = 0;                                  // keys per tile: 64, or 32 when d_k or d_v is above 128
+  int dk = 0, dv = 0, ldq = 0, ldk = 0, ldv = 0;  // d rounded up to 16; row strides (bf16), 16 bytes of padding
+  int ldo = 0;                                   // row stride of the end's per-warp outputs (fp32)
+  size_t q_off = 0, ring_off = 0, stage = 0, bytes = 0;  // stage: bf16 elements of one tile's keys and values
 };
 
-Layout layout_of(const DecodeAttentionArgs& a) {
-  Layout L;
+TensorCoreLayout tensor_core_layout_of(const DecodeAttentionArgs& a) {
+  TensorCoreLayout L;
   const int group = a.kv_heads > 0 ? a.heads / a.kv_heads : 0;
   L.queries = a.rows_per_kv * group;
-  L.qrows = round16(L.queries);
+  L.mblocks = (L.queries + 15) / 16;
+  L.key_groups = L.mblocks <= 1 ? kWarps : L.mblocks == 2 ? kWarps / 2 : 1;
   L.dk = round16(a.d_k), L.dv = round16(a.d_v);
-  L.ldq = L.dk + 8, L.ldk = L.dk + 8, L.ldv = L.dv + 8;  // bf16
-  L.lds = kTile + 4, L.ldo = L.dv + 4;                    // fp32
-  L.ldp = kTile + 8;                                      // bf16
-  size_t at = 0;
-  auto take = [&](size_t bytes) {
-    const size_t off = at;
-    at = (at + bytes + 127) / 128 * 128;
-    return off;
-  };
-  L.q_off = take(sizeof(bf16) * L.qrows * L.ldq);
-  L.k_off = take(sizeof(bf16) * kTile * L.ldk);
-  L.v_off = take(sizeof(bf16) * kTile * L.ldv);
-  L.s_off = take(sizeof(float) * L.qrows * L.lds);
-  L.p_off = take(sizeof(bf16) * L.qrows * L.ldp);
-  L.o_off = take(sizeof(float) * L.qrows * L.ldo);
-  L.ml_off = take(sizeof(float) * 3 * L.qrows);
-  L.bytes = at;
+  L.tile = L.dk > 128 || L.dv > 128 ? 32 : 64;
+  L.ldq = L.dk + 8, L.ldk = L.dk + 8, L.ldv = L.dv + 8, L.ldo = L.dv + 4;
+  L.stage = static_cast<size_t>(L.tile) * (L.ldk + L.ldv);
+  L.q_off = 0;
+  L.ring_off = (sizeof(bf16) * 16 * L.mblocks * L.ldq + 127) / 128 * 128;
+  const size_t ring = sizeof(bf16) * kStages * L.stage;
+  const size_t ends = sizeof(float) * kWarps * 16 * (L.ldo + 2);        // per-warp outputs, maxima and sums
+  const size_t weights = sizeof(float) * kMaxQueries * 64;              // merge_if_last: queries x splits
+  L.bytes = std::max(L.ring_off + std::max(ring, ends), weights);
   return L;
 }
 
-__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const DecodeAttentionArgs a, const Layout L) {
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_address(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_address(p)));
+}
+// c += a b: a 16x16 (row-major fragment), b 16x8 (column-major), c 16x8 fp32. Fragment of lane l (g = l / 4,
+// t = l % 4): a {(g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..)}, b {(2t..2t+1, g), (2t+8.., g)},
+// c {(g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1)}.
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// DVT: 8-column blocks of the output a warp holds, at least d_v rounded up to 16, over 8 (registers: 3 CTAs a
+// multiprocessor up to d_v 128).
+template <int DVT>
+__global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
+    tensor_core_kernel(const DecodeAttentionArgs a, const TensorCoreLayout L) {
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16* Qs = reinterpret_cast<bf16*>(smem + L.q_off);   // [qrows, ldq]
-  bf16* Ks = reinterpret_cast<bf16*>(smem + L.k_off);   // [kTile, ldk]
-  bf16* Vs = reinterpret_cast<bf16*>(smem + L.v_off);   // [kTile, ldv]
-  float* S = reinterpret_cast<float*>(smem + L.s_off);  // [qrows, lds] scores
-  bf16* P = reinterpret_cast<bf16*>(smem + L.p_off);    // [qrows, ldp] probabilities
-  float* O = reinterpret_cast<float*>(smem + L.o_off);  // [qrows, ldo] weighted values, unnormalised
-  float* m = reinterpret_cast<float*>(smem + L.ml_off);  // [qrows] running max (base 2)
-  float* l = m + L.qrows;                                 // [qrows] running sum
-  float* alpha = l + L.qrows;                             // [qrows] rescale of this tile
+  bf16* Qs = reinterpret_cast<bf16*>(smem + L.q_off);      // [mblocks * 16, ldq]
+  bf16* ring = reinterpret_cast<bf16*>(smem + L.ring_off);  // kStages x ([tile, ldk] keys, [tile, ldv] values)
 
   const int b = blockIdx.x / a.kv_heads, j = blockIdx.x % a.kv_heads, split = blockIdx.y;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const bf16* K = static_cast<const bf16*>(a.k);
   const bf16* V = static_cast<const bf16*>(a.v);
-  const bf16* k_new = static_cast<const bf16*>(a.k_new);
-  const bf16* v_new = static_cast<const bf16*>(a.v_new);
-  const Range share = split_range(a, b, split);
+  const int splits = active_splits(a, b);
+  if (split >= splits) return;  // a short row: fewer splits than the grid has
+  const Range share = split_range(a, b, split, splits);
   const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
   write_newest(a, b, j, split);
 
-  // Zero what must read as zeros: the queries (padding rows and columns), the keys' and values' padding columns (when
-  // d is not a multiple of 16), the probabilities' padding rows, and the accumulated output. Then the queries, row qi
-  // holding query_index(qi).
+  // Zeros where the copies never write: the queries' padding rows and columns, and (d not a multiple of 16) the
+  // keys' and values' padding columns. Before any copy: a copy and a zero store never share an address.
   {
     const uint4 zero = make_uint4(0, 0, 0, 0);
-    auto clear = [&](size_t from, size_t to) {
-      for (size_t e = from / 16 + tid; e < to / 16; e += kThreads) reinterpret_cast<uint4*>(smem)[e] = zero;
-    };
-    clear(L.q_off, L.k_off);
-    if (L.dk != a.d_k || L.dv != a.d_v) clear(L.k_off, L.s_off);
-    clear(L.p_off, L.ml_off);
+    const int qrow_chunks = L.ldq / kVec;
+    for (int e = tid; e < 16 * L.mblocks * qrow_chunks; e += kThreads) {
+      const int r = e / qrow_chunks, c = e % qrow_chunks;
+      if (r >= L.queries || c * kVec >= a.d_k) reinterpret_cast<uint4*>(Qs + r * L.ldq)[c] = zero;
+    }
+    if (L.dk != a.d_k || L.dv != a.d_v) {
+      const int kc = L.ldk / kVec, vc = L.ldv / kVec;
+      for (int e = tid; e < kStages * L.tile * (kc + vc); e += kThreads) {
+        const int s = e / (L.tile * (kc + vc)), r = e % (L.tile * (kc + vc));
+        bf16* base = ring + s * L.stage;
+        if (r < L.tile * kc) {
+          if ((r % kc) * kVec >= a.d_k) reinterpret_cast<uint4*>(base + (r / kc) * L.ldk)[r % kc] = zero;
+        } else {
+          const int rv = r - L.tile * kc;
+          if ((rv % vc) * kVec >= a.d_v)
+            reinterpret_cast<uint4*>(base + L.tile * L.ldk + (rv / vc) * L.ldv)[rv % vc] = zero;
+        }
+      }
+    }
   }
-  __syncthreads();
   const bf16* Q = static_cast<const bf16*>(a.q);
-  const int qchunks = a.d_k / kVec;
-  for (int idx = tid; idx < L.queries * qchunks; idx += kThreads) {
-    const int qi = idx / qchunks, c = idx % qchunks;
+  const int kchunks = a.d_k / kVec, vchunks = a.d_v / kVec;
+  for (int idx = tid; idx < L.queries * kchunks; idx += kThreads) {
+    const int qi = idx / kchunks, c = idx % kchunks;
     const QueryIndex q = query_index(a, b, j, qi);
-    *reinterpret_cast<uint4*>(Qs + qi * L.ldq + c * kVec) =
-        *reinterpret_cast<const uint4*>(Q + q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + c * kVec);
-  }
-  for (int qi = tid; qi < L.qrows; qi += kThreads) {
-    m[qi] = -INFINITY;
-    l[qi] = 0.f;
+    __pipeline_memcpy_async(Qs + qi * L.ldq + c * kVec,
+                            Q + q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + c * kVec, 16);
   }
 
-  const float scale = a.scale * kLog2e;
-  const int kchunks = a.d_k / kVec, vchunks = a.d_v / kVec;
-  const int qblocks = L.qrows / 16;
-  for (int64_t t0 = s_lo; t0 < s_hi; t0 += kTile) {
-    const int tile_keys = static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile);
-    // 1. Keys and values of the tile into shared memory (rows past the tile's end as zeros).
-    for (int idx = tid; idx < kTile * (kchunks + vchunks); idx += kThreads) {
-      const bool is_v = idx >= kTile * kchunks;
-      const int e = is_v ? idx - kTile * kchunks : idx;
-      const int chunks = is_v ? vchunks : kchunks;
-      const int x = e / chunks, c = e % chunks;
-      bf16* dst = is_v ? Vs + x * L.ldv + c * kVec : Ks + x * L.ldk + c * kVec;
-      if (x >= tile_keys) {
-        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+  // Tile `t`'s keys and values into stage t % kStages (rows past the share's end as zeros: their probabilities are
+  // zero, and 0 x garbage could be NaN). Each thread copies one 16-byte column of every step-th key (keys x0,
+  // x0 + step, ...; threads past step x chunks idle), for the keys and for the values: no division per copy.
+  const int tiles = s_hi > s_lo ? static_cast<int>((s_hi - s_lo + L.tile - 1) / L.tile) : 0;
+  const int kstep = kThreads / kchunks, vstep = kThreads / vchunks;
+  const int kc = tid % kchunks, vc = tid % vchunks;
+  const int kx0 = tid < kstep * kchunks ? tid / kchunks : L.tile, vx0 = tid < vstep * vchunks ? tid / vchunks : L.tile;
+  const bf16* k_col = K + j * a.k_head_stride + kc * kVec;  // + row * k_row_stride + p * k_pos_stride
+  const bf16* v_col = V + j * a.v_head_stride + vc * kVec;
+  const bf16* k_fresh = static_cast<const bf16*>(a.k_new) + b * a.new_row_stride + j * a.d_k + kc * kVec;
+  const bf16* v_fresh = static_cast<const bf16*>(a.v_new) + b * a.new_row_stride + j * a.d_v + vc * kVec;
+  const int32_t* table_row = a.table ? a.table + static_cast<int64_t>(b) * a.max_len : nullptr;
+  auto copy_column = [&](bf16* dst, int ld, int x0, int step, const bf16* col, int64_t row_stride,
+                         int64_t pos_stride, const bf16* fresh, int64_t t0, int keys) {
+    for (int x = x0; x < L.tile; x += step) {
+      if (x >= keys) {
+        *reinterpret_cast<uint4*>(dst + x * ld) = make_uint4(0, 0, 0, 0);
         continue;
       }
       const int64_t p = t0 + x;
-      const bf16* src;
-      if (p == newest) {
-        src = (is_v ? v_new + j * a.d_v : k_new + j * a.d_k) + b * a.new_row_stride;
-      } else {
-        const int64_t row = a.table ? a.table[static_cast<int64_t>(b) * a.max_len + p] : b;
-        src = is_v ? V + row * a.v_row_stride + j * a.v_head_stride + p * a.v_pos_stride
-                   : K + row * a.k_row_stride + j * a.k_head_stride + p * a.k_pos_stride;
-      }
-      __pipeline_memcpy_async(dst, src + c * kVec, 16);
+      const int64_t row = table_row ? table_row[p] : b;
+      __pipeline_memcpy_async(dst + x * ld, p == newest ? fresh : col + row * row_stride + p * pos_stride, 16);
     }
+  };
+  auto load_tile = [&](int t) {
+    bf16* Ks = ring + (t % kStages) * L.stage;
+    bf16* Vs = Ks + L.tile * L.ldk;
+    const int64_t t0 = s_lo + static_cast<int64_t>(t) * L.tile;
+    const int keys = static_cast<int>(s_hi - t0 < L.tile ? s_hi - t0 : L.tile);
+    copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys);
+    copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys);
+  };
+#pragma unroll
+  for (int t = 0; t < kStages - 1; ++t) {
+    if (t < tiles) load_tile(t);
+    __pipeline_commit();  // (empty groups too: the wait below counts groups)
+  }
+
+  const int mb = warp / L.key_groups, kg = warp % L.key_groups;
+  const bool active = mb < L.mblocks;
+  const float scale = a.scale * kLog2e;
+  float o[DVT][4];
+#pragma unroll
+  for (int n = 0; n < DVT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};  // rows g and g + 8 (l: this thread's keys)
+
+  for (int t = 0; t < tiles; ++t) {
+    if (t + kStages - 1 < tiles) load_tile(t + kStages - 1);
     __pipeline_commit();
-    // While this tile arrives: the next tile's rows into L2 (256 bytes = 2 lines of each key and value vector).
-    if (t0 + kTile < s_hi) {
-      const int x = tid / 2, line = tid % 2;  // 128 threads: 64 keys x 2 lines
-      const int64_t p = t0 + kTile + x;
-      if (p < s_hi && p != newest) {
-        const int64_t row = a.table ? a.table[static_cast<int64_t>(b) * a.max_len + p] : b;
-        const bf16* kp = K + row * a.k_row_stride + j * a.k_head_stride + p * a.k_pos_stride + line * 64;
-        const bf16* vp = V + row * a.v_row_stride + j * a.v_head_stride + p * a.v_pos_stride + line * 64;
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(kp));
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(vp));
+    __pipeline_wait_prior(kStages - 1);  // tile t (and the queries) arrived, for this thread's copies
+    __syncthreads();                     // ... and for everyone's
+    const bf16* Ks = ring + (t % kStages) * L.stage;
+    const bf16* Vs = Ks + L.tile * L.ldk;
+    const int64_t t0 = s_lo + static_cast<int64_t>(t) * L.tile;
+    const int keys = static_cast<int>(s_hi - t0 < L.tile ? s_hi - t0 : L.tile);
+    for (int c = kg; active && c * 16 < keys; c += L.key_groups) {
+      // Scores of keys c*16 .. c*16 + 15 (two 8-key blocks) for the block's 16 queries.
+      // Two sets of accumulators (even and odd 16-wide slices of d_k): two chains of dependent mma, not one.
+      float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+      float s_odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+      const bf16* q_at = Qs + (mb * 16 + lane % 16) * L.ldq + (lane / 16) * 8;
+      const bf16* k_at = Ks + (c * 16 + lane % 8 + (lane / 16) * 8) * L.ldk + ((lane / 8) % 2) * 8;
+      for (int kk = 0; kk < L.dk; kk += 32) {
+        uint32_t qa[4], kb[4];
+        ldmatrix_x4(qa, q_at + kk);
+        ldmatrix_x4(kb, k_at + kk);
+        mma_bf16(s[0], qa, kb[0], kb[1]);
+        mma_bf16(s[1], qa, kb[2], kb[3]);
+        if (kk + 16 < L.dk) {
+          ldmatrix_x4(qa, q_at + kk + 16);
+          ldmatrix_x4(kb, k_at + kk + 16);
+          mma_bf16(s_odd[0], qa, kb[0], kb[1]);
+          mma_bf16(s_odd[1], qa, kb[2], kb[3]);
+        }
       }
-    }
-    __pipeline_wait_prior(0);
-    __syncthreads();
-
-    // 2. Scores: S[qrows, 64] = Q K^T, a warp per (query block, 16-key block).
-    for (int pair = warp; pair < qblocks * (kTile / 16); pair += kWarps) {
-      const int qb = pair / (kTile / 16), kb = pair % (kTile / 16);
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
-      for (int kk = 0; kk < L.dk; kk += 16) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> kb_frag;
-        wmma::load_matrix_sync(qa, Qs + qb * 16 * L.ldq + kk, L.ldq);
-        wmma::load_matrix_sync(kb_frag, Ks + kb * 16 * L.ldk + kk, L.ldk);
-        wmma::mma_sync(acc, qa, kb_frag, acc);
-      }
-      wmma::store_matrix_sync(S + qb * 16 * L.lds + kb * 16, acc, L.lds, wmma::mem_row_major);
-    }
-    __syncthreads();
-
-    // 3. Online softmax, a warp per query.
-    for (int qi = warp; qi < L.queries; qi += kWarps) {
-      float s[kTile / 32];
-      float mt = -INFINITY;
 #pragma unroll
-      for (int u = 0; u < kTile / 32; ++u) {
-        const int x = lane + 32 * u;
-        s[u] = x < tile_keys ? S[qi * L.lds + x] * scale : -INFINITY;
-        mt = fmaxf(mt, s[u]);
-      }
-      mt = warp_max(mt);
-      const float m_old = m[qi], m_new = fmaxf(m_old, mt);
-      float sum = 0.f;
+      for (int n = 0; n < 2; ++n)
 #pragma unroll
-      for (int u = 0; u < kTile / 32; ++u) {
-        const float pv = s[u] == -INFINITY ? 0.f : exp2f(s[u] - m_new);
-        P[qi * L.ldp + lane + 32 * u] = __float2bfloat16_rn(pv);
-        sum += pv;
+        for (int e = 0; e < 4; ++e) s[n][e] += s_odd[n][e];
+      // Online softmax (base 2) of rows g (elements 0, 1) and g + 8 (2, 3); the four lanes of a quad share a row.
+      float mt[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = c * 16 + n * 8 + 2 * t4 + (e & 1);
+          s[n][e] = key < keys ? s[n][e] * scale : -INFINITY;
+          mt[e / 2] = fmaxf(mt[e / 2], s[n][e]);
+        }
+      float alpha[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float m_new = fmaxf(m_run[r], quad_max(mt[r]));
+        const float base = m_new == -INFINITY ? 0.f : m_new;  // no key yet: every exp2 below is 0
+        alpha[r] = exp2f(m_run[r] - base);
+        m_run[r] = m_new;
+        mt[r] = base;
       }
-      sum = warp_sum(sum);
-      if (lane == 0) {
-        const float al = m_old == -INFINITY ? 0.f : exp2f(m_old - m_new);
-        alpha[qi] = al;
-        l[qi] = l[qi] * al + sum;
-        m[qi] = m_new;
+      float p[2][4];
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) p[n][e] = exp2f(s[n][e] - mt[e / 2]);
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        l_run[r] = l_run[r] * alpha[r] + p[0][2 * r] + p[0][2 * r + 1] + p[1][2 * r] + p[1][2 * r + 1];
+#pragma unroll
+      for (int n = 0; n < DVT; ++n) {
+        o[n][0] *= alpha[0], o[n][1] *= alpha[0];
+        o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+      }
+      // O += P V: the scores' accumulator layout is the A operand's (keys 2t, 2t+1 of block 0; 2t+8.. of block 1).
+      const uint32_t pa[4] = {pack_bf16(p[0][0], p[0][1]), pack_bf16(p[0][2], p[0][3]), pack_bf16(p[1][0], p[1][1]),
+                              pack_bf16(p[1][2], p[1][3])};
+#pragma unroll
+      for (int n = 0; n < DVT; n += 2) {
+        if (n * 8 >= L.dv) break;
+        uint32_t vb[4];
+        ldmatrix_x4_trans(vb, Vs + (c * 16 + lane % 8 + ((lane / 8) % 2) * 8) * L.ldv + n * 8 + (lane / 16) * 8);
+        mma_bf16(o[n], pa, vb[0], vb[1]);
+        mma_bf16(o[n + 1], pa, vb[2], vb[3]);
       }
     }
-    __syncthreads();
-    for (int e = tid; e < L.queries * L.dv; e += kThreads) O[(e / L.dv) * L.ldo + e % L.dv] *= alpha[e / L.dv];
-    __syncthreads();
-
-    // 4. O[qrows, dv] += P V, a warp per (query block, 16-column block).
-    for (int pair = warp; pair < qblocks * (L.dv / 16); pair += kWarps) {
-      const int qb = pair / (L.dv / 16), cb = pair % (L.dv / 16);
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      float* o = O + qb * 16 * L.ldo + cb * 16;
-      wmma::load_matrix_sync(acc, o, L.ldo, wmma::mem_row_major);
-#pragma unroll
-      for (int kk = 0; kk < kTile; kk += 16) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> pa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vb;
-        wmma::load_matrix_sync(pa, P + qb * 16 * L.ldp + kk, L.ldp);
-        wmma::load_matrix_sync(vb, Vs + kk * L.ldv + cb * 16, L.ldv);
-        wmma::mma_sync(acc, pa, vb, acc);
-      }
-      wmma::store_matrix_sync(o, acc, L.ldo, wmma::mem_row_major);
-    }
-    __syncthreads();
+    __syncthreads();  // stage t % kStages is free for tile t + kStages
   }
-  __syncthreads();  // (no tile at all: the initial m and l)
+  __pipeline_wait_prior(0);
+  __syncthreads();
 
-  // Output: O / l per query (splits = 1), or the unnormalised partial with its max and sum.
+  // Each warp's output, max and sum into the ring's memory; then a thread per 8 output values merges a block's warps.
+  float* ends = reinterpret_cast<float*>(smem + L.ring_off);
+  float* ow = ends + warp * 16 * L.ldo;                  // [16, ldo]
+  float* mw = ends + kWarps * 16 * L.ldo + warp * 32;    // [16] max, [16] sum
+  if (active) {
+#pragma unroll
+    for (int n = 0; n < DVT; ++n) {
+      if (n * 8 >= L.dv) break;
+      ow[g * L.ldo + n * 8 + 2 * t4] = o[n][0];
+      ow[g * L.ldo + n * 8 + 2 * t4 + 1] = o[n][1];
+      ow[(g + 8) * L.ldo + n * 8 + 2 * t4] = o[n][2];
+      ow[(g + 8) * L.ldo + n * 8 + 2 * t4 + 1] = o[n][3];
+    }
+    const float l0 = quad_sum(l_run[0]), l1 = quad_sum(l_run[1]);
+    if (t4 == 0) {
+      mw[g] = m_run[0], mw[g + 8] = m_run[1];
+      mw[16 + g] = l0, mw[16 + g + 8] = l1;
+    }
+  }
+  __syncthreads();
   for (int e = tid; e < L.queries * vchunks; e += kThreads) {
-    const int qi = e / vchunks, vc = e % vchunks;
-    float v[kVec];
+    const int qi = e / vchunks, vc = e % vchunks, r = qi % 16, w0 = (qi / 16) * L.key_groups;
+    float mx = -INFINITY;
+    for (int k = 0; k < L.key_groups; ++k) mx = fmaxf(mx, ends[kWarps * 16 * L.ldo + (w0 + k) * 32 + r]);
+    float v[kVec] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, total = 0.f;
+    for (int k = 0; k < L.key_groups; ++k) {
+      const float* mk = ends + kWarps * 16 * L.ldo + (w0 + k) * 32;
+      if (mk[r] == -INFINITY) continue;
+      const float w = exp2f(mk[r] - mx);
+      total += w * mk[16 + r];
+      const float* src = ends + (w0 + k) * 16 * L.ldo + r * L.ldo + vc * kVec;
 #pragma unroll
-    for (int k = 0; k < kVec; ++k) v[k] = O[qi * L.ldo + vc * kVec + k];
-    emit_chunk(a, query_index(a, b, j, qi), split, vc, v, m[qi], l[qi]);
+      for (int x = 0; x < kVec; ++x) v[x] += w * src[x];
+    }
+    emit_chunk(a, query_index(a, b, j, qi), split, splits, vc, v, mx, total);
   }
-  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries, reinterpret_cast<float*>(smem));
+  if (splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries, splits, reinterpret_cast<float*>(smem));
+}
+
+template <int DVT>
+void launch_tensor_core(const DecodeAttentionArgs& a, const TensorCoreLayout& L, cudaStream_t stream) {
+  // Dynamic shared memory above 48 KB needs the kernel's consent: given once, before any graph capture.
+  static const bool opted_in =
+      cudaFuncSetAttribute(tensor_core_kernel<DVT>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) ==
+      cudaSuccess;
+  (void)opted_in;
+  const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
+  tensor_core_kernel<DVT><<<grid, kThreads, L.bytes, stream>>>(a, L);
 }
 
 // few_queries_kernel: one CTA of 128 threads per (b, j, s) holds the Q queries in shared memory (pre-scaled, fp32)
@@ -435,7 +543,9 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const bf16* V = static_cast<const bf16*>(a.v);
   const bf16* k_new = static_cast<const bf16*>(a.k_new);
   const bf16* v_new = static_cast<const bf16*>(a.v_new);
-  const Range share = split_range(a, b, split);
+  const int splits = active_splits(a, b);
+  if (split >= splits) return;  // a short row: fewer splits than the grid has
+  const Range share = split_range(a, b, split, splits);
   const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
   write_newest(a, b, j, split);
@@ -581,7 +691,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
 
   auto emit = [&](int ch, float(&v)[kVec]) {
     const int qi = ch / vchunks;
-    emit_chunk(a, query_index(a, b, j, qi), split, ch % vchunks, v, m[qi], l[qi]);
+    emit_chunk(a, query_index(a, b, j, qi), split, splits, ch % vchunks, v, m[qi], l[qi]);
   };
   if (lanes == 1) {
 #pragma unroll
@@ -590,13 +700,14 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   } else if (threadIdx.x < chunks) {
     emit(threadIdx.x, acc[0]);
   }
-  if (a.splits > 1 && a.tickets) merge_if_last(a, b, j, queries, reinterpret_cast<float*>(smem4));
+  if (splits > 1 && a.tickets) merge_if_last(a, b, j, queries, splits, reinterpret_cast<float*>(smem4));
 }
 
 // Merges the splits' partials of key/value row and head blockIdx.x (when no tickets were given): `queries` per CTA.
 __global__ void combine_kernel(const DecodeAttentionArgs a, int queries) {
   extern __shared__ float weights[];  // [queries, splits]
-  merge_partials(a, blockIdx.x / a.kv_heads, blockIdx.x % a.kv_heads, queries, weights);
+  const int b = blockIdx.x / a.kv_heads, splits = active_splits(a, b);
+  if (splits > 1) merge_partials(a, b, blockIdx.x % a.kv_heads, queries, splits, weights);  // (1: written already)
 }
 
 template <int QPT>
@@ -623,7 +734,7 @@ bool few_plan_fits(const FewPlan& p) { return p.cpt == 1 && p.smem <= 48 * 1024;
 // Whether the CUDA-core kernel runs: fewer than kTensorCoreQueries queries per CTA, or more without tensor cores
 // (a.tensor_cores false) where its plan fits (one 8-value output chunk per thread: Q x d_v <= 1024).
 bool cuda_core_kernel(const DecodeAttentionArgs& a) {
-  const Layout L = layout_of(a);
+  const TensorCoreLayout L = tensor_core_layout_of(a);
   return L.queries < kTensorCoreQueries || (!a.tensor_cores && few_plan_fits(few_plan_of(a)));
 }
 
@@ -637,7 +748,7 @@ bool decode_attention_supported(const DecodeAttentionArgs& a) {
   if (cuda_core_kernel(a)) {
     if (!few_plan_fits(few_plan_of(a))) return false;
   } else {
-    const Layout L = layout_of(a);
+    const TensorCoreLayout L = tensor_core_layout_of(a);
     if (L.queries > kMaxQueries || L.bytes > 200 * 1024) return false;
   }
   for (const void* ptr : {a.q, static_cast<const void*>(a.k), static_cast<const void*>(a.v), a.k_new, a.v_new,
@@ -664,7 +775,7 @@ int64_t decode_attention_workspace_floats(const DecodeAttentionArgs& a) {
 
 void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
   // The merge's weights (queries x splits <= 64 x 64 floats) fit in either kernel's dynamic shared memory: the
-  // tensor-core kernel's scores alone take qrows x (64 + 4) floats, the CUDA-core kernel's key-lane sums 1024.
+  // tensor-core kernel's layout reserves them, the CUDA-core kernel's key-lane sums alone take 1024 floats.
   if (cuda_core_kernel(a)) {
     const FewPlan p = few_plan_of(a);
     switch (p.qpt) {
@@ -675,14 +786,14 @@ void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
     launch_combine(a, p.queries, stream);
     return;
   }
-  const Layout L = layout_of(a);
-  // Dynamic shared memory above 48 KB needs the kernel's consent: given once, before any graph capture.
-  static const bool opted_in =
-      cudaFuncSetAttribute(decode_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) ==
-      cudaSuccess;
-  (void)opted_in;
-  const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
-  decode_attention_kernel<<<grid, kThreads, L.bytes, stream>>>(a, L);
+  const TensorCoreLayout L = tensor_core_layout_of(a);
+  if (L.dv <= 64) {
+    launch_tensor_core<8>(a, L, stream);
+  } else if (L.dv <= 128) {
+    launch_tensor_core<16>(a, L, stream);
+  } else {
+    launch_tensor_core<32>(a, L, stream);
+  }
   launch_combine(a, L.queries, stream);
 }
 

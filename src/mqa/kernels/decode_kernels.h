@@ -43,7 +43,7 @@ struct DecodeAttentionArgs {
   void* out = nullptr;
   int64_t out_row_stride = 0;
   float scale = 1.0f;                 // applied to q . k (1 / sqrt(d_k))
-  int splits = 1;                     // CTAs per (row, head) along the positions
+  int splits = 1;                     // CTAs per (row, head) along the positions (at most: short rows use fewer)
   float* workspace = nullptr;         // decode_attention_workspace_floats(args) floats when splits > 1
   // With splits > 1: [kv_rows * kv_heads] counters, zero before the launch (and zero again after it), with which the
   // last CTA of each (row, head) to finish finds out that it is last and merges the splits' partials itself; null:
@@ -55,7 +55,7 @@ struct DecodeAttentionArgs {
 };
 
 // Whether the kernel handles these shapes (alignment of every pointer and stride to 8 elements, d_k and d_v
-// multiples of 8 up to 256, queries per key/value head up to 128, shared memory within 48 KB).
+// multiples of 8 up to 256, at most 64 queries per key/value head).
 bool decode_attention_supported(const DecodeAttentionArgs& a);
 // A split count for rows x heads CTAs over at most `positions` positions on a GPU of `sms` multiprocessors.
 int decode_attention_splits(int kv_rows, int kv_heads, int positions, int sms);
