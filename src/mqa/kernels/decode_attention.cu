@@ -446,8 +446,9 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
 
   // Each warp's output, max and sum into the ring's memory; then a thread per 8 output values merges a block's warps.
   float* ends = reinterpret_cast<float*>(smem + L.ring_off);
-  float* ow = ends + warp * 16 * L.ldo;                  // [16, ldo]
-  float* mw = ends + kWarps * 16 * L.ldo + warp * 32;    // [16] max, [16] sum
+  float* stats = ends + kWarps * 16 * L.ldo;  // per warp: [16] max, [16] sum
+  float* ow = ends + warp * 16 * L.ldo;       // [16, ldo]
+  float* mw = stats + warp * 32;
   if (active) {
 #pragma unroll
     for (int n = 0; n < DVT; ++n) {
@@ -467,10 +468,10 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
   for (int e = tid; e < L.queries * vchunks; e += kThreads) {
     const int qi = e / vchunks, vc = e % vchunks, r = qi % 16, w0 = (qi / 16) * L.key_groups;
     float mx = -INFINITY;
-    for (int k = 0; k < L.key_groups; ++k) mx = fmaxf(mx, ends[kWarps * 16 * L.ldo + (w0 + k) * 32 + r]);
+    for (int k = 0; k < L.key_groups; ++k) mx = fmaxf(mx, stats[(w0 + k) * 32 + r]);
     float v[kVec] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, total = 0.f;
     for (int k = 0; k < L.key_groups; ++k) {
-      const float* mk = ends + kWarps * 16 * L.ldo + (w0 + k) * 32;
+      const float* mk = stats + (w0 + k) * 32;
       if (mk[r] == -INFINITY) continue;
       const float w = exp2f(mk[r] - mx);
       total += w * mk[16 + r];
