@@ -31,6 +31,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 struct Range {
   int64_t lo, hi;
+  __device__ int64_t length() const { return hi > lo ? hi - lo : 0; }
 };
 
 // Positions [lo, hi) that key/value row b attends.
@@ -46,18 +47,15 @@ __device__ __forceinline__ Range attended(const DecodeAttentionArgs& a, int b) {
 // The splits row b uses: a.splits (the grid's) where its positions are many, fewer where they are few (a split for
 // every kMinSplitPositions positions, at least one), so that short rows skip the merge; the grid's other CTAs of the
 // row return at once. Self-attention's positions grow by one a step under a launch fixed for a CUDA graph.
-__device__ __forceinline__ int active_splits(const DecodeAttentionArgs& a, int b) {
-  const Range range = attended(a, b);
-  const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
-  const int64_t wanted = (len + kMinSplitPositions - 1) / kMinSplitPositions;
+// `range`: the row's attended positions.
+__device__ __forceinline__ int active_splits(const DecodeAttentionArgs& a, const Range& range) {
+  const int64_t wanted = (range.length() + kMinSplitPositions - 1) / kMinSplitPositions;
   return wanted < 1 ? 1 : wanted < a.splits ? static_cast<int>(wanted) : a.splits;
 }
 
-// This CTA's share of row b's positions: [lo, hi) of split `split` of `splits` (possibly empty).
-__device__ __forceinline__ Range split_range(const DecodeAttentionArgs& a, int b, int split, int splits) {
-  const Range range = attended(a, b);
-  const int64_t len = range.hi > range.lo ? range.hi - range.lo : 0;
-  const int64_t per_split = (len + splits - 1) / splits;
+// This CTA's share of a row's attended positions `range`: [lo, hi) of split `split` of `splits` (possibly empty).
+__device__ __forceinline__ Range split_range(const Range& range, int split, int splits) {
+  const int64_t per_split = (range.length() + splits - 1) / splits;
   const int64_t lo = range.lo + split * per_split;
   return {lo, lo + per_split < range.hi ? lo + per_split : range.hi};
 }
@@ -276,9 +274,10 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const bf16* K = static_cast<const bf16*>(a.k);
   const bf16* V = static_cast<const bf16*>(a.v);
-  const int splits = active_splits(a, b);
+  const Range range = attended(a, b);
+  const int splits = active_splits(a, range);
   if (split >= splits) return;  // a short row: fewer splits than the grid has
-  const Range share = split_range(a, b, split, splits);
+  const Range share = split_range(range, split, splits);
   const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
   write_newest(a, b, j, split);
@@ -544,9 +543,10 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const bf16* V = static_cast<const bf16*>(a.v);
   const bf16* k_new = static_cast<const bf16*>(a.k_new);
   const bf16* v_new = static_cast<const bf16*>(a.v_new);
-  const int splits = active_splits(a, b);
+  const Range range = attended(a, b);
+  const int splits = active_splits(a, range);
   if (split >= splits) return;  // a short row: fewer splits than the grid has
-  const Range share = split_range(a, b, split, splits);
+  const Range share = split_range(range, split, splits);
   const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
   write_newest(a, b, j, split);
@@ -707,7 +707,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
 // Merges the splits' partials of key/value row and head blockIdx.x (when no tickets were given): `queries` per CTA.
 __global__ void combine_kernel(const DecodeAttentionArgs a, int queries) {
   extern __shared__ float weights[];  // [queries, splits]
-  const int b = blockIdx.x / a.kv_heads, splits = active_splits(a, b);
+  const int b = blockIdx.x / a.kv_heads, splits = active_splits(a, attended(a, b));
   if (splits > 1) merge_partials(a, b, blockIdx.x % a.kv_heads, queries, splits, weights);  // (1: written already)
 }
 
