@@ -43,6 +43,48 @@ __device__ __forceinline__ float warp_max(float x) {
   return x;
 }
 
+constexpr float kLog2e = 1.4426950408889634f;
+
+// 2^x in one instruction (MUFU.EX2, approximate; -inf gives 0). exp2f without fast math wraps it in a range
+// reduction, and __expf(x) is this with a multiply in front.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// A running log-sum-exp as (max, sum of e^(x - max)), fed 8 values at a time (one rescale per 8, not per value) and
+// merged across threads.
+struct LogSumExp {
+  float mx = -INFINITY, s = 0.f;
+  // Adds f; returns their max.
+  __device__ __forceinline__ float add8(const float (&f)[kVec]) {
+    float m = f[0];
+#pragma unroll
+    for (int e = 1; e < kVec; ++e) m = fmaxf(m, f[e]);
+    if (m > mx) {
+      s = mx == -INFINITY ? 0.f : s * fast_exp2((mx - m) * kLog2e);
+      mx = m;
+    }
+    const float base = mx == -INFINITY ? 0.f : mx * kLog2e;  // every value -inf so far: each term 0
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) s += fast_exp2(fmaf(f[e], kLog2e, -base));
+    return m;
+  }
+  __device__ __forceinline__ void merge(const LogSumExp& o) {
+    const float m = fmaxf(mx, o.mx);
+    s = (mx == -INFINITY ? 0.f : s * fast_exp2((mx - m) * kLog2e)) +
+        (o.mx == -INFINITY ? 0.f : o.s * fast_exp2((o.mx - m) * kLog2e));
+    mx = m;
+  }
+  __device__ __forceinline__ LogSumExp shuffle_xor(int offset) const {
+    LogSumExp o;
+    o.mx = __shfl_xor_sync(0xffffffffu, mx, offset);
+    o.s = __shfl_xor_sync(0xffffffffu, s, offset);
+    return o;
+  }
+};
+
 __host__ __device__ inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace mqa::kernels

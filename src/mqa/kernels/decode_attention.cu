@@ -27,7 +27,6 @@ constexpr int kThreads = 128, kWarps = kThreads / 32;
 // 128 source positions took two CTAs each and the merge cost more than the split won (4.13 against 3.63 us/token).
 constexpr int kMinSplitPositions = 128;
 constexpr int kMaxQueries = 64;  // query rows per CTA (4 blocks of 16)
-constexpr float kLog2e = 1.4426950408889634f;
 
 struct Range {
   int64_t lo, hi;
@@ -198,9 +197,13 @@ int round16(int x) { return (x + 15) / 16 * 16; }
 // Head widths that are not a multiple of 16 are zero-padded in shared memory.
 constexpr int kStages = 2;
 
+// Keys per tile for heads of dt 8-column blocks (the widest of d_k and d_v, rounded up to 16, over 8: 8, 16 or 32).
+__host__ __device__ constexpr int tile_keys(int dt) { return dt > 16 ? 32 : 64; }
+
 struct TensorCoreLayout {
   int queries = 0, mblocks = 0, key_groups = 0;  // Q, its 16-row blocks, warps per block (each a share of the keys)
-  int tile = 0;                                  // keys per tile: 64, or 32 when d_k or d_v is above 128
+  int dt = 0;    // the kernel's template: 8-column blocks of the widest head, 8 (d <= 64), 16 (<= 128) or 32
+  int tile = 0;  // keys per tile: tile_keys(dt), 64, or 32 when d_k or d_v is above 128
   int dk = 0, dv = 0, ldq = 0, ldk = 0, ldv = 0;  // d rounded up to 16; row strides (bf16), 16 bytes of padding
   int ldo = 0;                                   // row stride of the end's per-warp outputs (fp32)
   size_t q_off = 0, ring_off = 0, stage = 0, bytes = 0;  // stage: bf16 elements of one tile's keys and values
@@ -213,7 +216,9 @@ TensorCoreLayout tensor_core_layout_of(const DecodeAttentionArgs& a) {
   L.mblocks = (L.queries + 15) / 16;
   L.key_groups = L.mblocks <= 1 ? kWarps : L.mblocks == 2 ? kWarps / 2 : 1;
   L.dk = round16(a.d_k), L.dv = round16(a.d_v);
-  L.tile = L.dk > 128 || L.dv > 128 ? 32 : 64;
+  const int widest = std::max(L.dk, L.dv);
+  L.dt = widest <= 64 ? 8 : widest <= 128 ? 16 : 32;
+  L.tile = tile_keys(L.dt);
   L.ldq = L.dk + 8, L.ldk = L.dk + 8, L.ldv = L.dv + 8, L.ldo = L.dv + 4;
   L.stage = static_cast<size_t>(L.tile) * (L.ldk + L.ldv);
   L.q_off = 0;
@@ -261,11 +266,12 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-// DVT: 8-column blocks of the output a warp holds, at least d_v rounded up to 16, over 8 (registers: 3 CTAs a
-// multiprocessor up to d_v 128).
-template <int DVT>
-__global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
+// DT (TensorCoreLayout::dt): 8-column blocks of the widest head, so that the output a warp holds (registers: 3 CTAs a
+// multiprocessor up to d 128), the score loop's trip count and the tile's keys are known to the compiler.
+template <int DT>
+__global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
     tensor_core_kernel(const DecodeAttentionArgs a, const TensorCoreLayout L) {
+  constexpr int kTile = tile_keys(DT);
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* Qs = reinterpret_cast<bf16*>(smem + L.q_off);      // [mblocks * 16, ldq]
   bf16* ring = reinterpret_cast<bf16*>(smem + L.ring_off);  // kStages x ([tile, ldk] keys, [tile, ldv] values)
@@ -293,15 +299,15 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
     }
     if (L.dk != a.d_k || L.dv != a.d_v) {
       const int kc = L.ldk / kVec, vc = L.ldv / kVec;
-      for (int e = tid; e < kStages * L.tile * (kc + vc); e += kThreads) {
-        const int s = e / (L.tile * (kc + vc)), r = e % (L.tile * (kc + vc));
+      for (int e = tid; e < kStages * kTile * (kc + vc); e += kThreads) {
+        const int s = e / (kTile * (kc + vc)), r = e % (kTile * (kc + vc));
         bf16* base = ring + s * L.stage;
-        if (r < L.tile * kc) {
+        if (r < kTile * kc) {
           if ((r % kc) * kVec >= a.d_k) reinterpret_cast<uint4*>(base + (r / kc) * L.ldk)[r % kc] = zero;
         } else {
-          const int rv = r - L.tile * kc;
+          const int rv = r - kTile * kc;
           if ((rv % vc) * kVec >= a.d_v)
-            reinterpret_cast<uint4*>(base + L.tile * L.ldk + (rv / vc) * L.ldv)[rv % vc] = zero;
+            reinterpret_cast<uint4*>(base + kTile * L.ldk + (rv / vc) * L.ldv)[rv % vc] = zero;
         }
       }
     }
@@ -315,21 +321,30 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
                             Q + q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + c * kVec, 16);
   }
 
-  // Tile `t`'s keys and values into stage t % kStages (rows past the share's end as zeros: their probabilities are
-  // zero, and 0 x garbage could be NaN). Each thread copies one 16-byte column of every step-th key (keys x0,
-  // x0 + step, ...; threads past step x chunks idle), for the keys and for the values: no division per copy.
-  const int tiles = s_hi > s_lo ? static_cast<int>((s_hi - s_lo + L.tile - 1) / L.tile) : 0;
+  // Tile `t`'s keys and values into stage t % kStages. Each thread copies one 16-byte column of every step-th key
+  // (keys x0, x0 + step, ...; threads past step x chunks idle), for the keys and for the values: no division per copy.
+  // A full tile of cached positions read without a row table (greedy self-attention, cross-attention) walks a pointer,
+  // one 64-bit add per copy. Any other tile (the newest position, read from k_new / v_new; beams' positions, read
+  // through the table; the share's last keys) computes each key's address, and its rows past the share's end are
+  // zeros (their probabilities are zero, and 0 x garbage could be NaN).
+  const int tiles = s_hi > s_lo ? static_cast<int>((s_hi - s_lo + kTile - 1) / kTile) : 0;
   const int kstep = kThreads / kchunks, vstep = kThreads / vchunks;
   const int kc = tid % kchunks, vc = tid % vchunks;
-  const int kx0 = tid < kstep * kchunks ? tid / kchunks : L.tile, vx0 = tid < vstep * vchunks ? tid / vchunks : L.tile;
+  const int kx0 = tid < kstep * kchunks ? tid / kchunks : kTile, vx0 = tid < vstep * vchunks ? tid / vchunks : kTile;
   const bf16* k_col = K + j * a.k_head_stride + kc * kVec;  // + row * k_row_stride + p * k_pos_stride
   const bf16* v_col = V + j * a.v_head_stride + vc * kVec;
   const bf16* k_fresh = static_cast<const bf16*>(a.k_new) + b * a.new_row_stride + j * a.d_k + kc * kVec;
   const bf16* v_fresh = static_cast<const bf16*>(a.v_new) + b * a.new_row_stride + j * a.d_v + vc * kVec;
   const int32_t* table_row = a.table ? a.table + static_cast<int64_t>(b) * a.max_len : nullptr;
   auto copy_column = [&](bf16* dst, int ld, int x0, int step, const bf16* col, int64_t row_stride,
-                         int64_t pos_stride, const bf16* fresh, int64_t t0, int keys) {
-    for (int x = x0; x < L.tile; x += step) {
+                         int64_t pos_stride, const bf16* fresh, int64_t t0, int keys, bool plain) {
+    if (plain) {
+      const bf16* src = col + b * row_stride + (t0 + x0) * pos_stride;
+      const int64_t src_step = step * pos_stride;
+      for (int x = x0; x < kTile; x += step, src += src_step) __pipeline_memcpy_async(dst + x * ld, src, 16);
+      return;
+    }
+    for (int x = x0; x < kTile; x += step) {
       if (x >= keys) {
         *reinterpret_cast<uint4*>(dst + x * ld) = make_uint4(0, 0, 0, 0);
         continue;
@@ -341,11 +356,12 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
   };
   auto load_tile = [&](int t) {
     bf16* Ks = ring + (t % kStages) * L.stage;
-    bf16* Vs = Ks + L.tile * L.ldk;
-    const int64_t t0 = s_lo + static_cast<int64_t>(t) * L.tile;
-    const int keys = static_cast<int>(s_hi - t0 < L.tile ? s_hi - t0 : L.tile);
-    copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys);
-    copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys);
+    bf16* Vs = Ks + kTile * L.ldk;
+    const int64_t t0 = s_lo + static_cast<int64_t>(t) * kTile;
+    const int keys = static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile);
+    const bool plain = !table_row && keys == kTile && (newest < t0 || newest >= t0 + kTile);
+    copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys, plain);
+    copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys, plain);
   };
 #pragma unroll
   for (int t = 0; t < kStages - 1; ++t) {
@@ -355,10 +371,13 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
 
   const int mb = warp / L.key_groups, kg = warp % L.key_groups;
   const bool active = mb < L.mblocks;
+  // The scores stay unscaled until the softmax: the running max m is in base-2 units of the scaled scores (scale *
+  // log2 e > 0: the max of the raw scores, scaled, is the max of the scaled ones), and a probability is
+  // 2^(s * scale - m), one FFMA and one EX2.
   const float scale = a.scale * kLog2e;
-  float o[DVT][4];
+  float o[DT][4];
 #pragma unroll
-  for (int n = 0; n < DVT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  for (int n = 0; n < DT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};  // rows g and g + 8 (l: this thread's keys)
 
   for (int t = 0; t < tiles; ++t) {
@@ -367,9 +386,9 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
     __pipeline_wait_prior(kStages - 1);  // tile t (and the queries) arrived, for this thread's copies
     __syncthreads();                     // ... and for everyone's
     const bf16* Ks = ring + (t % kStages) * L.stage;
-    const bf16* Vs = Ks + L.tile * L.ldk;
-    const int64_t t0 = s_lo + static_cast<int64_t>(t) * L.tile;
-    const int keys = static_cast<int>(s_hi - t0 < L.tile ? s_hi - t0 : L.tile);
+    const bf16* Vs = Ks + kTile * L.ldk;
+    const int64_t t0 = s_lo + static_cast<int64_t>(t) * kTile;
+    const int keys = static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile);
     for (int c = kg; active && c * 16 < keys; c += L.key_groups) {
       // Scores of keys c*16 .. c*16 + 15 (two 8-key blocks) for the block's 16 queries.
       // Two sets of accumulators (even and odd 16-wide slices of d_k): two chains of dependent mma, not one.
@@ -377,7 +396,9 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
       float s_odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
       const bf16* q_at = Qs + (mb * 16 + lane % 16) * L.ldq + (lane / 16) * 8;
       const bf16* k_at = Ks + (c * 16 + lane % 8 + (lane / 16) * 8) * L.ldk + ((lane / 8) % 2) * 8;
-      for (int kk = 0; kk < L.dk; kk += 32) {
+#pragma unroll
+      for (int kk = 0; kk < DT * 8; kk += 32) {
+        if (kk >= L.dk) break;
         uint32_t qa[4], kb[4];
         ldmatrix_x4(qa, q_at + kk);
         ldmatrix_x4(kb, k_at + kk);
@@ -394,22 +415,22 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
       for (int n = 0; n < 2; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] += s_odd[n][e];
+      if (c * 16 + 16 > keys) {  // the tile's last keys: those past its end out of the max and the sums
+#pragma unroll
+        for (int n = 0; n < 2; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            if (c * 16 + n * 8 + 2 * t4 + (e & 1) >= keys) s[n][e] = -INFINITY;
+      }
       // Online softmax (base 2) of rows g (elements 0, 1) and g + 8 (2, 3); the four lanes of a quad share a row.
-      float mt[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-      for (int n = 0; n < 2; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = c * 16 + n * 8 + 2 * t4 + (e & 1);
-          s[n][e] = key < keys ? s[n][e] * scale : -INFINITY;
-          mt[e / 2] = fmaxf(mt[e / 2], s[n][e]);
-        }
+      float mt[2] = {fmaxf(fmaxf(s[0][0], s[0][1]), fmaxf(s[1][0], s[1][1])),
+                     fmaxf(fmaxf(s[0][2], s[0][3]), fmaxf(s[1][2], s[1][3]))};
       float alpha[2];
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const float m_new = fmaxf(m_run[r], quad_max(mt[r]));
-        const float base = m_new == -INFINITY ? 0.f : m_new;  // no key yet: every exp2 below is 0
-        alpha[r] = exp2f(m_run[r] - base);
+        const float m_new = fmaxf(m_run[r], quad_max(mt[r]) * scale);
+        const float base = m_new == -INFINITY ? 0.f : m_new;  // no key yet: every probability below is 0
+        alpha[r] = fast_exp2(m_run[r] - base);
         m_run[r] = m_new;
         mt[r] = base;
       }
@@ -417,20 +438,23 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
 #pragma unroll
       for (int n = 0; n < 2; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) p[n][e] = exp2f(s[n][e] - mt[e / 2]);
+        for (int e = 0; e < 4; ++e) p[n][e] = fast_exp2(fmaf(s[n][e], scale, -mt[e / 2]));
 #pragma unroll
       for (int r = 0; r < 2; ++r)
         l_run[r] = l_run[r] * alpha[r] + p[0][2 * r] + p[0][2 * r + 1] + p[1][2 * r] + p[1][2 * r + 1];
+      // The output is rescaled only when a row's max moved (alpha != 1): after the first keys, seldom.
+      if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
-      for (int n = 0; n < DVT; ++n) {
-        o[n][0] *= alpha[0], o[n][1] *= alpha[0];
-        o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+        for (int n = 0; n < DT; ++n) {
+          o[n][0] *= alpha[0], o[n][1] *= alpha[0];
+          o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+        }
       }
       // O += P V: the scores' accumulator layout is the A operand's (keys 2t, 2t+1 of block 0; 2t+8.. of block 1).
       const uint32_t pa[4] = {pack_bf16(p[0][0], p[0][1]), pack_bf16(p[0][2], p[0][3]), pack_bf16(p[1][0], p[1][1]),
                               pack_bf16(p[1][2], p[1][3])};
 #pragma unroll
-      for (int n = 0; n < DVT; n += 2) {
+      for (int n = 0; n < DT; n += 2) {
         if (n * 8 >= L.dv) break;
         uint32_t vb[4];
         ldmatrix_x4_trans(vb, Vs + (c * 16 + lane % 8 + ((lane / 8) % 2) * 8) * L.ldv + n * 8 + (lane / 16) * 8);
@@ -450,7 +474,7 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
   float* mw = stats + warp * 32;
   if (active) {
 #pragma unroll
-    for (int n = 0; n < DVT; ++n) {
+    for (int n = 0; n < DT; ++n) {
       if (n * 8 >= L.dv) break;
       ow[g * L.ldo + n * 8 + 2 * t4] = o[n][0];
       ow[g * L.ldo + n * 8 + 2 * t4 + 1] = o[n][1];
@@ -483,15 +507,15 @@ __global__ void __launch_bounds__(kThreads, DVT > 16 ? 1 : 3)
   if (splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries, splits, reinterpret_cast<float*>(smem));
 }
 
-template <int DVT>
+template <int DT>
 void launch_tensor_core(const DecodeAttentionArgs& a, const TensorCoreLayout& L, cudaStream_t stream) {
   // Dynamic shared memory above 48 KB needs the kernel's consent: given once, before any graph capture.
   static const bool opted_in =
-      cudaFuncSetAttribute(tensor_core_kernel<DVT>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) ==
+      cudaFuncSetAttribute(tensor_core_kernel<DT>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) ==
       cudaSuccess;
   (void)opted_in;
   const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
-  tensor_core_kernel<DVT><<<grid, kThreads, L.bytes, stream>>>(a, L);
+  tensor_core_kernel<DT><<<grid, kThreads, L.bytes, stream>>>(a, L);
 }
 
 // few_queries_kernel: one CTA of 128 threads per (b, j, s) holds the Q queries in shared memory (pre-scaled, fp32)
@@ -788,12 +812,10 @@ void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
     return;
   }
   const TensorCoreLayout L = tensor_core_layout_of(a);
-  if (L.dv <= 64) {
-    launch_tensor_core<8>(a, L, stream);
-  } else if (L.dv <= 128) {
-    launch_tensor_core<16>(a, L, stream);
-  } else {
-    launch_tensor_core<32>(a, L, stream);
+  switch (L.dt) {
+    case 8: launch_tensor_core<8>(a, L, stream); break;
+    case 16: launch_tensor_core<16>(a, L, stream); break;
+    default: launch_tensor_core<32>(a, L, stream); break;
   }
   launch_combine(a, L.queries, stream);
 }

@@ -104,82 +104,80 @@ __global__ void embed_kernel(const bf16* embedding, const bf16* positions, const
   store8(x + row * d + vi * kVec, o);
 }
 
-// Calls fn(token, logit) for this thread's share of a row of bf16 logits: 16-byte loads where the row allows them.
+// Calls fn(v0, f) for this thread's share of a row of bf16 logits, 8 at a time: f = logits v0 .. v0 + 7, each thread's
+// chunks in ascending order; 16-byte loads where the row allows them, else one at a time with -inf past the row's
+// end (a -inf is never picked and adds nothing to a log-sum-exp).
 template <int Threads, typename F>
-__device__ __forceinline__ void for_each_logit(const bf16* x, int64_t vocab, bool vec, F&& fn) {
-  if (vec) {
+__device__ __forceinline__ void for_each_logit8(const bf16* x, int64_t vocab, bool vec, F&& fn) {
 #pragma unroll 4
-    for (int64_t v = threadIdx.x * kVec; v < vocab; v += Threads * kVec) {
-      float f[kVec];
+  for (int64_t v = threadIdx.x * kVec; v < vocab; v += Threads * kVec) {
+    float f[kVec];
+    if (vec) {
       load8(x + v, f);
+    } else {
 #pragma unroll
-      for (int e = 0; e < kVec; ++e) fn(v + e, f[e]);
+      for (int e = 0; e < kVec; ++e) f[e] = v + e < vocab ? __bfloat162float(x[v + e]) : -INFINITY;
     }
-  } else {
-    for (int64_t v = threadIdx.x; v < vocab; v += Threads) fn(v, __bfloat162float(x[v]));
+    fn(v, f);
   }
 }
 
-// (max, sum of exp(x - max)) pairs and (best value, its index) pairs merged across the threads of a block.
-struct Pick {
-  float mx, s;    // log-sum-exp over the whole vocabulary
-  float best;     // the most likely allowed token
-  int64_t index;
+// Whether token v may be chosen at step t (forced: only end-of-sentence; no_eos: anything but).
+struct Allowed {
+  int64_t pad, bos, eos;
+  bool forced, no_eos;
+  __device__ bool operator()(int64_t v) const {
+    return v != pad && v != bos && (forced ? v == eos : !(no_eos && v == eos));
+  }
 };
 
-__device__ __forceinline__ Pick merge(Pick a, Pick b) {
-  Pick o;
-  o.mx = fmaxf(a.mx, b.mx);
-  o.s = (a.mx == -INFINITY ? 0.f : a.s * __expf(a.mx - o.mx)) + (b.mx == -INFINITY ? 0.f : b.s * __expf(b.mx - o.mx));
-  const bool take_b = b.best > a.best || (b.best == a.best && b.index < a.index);
-  o.best = take_b ? b.best : a.best;
-  o.index = take_b ? b.index : a.index;
-  return o;
-}
-
-__device__ __forceinline__ Pick shuffle(const Pick& p, int offset) {
-  Pick o;
-  o.mx = __shfl_xor_sync(0xffffffffu, p.mx, offset);
-  o.s = __shfl_xor_sync(0xffffffffu, p.s, offset);
-  o.best = __shfl_xor_sync(0xffffffffu, p.best, offset);
-  o.index = __shfl_xor_sync(0xffffffffu, p.index, offset);
-  return o;
-}
+// A row's log-sum-exp and its most likely allowed token (ties: the lower id), merged across the threads of a block.
+struct Pick {
+  LogSumExp lse;
+  float best = -INFINITY;
+  int64_t index = 0;
+  __device__ void merge(const Pick& o) {
+    lse.merge(o.lse);
+    if (o.best > best || (o.best == best && o.index < index)) best = o.best, index = o.index;
+  }
+  __device__ Pick shuffle_xor(int offset) const {
+    Pick o;
+    o.lse = lse.shuffle_xor(offset);
+    o.best = __shfl_xor_sync(0xffffffffu, best, offset);
+    o.index = __shfl_xor_sync(0xffffffffu, index, offset);
+    return o;
+  }
+};
 
 __global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyPickArgs a) {
   const int64_t row = blockIdx.x;
   const bf16* x = static_cast<const bf16*>(a.logits) + row * a.logits_row_stride;
   const int64_t t = a.pos[row] - a.start[row];
-  const bool forced = a.eos_at && t >= a.eos_at[row];
-  const bool no_eos = t < a.min_len;
-  Pick p{-INFINITY, 0.f, -INFINITY, a.vocab};
-  auto consider = [&](int64_t v, float val) {
-    if (val > p.mx) {
-      p.s = (p.mx == -INFINITY ? 0.f : p.s * __expf(p.mx - val)) + 1.f;
-      p.mx = val;
-    } else {
-      p.s += __expf(val - p.mx);
-    }
-    const bool allowed = v != a.pad && v != a.bos && (forced ? v == a.eos : !(no_eos && v == a.eos));
-    if (allowed && (val > p.best || (val == p.best && v < p.index))) {
-      p.best = val;
-      p.index = v;
-    }
+  const Allowed allowed{a.pad, a.bos, a.eos, a.eos_at && t >= a.eos_at[row], t < a.min_len};
+  Pick p;
+  p.index = a.vocab;
+  // Per 8 logits: one max, one rescale, 8 exponentials; the token check only where the 8's max beats the best so far
+  // (strictly: a thread's chunks ascend, so a tie keeps the lower id). 4x fewer instructions than per logit.
+  auto consider = [&](int64_t v0, const float (&f)[kVec]) {
+    if (p.lse.add8(f) <= p.best) return;
+#pragma unroll
+    for (int e = 0; e < kVec; ++e)
+      if (f[e] > p.best && allowed(v0 + e)) p.best = f[e], p.index = v0 + e;
   };
   const bool vec = a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits);
-  for_each_logit<kPickThreads>(x, a.vocab, vec, consider);
-  for (int o = 16; o > 0; o >>= 1) p = merge(p, shuffle(p, o));
+  for_each_logit8<kPickThreads>(x, a.vocab, vec, consider);
+  for (int o = 16; o > 0; o >>= 1) p.merge(p.shuffle_xor(o));
   __shared__ Pick warps[kPickThreads / 32];
   if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = p;
   __syncthreads();
   if (threadIdx.x != 0) return;
-  for (int w = 1; w < kPickThreads / 32; ++w) p = merge(p, warps[w]);
+  for (int w = 1; w < kPickThreads / 32; ++w) p.merge(warps[w]);
 
   if (a.done[row]) {
     a.next[row] = a.eos;
   } else {
     const int64_t token = p.index;
-    a.logprob[row] += static_cast<double>(p.best) - (static_cast<double>(p.mx) + log(static_cast<double>(p.s)));
+    a.logprob[row] += static_cast<double>(p.best) - (static_cast<double>(p.lse.mx) + log(static_cast<double>(p.lse.s)));
     a.out[t * a.rows + row] = token;
     a.next[row] = token;
     if (token == a.eos) {
@@ -250,46 +248,35 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
   const int64_t row = blockIdx.x;
   const bf16* x = static_cast<const bf16*>(a.logits) + row * a.logits_row_stride;
   const int64_t t = *a.step;
-  const bool forced = a.eos_at && t >= a.eos_at[row];
-  const bool no_eos = t < a.min_len;
+  const Allowed allowed{a.pad, a.bos, a.eos, a.eos_at && t >= a.eos_at[row], t < a.min_len};
   const bool vec = a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits);
   // Pass 1: log-sum-exp of the whole row.
-  float mx = -INFINITY, s = 0.f;
-  auto add = [&](float val) {
-    if (val > mx) {
-      s = (mx == -INFINITY ? 0.f : s * __expf(mx - val)) + 1.f;
-      mx = val;
-    } else {
-      s += __expf(val - mx);
-    }
-  };
-  for_each_logit<kCandThreads>(x, a.vocab, vec, [&](int64_t, float val) { add(val); });
-  __shared__ float red_m[kCandThreads / 32], red_s[kCandThreads / 32];
+  LogSumExp lse;
+  for_each_logit8<kCandThreads>(x, a.vocab, vec, [&](int64_t, const float(&f)[kVec]) { lse.add8(f); });
+  for (int o = 16; o > 0; o >>= 1) lse.merge(lse.shuffle_xor(o));
+  __shared__ LogSumExp warp_lse[kCandThreads / 32];
   __shared__ float lse_shared;
-  for (int o = 16; o > 0; o >>= 1) {
-    const float om = __shfl_xor_sync(0xffffffffu, mx, o), os = __shfl_xor_sync(0xffffffffu, s, o);
-    const float nm = fmaxf(mx, om);
-    s = (mx == -INFINITY ? 0.f : s * __expf(mx - nm)) + (om == -INFINITY ? 0.f : os * __expf(om - nm));
-    mx = nm;
-  }
-  if (threadIdx.x % 32 == 0) red_m[threadIdx.x / 32] = mx, red_s[threadIdx.x / 32] = s;
+  if (threadIdx.x % 32 == 0) warp_lse[threadIdx.x / 32] = lse;
   __syncthreads();
   if (threadIdx.x == 0) {
-    float m = -INFINITY, total = 0.f;
-    for (int w = 0; w < kCandThreads / 32; ++w) m = fmaxf(m, red_m[w]);
-    for (int w = 0; w < kCandThreads / 32; ++w)
-      if (red_m[w] != -INFINITY) total += red_s[w] * __expf(red_m[w] - m);
-    lse_shared = m + logf(total);
+    for (int w = 1; w < kCandThreads / 32; ++w) lse.merge(warp_lse[w]);
+    lse_shared = lse.mx + logf(lse.s);
   }
   // Pass 2: each thread's best allowed tokens; each warp's best C of its lanes'; warp 0 the best C of the warps'.
+  // 8 logits whose max is below the list's last skip the per-token insert (once the list has filled, most).
   const int none = static_cast<int>(a.vocab);
   TopList<C> best;
   best.clear(none);
-  auto consider = [&](int64_t v, float val) {
-    const bool allowed = v != a.pad && v != a.bos && (forced ? v == a.eos : !(no_eos && v == a.eos));
-    if (allowed) best.insert(val, static_cast<int>(v));
+  auto consider = [&](int64_t v0, const float(&f)[kVec]) {
+    float m = f[0];
+#pragma unroll
+    for (int e = 1; e < kVec; ++e) m = fmaxf(m, f[e]);
+    if (m < best.val[C - 1]) return;
+#pragma unroll
+    for (int e = 0; e < kVec; ++e)
+      if (allowed(v0 + e)) best.insert(f[e], static_cast<int>(v0 + e));
   };
-  for_each_logit<kCandThreads>(x, a.vocab, vec, consider);
+  for_each_logit8<kCandThreads>(x, a.vocab, vec, consider);
   constexpr int kWarps = kCandThreads / 32;
   __shared__ float warp_val[kWarps * C];
   __shared__ int warp_idx[kWarps * C];
