@@ -157,7 +157,8 @@ __global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyP
   Pick p;
   p.index = a.vocab;
   // Per 8 logits: one max, one rescale, 8 exponentials; the token check only where the 8's max beats the best so far
-  // (strictly: a thread's chunks ascend, so a tie keeps the lower id). 4x fewer instructions than per logit.
+  // (strictly: a thread's chunks ascend, so a tie keeps the lower id). Per logit, as before, the pick took 78 us a step
+  // at B 1024 (V 32000, H100); this way 51 (experiments/table2/NOTES.md, item 21).
   auto consider = [&](int64_t v0, const float (&f)[kVec]) {
     if (p.lse.add8(f) <= p.best) return;
 #pragma unroll
