@@ -53,15 +53,20 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+__device__ __forceinline__ float max8(const float (&f)[kVec]) {
+  float m = f[0];
+#pragma unroll
+  for (int e = 1; e < kVec; ++e) m = fmaxf(m, f[e]);
+  return m;
+}
+
 // A running log-sum-exp as (max, sum of e^(x - max)), fed 8 values at a time (one rescale per 8, not per value) and
 // merged across threads.
 struct LogSumExp {
   float mx = -INFINITY, s = 0.f;
   // Adds f; returns their max.
   __device__ __forceinline__ float add8(const float (&f)[kVec]) {
-    float m = f[0];
-#pragma unroll
-    for (int e = 1; e < kVec; ++e) m = fmaxf(m, f[e]);
+    const float m = max8(f);
     if (m > mx) {
       s = mx == -INFINITY ? 0.f : s * fast_exp2((mx - m) * kLog2e);
       mx = m;

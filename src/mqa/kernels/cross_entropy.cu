@@ -12,44 +12,37 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
-// A thread's (and, merged, a row's) running max, sum of exp(z - max) and sum of z.
+// A thread's (and, merged, a row's) log-sum-exp of z and sum of z.
 struct RowSums {
-  float mx, s, z;
+  LogSumExp lse;
+  float z = 0.f;
+  __device__ void merge(const RowSums& o) {
+    lse.merge(o.lse);
+    z += o.z;
+  }
 };
-
-__device__ __forceinline__ RowSums merge(RowSums a, RowSums b) {
-  RowSums o;
-  o.mx = fmaxf(a.mx, b.mx);
-  o.s = (a.mx == -INFINITY ? 0.f : a.s * __expf(a.mx - o.mx)) + (b.mx == -INFINITY ? 0.f : b.s * __expf(b.mx - o.mx));
-  o.z = a.z + b.z;
-  return o;
-}
 
 __global__ void __launch_bounds__(kThreads)
     cross_entropy_forward_kernel(const bf16* logits, const int64_t* target, int64_t vocab, float* lse, float* nll,
                                  float* sum_logp) {
   const int64_t row = blockIdx.x;
   const bf16* x = logits + row * vocab;
-  RowSums t{-INFINITY, 0.f, 0.f};
+  RowSums t;
   for (int64_t v = static_cast<int64_t>(threadIdx.x) * kVec; v < vocab; v += kThreads * kVec) {
     float f[kVec];
     load8(x + v, f);
-    float m = f[0];
+    t.lse.add8(f);
+    float z = 0.f;
 #pragma unroll
-    for (int e = 1; e < kVec; ++e) m = fmaxf(m, f[e]);
-    float s = 0.f, z = 0.f;
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      s += __expf(f[e] - m);
-      z += f[e];
-    }
-    t = merge(t, RowSums{m, s, z});
+    for (int e = 0; e < kVec; ++e) z += f[e];
+    t.z += z;
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
-    RowSums other{__shfl_xor_sync(0xffffffffu, t.mx, o), __shfl_xor_sync(0xffffffffu, t.s, o),
-                  __shfl_xor_sync(0xffffffffu, t.z, o)};
-    t = merge(t, other);
+    RowSums other;
+    other.lse = t.lse.shuffle_xor(o);
+    other.z = __shfl_xor_sync(0xffffffffu, t.z, o);
+    t.merge(other);
   }
   __shared__ RowSums warps[kWarps];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -57,8 +50,8 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
   if (threadIdx.x == 0) {
     RowSums r = warps[0];
-    for (int w = 1; w < kWarps; ++w) r = merge(r, warps[w]);
-    const float l = r.mx + logf(r.s);
+    for (int w = 1; w < kWarps; ++w) r.merge(warps[w]);
+    const float l = r.lse.mx + logf(r.lse.s);
     lse[row] = l;
     nll[row] = l - __bfloat162float(x[target[row]]);
     sum_logp[row] = r.z - static_cast<float>(vocab) * l;

@@ -269,10 +269,7 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
   TopList<C> best;
   best.clear(none);
   auto consider = [&](int64_t v0, const float(&f)[kVec]) {
-    float m = f[0];
-#pragma unroll
-    for (int e = 1; e < kVec; ++e) m = fmaxf(m, f[e]);
-    if (m < best.val[C - 1]) return;
+    if (max8(f) < best.val[C - 1]) return;
 #pragma unroll
     for (int e = 0; e < kVec; ++e)
       if (allowed(v0 + e)) best.insert(f[e], static_cast<int>(v0 + e));
