@@ -137,7 +137,7 @@ TEST_F(DecodeKernels, CrossAttentionEqualsTheLibTorchPath) {
   for (const auto& c : cases) {
     torch::manual_seed(102);
     const int64_t n = c.sources * c.rows_per_source;
-    auto kv = torch::randn({c.sources, c.src_len, layers * c.kv_heads * (c.d_k + c.d_v)}, bf16());
+    auto kv = torch::randn({layers, c.sources, c.src_len, c.kv_heads * (c.d_k + c.d_v)}, bf16());
     auto q = torch::randn({n, c.heads * c.d_k}, bf16());
     auto lengths = torch::randint(1, c.src_len + 1, {c.sources}, longs());
     lengths[0] = c.src_len;

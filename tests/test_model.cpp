@@ -152,7 +152,7 @@ TEST_P(CachedDecoding, BeamsShareCrossAttentionAndReorderKeepsThemExact) {
     mqa::DecodeEngine e(m, mqa::engine_options(torch::kFloat32));
     mqa::DecodeBatch batch;
     e.start_sources(batch, src, beams, steps, kBos, true);
-    EXPECT_EQ(batch.cross_kv.size(0), 2);  // one copy per source, not per beam
+    EXPECT_EQ(batch.cross_kv.size(1), 2);  // one copy per source, not per beam
     // The kernel path's row table (kv_cache.h), read here by the LibTorch path: the rows are not moved.
     if (table) batch.table = torch::arange(2 * beams, torch::kInt).unsqueeze(1).expand({2 * beams, steps}).contiguous();
     auto inc = incremental_logits(e, batch, tgt, 2, perm);

@@ -166,22 +166,22 @@ torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const tor
 
 torch::Tensor cross_attention(const torch::Tensor& q, const torch::Tensor& kv, int64_t layer, int64_t layers,
                               const torch::Tensor& lengths, const torch::Tensor& padding, const AttentionShape& s) {
-  const int64_t n = q.size(0), b = kv.size(0), src = kv.size(1), h = s.heads, g = s.kv_heads, dk = s.d_k,
+  const int64_t n = q.size(0), b = kv.size(1), src = kv.size(2), h = s.heads, g = s.kv_heads, dk = s.d_k,
                 dv = s.d_v;
   const int64_t width = g * (dk + dv);  // one layer's keys and values of one position
-  TORCH_CHECK(kv.size(2) == layers * width && n % b == 0, "cross_attention: kv ", kv.sizes(), " does not hold ",
-              layers, " layers of ", g, " x (", dk, " + ", dv, ") for ", n, " rows");
+  TORCH_CHECK(kv.dim() == 4 && kv.size(0) == layers && kv.size(3) == width && n % b == 0, "cross_attention: kv ",
+              kv.sizes(), " does not hold ", layers, " layers of ", g, " x (", dk, " + ", dv, ") for ", n, " rows");
 #ifdef MQA_WITH_KERNELS
   if (use_kernels(q) && kv.is_contiguous()) {
     auto out = torch::empty({n, h * dv}, q.options());
-    auto* base = static_cast<at::BFloat16*>(kv.data_ptr()) + layer * width;
+    auto* base = static_cast<at::BFloat16*>(kv.data_ptr()) + layer * b * src * width;
     kernels::DecodeAttentionArgs a;
     a.q = q.data_ptr();
     a.q_row_stride = q.stride(0);
     a.k = base;
-    a.k_row_stride = src * layers * width, a.k_head_stride = dk, a.k_pos_stride = layers * width;
+    a.k_row_stride = src * width, a.k_head_stride = dk, a.k_pos_stride = width;
     a.v = base + g * dk;
-    a.v_row_stride = src * layers * width, a.v_head_stride = dv, a.v_pos_stride = layers * width;
+    a.v_row_stride = src * width, a.v_head_stride = dv, a.v_pos_stride = width;
     a.kv_rows = static_cast<int>(b), a.rows_per_kv = static_cast<int>(n / b), a.heads = static_cast<int>(h);
     a.kv_heads = static_cast<int>(g), a.d_k = static_cast<int>(dk), a.d_v = static_cast<int>(dv);
     a.max_len = static_cast<int>(src);
@@ -192,7 +192,7 @@ torch::Tensor cross_attention(const torch::Tensor& q, const torch::Tensor& kv, i
   }
 #endif
   (void)lengths;
-  auto kvl = kv.narrow(2, layer * width, width);                                     // [B, S, g*(dk+dv)]
+  auto kvl = kv[layer];                                                              // [B, S, g*(dk+dv)]
   auto k = kvl.narrow(2, 0, g * dk).reshape({b, src, g, dk}).permute({0, 2, 1, 3});   // [B, g, S, dk]
   auto v = kvl.narrow(2, g * dk, g * dv).reshape({b, src, g, dv}).permute({0, 2, 1, 3});
   auto allowed = padding.logical_not().unsqueeze(1);                                 // [B, 1, S]

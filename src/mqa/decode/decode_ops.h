@@ -47,7 +47,8 @@ torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const tor
                              const AttentionShape& shape, const HostRange& range);
 
 // Cross-attention of N = B * R rows (R rows per source) over the keys and values of every layer computed once per
-// source: kv [B, S, layers * g * (d_k + d_v)] (per layer: g keys of d_k, then g values of d_v), this is layer `layer`.
+// source: kv [layers, B, S, g * (d_k + d_v)] (per position: g keys of d_k, then g values of d_v), this is layer
+// `layer`. Layer-major, so that a source's positions of one layer are one contiguous block for the kernel to stream.
 // q [N, h*d_k]; source b has lengths[b] ([B] long) valid positions, padding [B, S] bool (true = padded) says the same
 // for the LibTorch path. Returns [N, h*d_v].
 torch::Tensor cross_attention(const torch::Tensor& q, const torch::Tensor& kv, int64_t layer, int64_t layers,

@@ -38,7 +38,7 @@ EngineOptions engine_options(torch::ScalarType precision);
 struct DecodeBatch {
   int64_t sources = 0, rows_per_source = 1, max_len = 0, source_len = 0;
   std::vector<KVCache> self;  // per decoder layer: [N, g, max_len, d]
-  torch::Tensor cross_kv;     // [B, S, layers * g * (d_k + d_v)]: every layer's cross-attention keys and values
+  torch::Tensor cross_kv;     // [layers, B, S, g * (d_k + d_v)]: every layer's cross-attention keys and values
   torch::Tensor src_lengths;  // [B] long
   torch::Tensor src_padding;  // [B, S] bool, true = padded
   torch::Tensor tokens;       // [N] long: the tokens the next step feeds
