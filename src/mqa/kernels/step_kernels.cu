@@ -129,13 +129,19 @@ struct Allowed {
   __device__ bool operator()(int64_t v) const {
     return v != pad && v != bos && (forced ? v == eos : !(no_eos && v == eos));
   }
+  // Whether every token of v0 .. v0 + 7 may be chosen: none of them is one of the three special ids (or every token
+  // may be chosen but end-of-sentence, and it is not among them), and the step is not forced.
+  __device__ bool all8(int64_t v0) const {
+    auto outside = [v0](int64_t id) { return id < v0 || id >= v0 + kVec; };
+    return !forced && outside(pad) && outside(bos) && outside(eos);
+  }
 };
 
 // A row's log-sum-exp and its most likely allowed token (ties: the lower id), merged across the threads of a block.
 struct Pick {
   LogSumExp lse;
   float best = -INFINITY;
-  int64_t index = 0;
+  int index = 0;  // a token id (vocabularies are far below 2^31)
   __device__ void merge(const Pick& o) {
     lse.merge(o.lse);
     if (o.best > best || (o.best == best && o.index < index)) best = o.best, index = o.index;
@@ -149,21 +155,32 @@ struct Pick {
   }
 };
 
-__global__ void __launch_bounds__(kPickThreads) greedy_pick_kernel(const GreedyPickArgs a) {
+__global__ void __launch_bounds__(kPickThreads, 4) greedy_pick_kernel(const GreedyPickArgs a) {
   const int64_t row = blockIdx.x;
   const bf16* x = static_cast<const bf16*>(a.logits) + row * a.logits_row_stride;
   const int64_t t = a.pos[row] - a.start[row];
   const Allowed allowed{a.pad, a.bos, a.eos, a.eos_at && t >= a.eos_at[row], t < a.min_len};
   Pick p;
-  p.index = a.vocab;
-  // Per 8 logits: one max, one rescale, 8 exponentials; the token check only where the 8's max beats the best so far
-  // (strictly: a thread's chunks ascend, so a tie keeps the lower id). Per logit, as before, the pick took 78 us a step
-  // at B 1024 (V 32000, H100); this way 51 (experiments/table2/NOTES.md, item 21).
+  p.index = static_cast<int>(a.vocab);
+  // Per 8 logits: one max, one rescale, 8 exponentials; the tokens looked at only where the 8's max beats the best so
+  // far (strictly: a thread's chunks ascend, so a tie keeps the lower id). Per logit, as before, the pick took 78 us a
+  // step at B 1024 (V 32000, H100); this way 51 (experiments/table2/NOTES.md, item 21). Where all 8 tokens may be
+  // chosen (all but the chunks of the three special ids), the best is the first of the 8 equal to their max, found
+  // without branches: per token, an allowed() test and a branch made the kernel bound by its integer instructions
+  // (Nsight Compute: 72% of the ALU pipe, half of each warp's lanes idle; item 35).
   auto consider = [&](int64_t v0, const float (&f)[kVec]) {
-    if (p.lse.add8(f) <= p.best) return;
+    const float m = p.lse.add8(f);
+    if (!(m > p.best)) return;  // (a NaN max too)
+    if (allowed.all8(v0)) {
+      int first = kVec - 1;
+#pragma unroll
+      for (int e = kVec - 2; e >= 0; --e) first = f[e] == m ? e : first;
+      p.best = m, p.index = static_cast<int>(v0) + first;
+      return;
+    }
 #pragma unroll
     for (int e = 0; e < kVec; ++e)
-      if (f[e] > p.best && allowed(v0 + e)) p.best = f[e], p.index = v0 + e;
+      if (f[e] > p.best && allowed(v0 + e)) p.best = f[e], p.index = static_cast<int>(v0 + e);
   };
   const bool vec = a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits);
   for_each_logit8<kPickThreads>(x, a.vocab, vec, consider);
