@@ -129,8 +129,8 @@ struct Allowed {
   __device__ bool operator()(int64_t v) const {
     return v != pad && v != bos && (forced ? v == eos : !(no_eos && v == eos));
   }
-  // Whether every token of v0 .. v0 + 7 may be chosen: none of them is one of the three special ids (or every token
-  // may be chosen but end-of-sentence, and it is not among them), and the step is not forced.
+  // Whether every token of v0 .. v0 + 7 may be chosen, for certain: the step is not forced and none of the three
+  // special ids is among them (a chunk that holds one takes the per-token test).
   __device__ bool all8(int64_t v0) const {
     auto outside = [v0](int64_t id) { return id < v0 || id >= v0 + kVec; };
     return !forced && outside(pad) && outside(bos) && outside(eos);
@@ -155,6 +155,7 @@ struct Pick {
   }
 };
 
+// 4 blocks a multiprocessor: 32 registers (ptxas; 40 without the bound, 3 blocks).
 __global__ void __launch_bounds__(kPickThreads, 4) greedy_pick_kernel(const GreedyPickArgs a) {
   const int64_t row = blockIdx.x;
   const bf16* x = static_cast<const bf16*>(a.logits) + row * a.logits_row_stride;
