@@ -354,11 +354,14 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
       __pipeline_memcpy_async(dst + x * ld, p == newest ? fresh : col + row * row_stride + p * pos_stride, 16);
     }
   };
+  // Tile t's first position and its keys (kTile, or fewer for the share's last tile).
+  auto first_of = [&](int t) { return s_lo + static_cast<int64_t>(t) * kTile; };
+  auto keys_of = [&](int64_t t0) { return static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile); };
   auto load_tile = [&](int t) {
     bf16* Ks = ring + (t % kStages) * L.stage;
     bf16* Vs = Ks + kTile * L.ldk;
-    const int64_t t0 = s_lo + static_cast<int64_t>(t) * kTile;
-    const int keys = static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile);
+    const int64_t t0 = first_of(t);
+    const int keys = keys_of(t0);
     const bool plain = !table_row && keys == kTile && (newest < t0 || newest >= t0 + kTile);
     copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys, plain);
     copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys, plain);
@@ -387,8 +390,7 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
     __syncthreads();                     // ... and for everyone's
     const bf16* Ks = ring + (t % kStages) * L.stage;
     const bf16* Vs = Ks + kTile * L.ldk;
-    const int64_t t0 = s_lo + static_cast<int64_t>(t) * kTile;
-    const int keys = static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile);
+    const int keys = keys_of(first_of(t));
     for (int c = kg; active && c * 16 < keys; c += L.key_groups) {
       // Scores of keys c*16 .. c*16 + 15 (two 8-key blocks) for the block's 16 queries.
       // Two sets of accumulators (even and odd 16-wide slices of d_k): two chains of dependent mma, not one.
