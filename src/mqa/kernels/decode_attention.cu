@@ -17,6 +17,7 @@
 
 #include "mqa/kernels/bf16_vector.cuh"
 #include "mqa/kernels/decode_kernels.h"
+#include "mqa/kernels/fast_divisor.h"
 
 namespace mqa::kernels {
 
@@ -27,6 +28,20 @@ constexpr int kThreads = 128, kWarps = kThreads / 32;
 // 128 source positions took two CTAs each and the merge cost more than the split won (4.13 against 3.63 us/token).
 constexpr int kMinSplitPositions = 128;
 constexpr int kMaxQueries = 64;  // query rows per CTA (4 blocks of 16)
+
+// The run-time counts the kernels divide by, each as a multiply and a shift (fast_divisor.h), set up once a launch.
+struct Divisors {
+  FastDivisor kv_heads;  // a CTA's blockIdx.x -> key/value row b, head j
+  FastDivisor group;     // a query's index in its CTA -> query row, head: heads per key/value head
+  FastDivisor kchunks, vchunks;  // 16-byte chunks of a key, of a value
+};
+Divisors divisors_of(const DecodeAttentionArgs& a) {
+  Divisors dv;
+  dv.kv_heads = FastDivisor(a.kv_heads);
+  dv.group = FastDivisor(a.kv_heads > 0 ? a.heads / a.kv_heads : 1);
+  dv.kchunks = FastDivisor(a.d_k / kVec), dv.vchunks = FastDivisor(a.d_v / kVec);
+  return dv;
+}
 
 struct Range {
   int64_t lo, hi;
@@ -53,8 +68,9 @@ __device__ __forceinline__ int active_splits(const DecodeAttentionArgs& a, const
 }
 
 // This CTA's share of a row's attended positions `range`: [lo, hi) of split `split` of `splits` (possibly empty).
+// (32-bit division: a row's positions fit, and a 64-bit division is a long call.)
 __device__ __forceinline__ Range split_range(const Range& range, int split, int splits) {
-  const int64_t per_split = (range.length() + splits - 1) / splits;
+  const int64_t per_split = (static_cast<uint32_t>(range.length()) + splits - 1) / static_cast<uint32_t>(splits);
   const int64_t lo = range.lo + split * per_split;
   return {lo, lo + per_split < range.hi ? lo + per_split : range.hi};
 }
@@ -82,10 +98,11 @@ struct QueryIndex {
   int i;
   size_t g;
 };
-__device__ __forceinline__ QueryIndex query_index(const DecodeAttentionArgs& a, int b, int j, int qi) {
-  const int group = a.heads / a.kv_heads;
-  const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + qi / group;
-  const int i = j * group + qi % group;
+__device__ __forceinline__ QueryIndex query_index(const DecodeAttentionArgs& a, const FastDivisor& group, int b, int j,
+                                                  int qi) {
+  const int r = group.div(qi);
+  const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + r;
+  const int i = j * group.d + (qi - r * group.d);
   return {n, i, static_cast<size_t>(n) * a.heads + i};
 }
 
@@ -129,9 +146,10 @@ __device__ __forceinline__ void emit_chunk(const DecodeAttentionArgs& a, const Q
 // out = sum_s w_s O_s with w_s = 2^(m_s - M) / sum_s' 2^(m_s' - M) l_s' (M = max_s m_s), first a thread per query
 // for its weights (into `weights`, queries x splits floats of shared memory), then a thread per 4 output values,
 // whose split partials are independent 16-byte loads. Loads bypass L1 (__ldcg): other CTAs wrote the partials.
-__device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int queries, int splits, float* weights) {
+__device__ void merge_partials(const DecodeAttentionArgs& a, const Divisors& dv, int b, int j, int queries, int splits,
+                               float* weights) {
   for (int qi = threadIdx.x; qi < queries; qi += blockDim.x) {
-    const size_t g = query_index(a, b, j, qi).g;
+    const size_t g = query_index(a, dv.group, b, j, qi).g;
     float* w = weights + qi * splits;
     float mx = -INFINITY;
     for (int s = 0; s < splits; ++s) mx = fmaxf(mx, __ldcg(max_sum_of(a, s, g)));
@@ -149,7 +167,7 @@ __device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int q
   const int chunks = a.d_v / 4;
   for (int e = threadIdx.x; e < queries * chunks; e += blockDim.x) {
     const int qi = e / chunks, c = e % chunks;
-    const QueryIndex q = query_index(a, b, j, qi);
+    const QueryIndex q = query_index(a, dv.group, b, j, qi);
     const float* w = weights + qi * splits;
     float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
     for (int s = 0; s < splits; ++s) {
@@ -166,7 +184,8 @@ __device__ void merge_partials(const DecodeAttentionArgs& a, int b, int j, int q
 // After a CTA wrote its partials (splits > 1, tickets given): the last CTA of its (row b, head j) to get here merges
 // them (merge_partials, in `scratch`: the CTA's shared memory, no longer needed) and resets the ticket. The fences make
 // every CTA's partials visible before its ticket is taken (the threadFenceReduction pattern of CUDA's samples).
-__device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int queries, int splits, float* scratch) {
+__device__ void merge_if_last(const DecodeAttentionArgs& a, const Divisors& dv, int b, int j, int queries, int splits,
+                              float* scratch) {
   __shared__ bool last;
   __threadfence();
   __syncthreads();
@@ -174,7 +193,7 @@ __device__ void merge_if_last(const DecodeAttentionArgs& a, int b, int j, int qu
   __syncthreads();
   if (!last) return;
   __threadfence();
-  merge_partials(a, b, j, queries, splits, scratch);
+  merge_partials(a, dv, b, j, queries, splits, scratch);
   if (threadIdx.x == 0) a.tickets[blockIdx.x] = 0;  // ready for the next launch (a CUDA graph replays this one)
 }
 
@@ -266,17 +285,46 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// Hopper's bulk copy engine (sm_90): one instruction copies a key's or a value's row, global to shared memory, and
+// signals an mbarrier with its bytes. Elsewhere every tile takes 16-byte cp.async copies.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+constexpr bool kBulkCopies = true;
+#else
+constexpr bool kBulkCopies = false;
+#endif
+__device__ __forceinline__ void mbarrier_init(uint64_t* bar) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_address(bar)) : "memory");
+}
+// Arrives on the barrier, expecting `bytes` more from copies (which may have landed already: the phase completes
+// once both the arrival and every expected byte are in).
+__device__ __forceinline__ void mbarrier_expect(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+               ::"r"(smem_address(dst)), "l"(src), "r"(bytes), "r"(smem_address(bar))
+               : "memory");
+}
+__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n .reg .pred done;\n WAIT_%=:\n mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @!done bra WAIT_%=;\n}\n" ::"r"(smem_address(bar)),
+      "r"(parity)
+      : "memory");
+}
+
 // DT (TensorCoreLayout::dt): 8-column blocks of the widest head, so that the output a warp holds (registers: 3 CTAs a
 // multiprocessor up to d 128), the score loop's trip count and the tile's keys are known to the compiler.
 template <int DT>
 __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
-    tensor_core_kernel(const DecodeAttentionArgs a, const TensorCoreLayout L) {
+    tensor_core_kernel(const DecodeAttentionArgs a, const TensorCoreLayout L, const Divisors dv) {
   constexpr int kTile = tile_keys(DT);
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* Qs = reinterpret_cast<bf16*>(smem + L.q_off);      // [mblocks * 16, ldq]
   bf16* ring = reinterpret_cast<bf16*>(smem + L.ring_off);  // kStages x ([tile, ldk] keys, [tile, ldv] values)
 
-  const int b = blockIdx.x / a.kv_heads, j = blockIdx.x % a.kv_heads, split = blockIdx.y;
+  const int b = dv.kv_heads.div(blockIdx.x), j = blockIdx.x - b * a.kv_heads, split = blockIdx.y;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const bf16* K = static_cast<const bf16*>(a.k);
   const bf16* V = static_cast<const bf16*>(a.v);
@@ -287,15 +335,20 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
   const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
   write_newest(a, b, j, split);
+  __shared__ __align__(8) uint64_t tile_bars[kStages];  // a stage's bulk copies (kBulkCopies)
+  if (kBulkCopies && tid == 0) {
+    for (int s = 0; s < kStages; ++s) mbarrier_init(&tile_bars[s]);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
 
-  // Zeros where the copies never write: the queries' padding rows and columns, and (d not a multiple of 16) the
-  // keys' and values' padding columns. Before any copy: a copy and a zero store never share an address.
+  // Zeros where the copies never write and the tensor cores read: the queries' padding rows, and (d not a multiple of
+  // 16) the queries', keys' and values' padding columns. Before any copy: a copy and a zero store never share an
+  // address. (A query row is walked in DT chunks, DT * 8 >= dk: no division by a run-time count.)
   {
     const uint4 zero = make_uint4(0, 0, 0, 0);
-    const int qrow_chunks = L.ldq / kVec;
-    for (int e = tid; e < 16 * L.mblocks * qrow_chunks; e += kThreads) {
-      const int r = e / qrow_chunks, c = e % qrow_chunks;
-      if (r >= L.queries || c * kVec >= a.d_k) reinterpret_cast<uint4*>(Qs + r * L.ldq)[c] = zero;
+    for (int e = tid; e < 16 * L.mblocks * DT; e += kThreads) {
+      const int r = e / DT, c = e % DT;
+      if (c * kVec < L.dk && (r >= L.queries || c * kVec >= a.d_k)) reinterpret_cast<uint4*>(Qs + r * L.ldq)[c] = zero;
     }
     if (L.dk != a.d_k || L.dv != a.d_v) {
       const int kc = L.ldk / kVec, vc = L.ldv / kVec;
@@ -314,23 +367,30 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
   }
   const bf16* Q = static_cast<const bf16*>(a.q);
   const int kchunks = a.d_k / kVec, vchunks = a.d_v / kVec;
-  for (int idx = tid; idx < L.queries * kchunks; idx += kThreads) {
-    const int qi = idx / kchunks, c = idx % kchunks;
-    const QueryIndex q = query_index(a, b, j, qi);
+  for (int idx = tid; idx < L.queries * DT; idx += kThreads) {
+    const int qi = idx / DT, c = idx % DT;
+    if (c >= kchunks) continue;
+    const QueryIndex q = query_index(a, dv.group, b, j, qi);
     __pipeline_memcpy_async(Qs + qi * L.ldq + c * kVec,
                             Q + q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + c * kVec, 16);
   }
 
-  // Tile `t`'s keys and values into stage t % kStages. Each thread copies one 16-byte column of every step-th key
-  // (keys x0, x0 + step, ...; threads past step x chunks idle), for the keys and for the values: no division per copy.
-  // A full tile of cached positions read without a row table (greedy self-attention, cross-attention) walks a pointer,
-  // one 64-bit add per copy. Any other tile (the newest position, read from k_new / v_new; beams' positions, read
-  // through the table; the share's last keys) computes each key's address, and its rows past the share's end are
-  // zeros (their probabilities are zero, and 0 x garbage could be NaN).
+  // Tile `t`'s keys and values into stage t % kStages. A plain tile, a full tile of cached positions read without a
+  // row table (greedy self-attention, cross-attention), arrives by bulk copies (kBulkCopies): thread x copies key row
+  // x, thread kTile + x value row x, and the stage's mbarrier counts the bytes. The 16-byte cp.async copies they
+  // replace (16 a thread a tile, ~13 instructions each) were over a quarter of a short row's instructions and,
+  // waiting to reuse their address registers, a third of its stall samples (multi-query cross-attention at B 1024,
+  // Nsight Compute; experiments/table2/NOTES.md, items 35-36). Any other tile takes cp.async copies: each thread one
+  // 16-byte column of every step-th key (keys x0, x0 + step, ...; threads past step x chunks idle), for the keys and
+  // for the values, no division per copy; where the copy engine is missing, a plain tile walks a pointer, one 64-bit
+  // add per copy; any other (the newest position, read from k_new / v_new; beams' positions, read through the table;
+  // the share's last keys) computes each key's address, and its rows past the share's end are zeros (their
+  // probabilities are zero, and 0 x garbage could be NaN).
   const int tiles = s_hi > s_lo ? static_cast<int>((s_hi - s_lo + kTile - 1) / kTile) : 0;
-  const int kstep = kThreads / kchunks, vstep = kThreads / vchunks;
-  const int kc = tid % kchunks, vc = tid % vchunks;
-  const int kx0 = tid < kstep * kchunks ? tid / kchunks : kTile, vx0 = tid < vstep * vchunks ? tid / vchunks : kTile;
+  const int kstep = dv.kchunks.div(kThreads), vstep = dv.vchunks.div(kThreads);
+  const int kx0_ = dv.kchunks.div(tid), vx0_ = dv.vchunks.div(tid);
+  const int kc = tid - kx0_ * kchunks, vc = tid - vx0_ * vchunks;
+  const int kx0 = kx0_ < kstep ? kx0_ : kTile, vx0 = vx0_ < vstep ? vx0_ : kTile;
   const bf16* k_col = K + j * a.k_head_stride + kc * kVec;  // + row * k_row_stride + p * k_pos_stride
   const bf16* v_col = V + j * a.v_head_stride + vc * kVec;
   const bf16* k_fresh = static_cast<const bf16*>(a.k_new) + b * a.new_row_stride + j * a.d_k + kc * kVec;
@@ -354,18 +414,33 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
       __pipeline_memcpy_async(dst + x * ld, p == newest ? fresh : col + row * row_stride + p * pos_stride, 16);
     }
   };
-  // Tile t's first position and its keys (kTile, or fewer for the share's last tile).
   auto first_of = [&](int t) { return s_lo + static_cast<int64_t>(t) * kTile; };
   auto keys_of = [&](int64_t t0) { return static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile); };
+  auto plain = [&](int64_t t0) {
+    return !table_row && keys_of(t0) == kTile && (newest < t0 || newest >= t0 + kTile);
+  };
   auto load_tile = [&](int t) {
     bf16* Ks = ring + (t % kStages) * L.stage;
     bf16* Vs = Ks + kTile * L.ldk;
     const int64_t t0 = first_of(t);
     const int keys = keys_of(t0);
-    const bool plain = !table_row && keys == kTile && (newest < t0 || newest >= t0 + kTile);
-    copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys, plain);
-    copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys, plain);
+    const bool whole = plain(t0);
+    if (kBulkCopies && whole) {
+      uint64_t* bar = &tile_bars[t % kStages];
+      if (tid == 0) mbarrier_expect(bar, static_cast<uint32_t>(kTile * (a.d_k + a.d_v) * sizeof(bf16)));
+      if (tid < kTile)
+        bulk_copy(Ks + tid * L.ldk, K + j * a.k_head_stride + b * a.k_row_stride + (t0 + tid) * a.k_pos_stride,
+                  a.d_k * sizeof(bf16), bar);
+      else if (tid < 2 * kTile)
+        bulk_copy(Vs + (tid - kTile) * L.ldv,
+                  V + j * a.v_head_stride + b * a.v_row_stride + (t0 + tid - kTile) * a.v_pos_stride,
+                  a.d_v * sizeof(bf16), bar);
+      return;
+    }
+    copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys, whole);
+    copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys, whole);
   };
+  if (kBulkCopies) __syncthreads();  // the stages' mbarriers initialised before any copy signals one
 #pragma unroll
   for (int t = 0; t < kStages - 1; ++t) {
     if (t < tiles) load_tile(t);
@@ -383,14 +458,21 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
   for (int n = 0; n < DT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};  // rows g and g + 8 (l: this thread's keys)
 
+  uint32_t bar_phases = 0;  // bit s: the parity of stage s's mbarrier's current phase
   for (int t = 0; t < tiles; ++t) {
     if (t + kStages - 1 < tiles) load_tile(t + kStages - 1);
     __pipeline_commit();
     __pipeline_wait_prior(kStages - 1);  // tile t (and the queries) arrived, for this thread's copies
-    __syncthreads();                     // ... and for everyone's
     const bf16* Ks = ring + (t % kStages) * L.stage;
     const bf16* Vs = Ks + kTile * L.ldk;
-    const int keys = keys_of(first_of(t));
+    const int64_t t0 = first_of(t);
+    const int keys = keys_of(t0);
+    if (kBulkCopies && plain(t0)) {  // ... or by the copy engine
+      const int stage = t % kStages;
+      mbarrier_wait(&tile_bars[stage], (bar_phases >> stage) & 1u);
+      bar_phases ^= 1u << stage;
+    }
+    __syncthreads();  // ... and for everyone's copies
     for (int c = kg; active && c * 16 < keys; c += L.key_groups) {
       // Scores of keys c*16 .. c*16 + 15 (two 8-key blocks) for the block's 16 queries.
       // Two sets of accumulators (even and odd 16-wide slices of d_k): two chains of dependent mma, not one.
@@ -464,24 +546,27 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
         mma_bf16(o[n + 1], pa, vb[2], vb[3]);
       }
     }
-    __syncthreads();  // stage t % kStages is free for tile t + kStages
+    // Stage t % kStages is free for tile t + kStages: this thread's reads (and zero stores) of it are ordered before
+    // the copy engine's writes to come (the proxy fence), everyone's by the barrier.
+    if (kBulkCopies) asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    __syncthreads();
   }
   __pipeline_wait_prior(0);
   __syncthreads();
 
-  // Each warp's output, max and sum into the ring's memory; then a thread per 8 output values merges a block's warps.
+  // Each warp's output, max and sum into the ring's memory (rows of real queries only: multi-query greedy's block is
+  // half padding); then a thread per 8 output values merges a block's warps.
   float* ends = reinterpret_cast<float*>(smem + L.ring_off);
   float* stats = ends + kWarps * 16 * L.ldo;  // per warp: [16] max, [16] sum
-  float* ow = ends + warp * 16 * L.ldo;       // [16, ldo]
+  float* ow = ends + warp * 16 * L.ldo;       // [16, ldo] (ldo even: 8-byte aligned pairs)
   float* mw = stats + warp * 32;
   if (active) {
+    const bool lo_real = mb * 16 + g < L.queries, hi_real = mb * 16 + g + 8 < L.queries;
 #pragma unroll
     for (int n = 0; n < DT; ++n) {
       if (n * 8 >= L.dv) break;
-      ow[g * L.ldo + n * 8 + 2 * t4] = o[n][0];
-      ow[g * L.ldo + n * 8 + 2 * t4 + 1] = o[n][1];
-      ow[(g + 8) * L.ldo + n * 8 + 2 * t4] = o[n][2];
-      ow[(g + 8) * L.ldo + n * 8 + 2 * t4 + 1] = o[n][3];
+      if (lo_real) *reinterpret_cast<float2*>(ow + g * L.ldo + n * 8 + 2 * t4) = make_float2(o[n][0], o[n][1]);
+      if (hi_real) *reinterpret_cast<float2*>(ow + (g + 8) * L.ldo + n * 8 + 2 * t4) = make_float2(o[n][2], o[n][3]);
     }
     const float l0 = quad_sum(l_run[0]), l1 = quad_sum(l_run[1]);
     if (t4 == 0) {
@@ -491,7 +576,7 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
   }
   __syncthreads();
   for (int e = tid; e < L.queries * vchunks; e += kThreads) {
-    const int qi = e / vchunks, vc = e % vchunks, r = qi % 16, w0 = (qi / 16) * L.key_groups;
+    const int qi = dv.vchunks.div(e), vc = e - qi * vchunks, r = qi % 16, w0 = (qi / 16) * L.key_groups;
     float mx = -INFINITY;
     for (int k = 0; k < L.key_groups; ++k) mx = fmaxf(mx, stats[(w0 + k) * 32 + r]);
     float v[kVec] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, total = 0.f;
@@ -500,13 +585,14 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
       if (mk[r] == -INFINITY) continue;
       const float w = exp2f(mk[r] - mx);
       total += w * mk[16 + r];
-      const float* src = ends + (w0 + k) * 16 * L.ldo + r * L.ldo + vc * kVec;
-#pragma unroll
-      for (int x = 0; x < kVec; ++x) v[x] += w * src[x];
+      const float4* src = reinterpret_cast<const float4*>(ends + (w0 + k) * 16 * L.ldo + r * L.ldo + vc * kVec);
+      const float4 x0 = src[0], x1 = src[1];  // (ldo a multiple of 4: 16-byte aligned)
+      v[0] += w * x0.x, v[1] += w * x0.y, v[2] += w * x0.z, v[3] += w * x0.w;
+      v[4] += w * x1.x, v[5] += w * x1.y, v[6] += w * x1.z, v[7] += w * x1.w;
     }
-    emit_chunk(a, query_index(a, b, j, qi), split, splits, vc, v, mx, total);
+    emit_chunk(a, query_index(a, dv.group, b, j, qi), split, splits, vc, v, mx, total);
   }
-  if (splits > 1 && a.tickets) merge_if_last(a, b, j, L.queries, splits, reinterpret_cast<float*>(smem));
+  if (splits > 1 && a.tickets) merge_if_last(a, dv, b, j, L.queries, splits, reinterpret_cast<float*>(smem));
 }
 
 template <int DT>
@@ -517,7 +603,7 @@ void launch_tensor_core(const DecodeAttentionArgs& a, const TensorCoreLayout& L,
       cudaSuccess;
   (void)opted_in;
   const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
-  tensor_core_kernel<DT><<<grid, kThreads, L.bytes, stream>>>(a, L);
+  tensor_core_kernel<DT><<<grid, kThreads, L.bytes, stream>>>(a, L, divisors_of(a));
 }
 
 // few_queries_kernel: one CTA of 128 threads per (b, j, s) holds the Q queries in shared memory (pre-scaled, fp32)
@@ -553,10 +639,11 @@ FewPlan few_plan_of(const DecodeAttentionArgs& a) {
 }
 
 template <int QPT, int CPT>
-__global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAttentionArgs a, int queries, int qsplit) {
+__global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAttentionArgs a, int queries, int qsplit,
+                                                             const Divisors dv) {
   extern __shared__ float4 smem4[];
   const int kt = kThreads / qsplit;  // keys per tile
-  const int b = blockIdx.x / a.kv_heads, j = blockIdx.x % a.kv_heads, split = blockIdx.y;
+  const int b = dv.kv_heads.div(blockIdx.x), j = blockIdx.x - b * a.kv_heads, split = blockIdx.y;
   float* qs = reinterpret_cast<float*>(smem4);                            // [Q, d_k] queries * scale * log2(e)
   const bf16** vrow = reinterpret_cast<const bf16**>(qs + queries * a.d_k);  // [kt] value vector of each key
   float* sc = reinterpret_cast<float*>(vrow + kt);                        // [Q, kt] scores, then probabilities
@@ -582,7 +669,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const bf16* Q = static_cast<const bf16*>(a.q);
   for (int idx = threadIdx.x; idx < queries * a.d_k; idx += kThreads) {
     const int qi = idx / a.d_k, d = idx % a.d_k;
-    const QueryIndex q = query_index(a, b, j, qi);
+    const QueryIndex q = query_index(a, dv.group, b, j, qi);
     qs[idx] = __bfloat162float(Q[q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + d]) * qscale;
   }
   for (int qi = threadIdx.x; qi < queries; qi += kThreads) {
@@ -673,7 +760,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
       for (int c = 0; c < CPT; ++c) {
         const int ch = threadIdx.x + c * kThreads;
         if (ch < chunks) {
-          const int qi = ch / vchunks, vc = ch % vchunks;
+          const int qi = dv.vchunks.div(ch), vc = ch - qi * vchunks;
           const float al = alpha[qi];
 #pragma unroll
           for (int e = 0; e < kVec; ++e) acc[c][e] *= al;
@@ -689,7 +776,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
       }
     } else if (threadIdx.x < lanes * chunks) {
       const int ch = threadIdx.x % chunks, first = threadIdx.x / chunks;
-      const int qi = ch / vchunks, vc = ch % vchunks;
+      const int qi = dv.vchunks.div(ch), vc = ch - qi * vchunks;
       const float al = alpha[qi];
 #pragma unroll
       for (int e = 0; e < kVec; ++e) acc[0][e] *= al;
@@ -717,8 +804,8 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   }
 
   auto emit = [&](int ch, float(&v)[kVec]) {
-    const int qi = ch / vchunks;
-    emit_chunk(a, query_index(a, b, j, qi), split, splits, ch % vchunks, v, m[qi], l[qi]);
+    const int qi = dv.vchunks.div(ch);
+    emit_chunk(a, query_index(a, dv.group, b, j, qi), split, splits, ch - qi * vchunks, v, m[qi], l[qi]);
   };
   if (lanes == 1) {
 #pragma unroll
@@ -727,21 +814,21 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   } else if (threadIdx.x < chunks) {
     emit(threadIdx.x, acc[0]);
   }
-  if (splits > 1 && a.tickets) merge_if_last(a, b, j, queries, splits, reinterpret_cast<float*>(smem4));
+  if (splits > 1 && a.tickets) merge_if_last(a, dv, b, j, queries, splits, reinterpret_cast<float*>(smem4));
 }
 
 // Merges the splits' partials of key/value row and head blockIdx.x (when no tickets were given): `queries` per CTA.
-__global__ void combine_kernel(const DecodeAttentionArgs a, int queries) {
+__global__ void combine_kernel(const DecodeAttentionArgs a, int queries, const Divisors dv) {
   extern __shared__ float weights[];  // [queries, splits]
-  const int b = blockIdx.x / a.kv_heads, splits = active_splits(a, attended(a, b));
-  if (splits > 1) merge_partials(a, b, blockIdx.x % a.kv_heads, queries, splits, weights);  // (1: written already)
+  const int b = dv.kv_heads.div(blockIdx.x), splits = active_splits(a, attended(a, b));
+  if (splits > 1) merge_partials(a, dv, b, blockIdx.x - b * a.kv_heads, queries, splits, weights);  // (1: written)
 }
 
 template <int QPT>
 void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, cudaStream_t stream) {
   // Fewer than 8 queries of at most 256 values: at most 128 chunks, one per thread (CPT 1).
   const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
-  few_queries_kernel<QPT, 1><<<grid, kThreads, p.smem, stream>>>(a, p.queries, p.qsplit);
+  few_queries_kernel<QPT, 1><<<grid, kThreads, p.smem, stream>>>(a, p.queries, p.qsplit, divisors_of(a));
 }
 
 bool aligned_elements(int64_t stride) { return stride % kVec == 0; }
@@ -750,7 +837,7 @@ void launch_combine(const DecodeAttentionArgs& a, int queries, cudaStream_t stre
   if (a.splits <= 1 || a.tickets) return;
   const size_t weights = sizeof(float) * static_cast<size_t>(queries) * a.splits;
   combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.kv_rows) * a.kv_heads), kThreads, weights, stream>>>(
-      a, queries);
+      a, queries, divisors_of(a));
 }
 
 // Queries per CTA from which the tensor-core kernel runs.

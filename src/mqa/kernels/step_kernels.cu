@@ -269,9 +269,25 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
   const int64_t t = *a.step;
   const Allowed allowed{a.pad, a.bos, a.eos, a.eos_at && t >= a.eos_at[row], t < a.min_len};
   const bool vec = a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits);
-  // Pass 1: log-sum-exp of the whole row.
+  // One pass over the row: its log-sum-exp, and each thread's best allowed tokens (8 logits whose max is below the
+  // list's last skip the per-token insert: once the list has filled, most). (Two passes, the log-sum-exp first, read
+  // every row twice.) Then each warp's best C of its lanes', and warp 0 the best C of the warps'.
+  const int none = static_cast<int>(a.vocab);
   LogSumExp lse;
-  for_each_logit8<kCandThreads>(x, a.vocab, vec, [&](int64_t, const float(&f)[kVec]) { lse.add8(f); });
+  TopList<C> best;
+  best.clear(none);
+  auto consider = [&](int64_t v0, const float(&f)[kVec]) {
+    if (lse.add8(f) < best.val[C - 1]) return;
+    if (allowed.all8(v0)) {
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) best.insert(f[e], static_cast<int>(v0 + e));
+      return;
+    }
+#pragma unroll
+    for (int e = 0; e < kVec; ++e)
+      if (allowed(v0 + e)) best.insert(f[e], static_cast<int>(v0 + e));
+  };
+  for_each_logit8<kCandThreads>(x, a.vocab, vec, consider);
   for (int o = 16; o > 0; o >>= 1) lse.merge(lse.shuffle_xor(o));
   __shared__ LogSumExp warp_lse[kCandThreads / 32];
   __shared__ float lse_shared;
@@ -281,18 +297,6 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
     for (int w = 1; w < kCandThreads / 32; ++w) lse.merge(warp_lse[w]);
     lse_shared = lse.mx + logf(lse.s);
   }
-  // Pass 2: each thread's best allowed tokens; each warp's best C of its lanes'; warp 0 the best C of the warps'.
-  // 8 logits whose max is below the list's last skip the per-token insert (once the list has filled, most).
-  const int none = static_cast<int>(a.vocab);
-  TopList<C> best;
-  best.clear(none);
-  auto consider = [&](int64_t v0, const float(&f)[kVec]) {
-    if (max8(f) < best.val[C - 1]) return;
-#pragma unroll
-    for (int e = 0; e < kVec; ++e)
-      if (allowed(v0 + e)) best.insert(f[e], static_cast<int>(v0 + e));
-  };
-  for_each_logit8<kCandThreads>(x, a.vocab, vec, consider);
   constexpr int kWarps = kCandThreads / 32;
   __shared__ float warp_val[kWarps * C];
   __shared__ int warp_idx[kWarps * C];
