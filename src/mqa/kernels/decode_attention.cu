@@ -98,7 +98,15 @@ struct QueryIndex {
   int i;
   size_t g;
 };
-__device__ __forceinline__ QueryIndex query_index(const DecodeAttentionArgs& a, const FastDivisor& group, int b, int j,
+// Group: the heads per key/value head, as a FastDivisor (tensor_core_kernel, the merges) or a HardwareDivisor
+// (few_queries_kernel: with the multiply-and-shift, ptxas gave its one-query-per-thread variant 54 registers instead of
+// 64 and multi-head greedy decoding ran 2.9% slower on an H100; experiments/table2/NOTES.md, item 37).
+struct HardwareDivisor {
+  int d;
+  __device__ int div(int n) const { return n / d; }
+};
+template <typename Group>
+__device__ __forceinline__ QueryIndex query_index(const DecodeAttentionArgs& a, const Group& group, int b, int j,
                                                   int qi) {
   const int r = group.div(qi);
   const int64_t n = static_cast<int64_t>(b) * a.rows_per_kv + r;
@@ -285,35 +293,6 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-// Hopper's bulk copy engine (sm_90): one instruction copies a key's or a value's row, global to shared memory, and
-// signals an mbarrier with its bytes. Elsewhere every tile takes 16-byte cp.async copies.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-constexpr bool kBulkCopies = true;
-#else
-constexpr bool kBulkCopies = false;
-#endif
-__device__ __forceinline__ void mbarrier_init(uint64_t* bar) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_address(bar)) : "memory");
-}
-// Arrives on the barrier, expecting `bytes` more from copies (which may have landed already: the phase completes
-// once both the arrival and every expected byte are in).
-__device__ __forceinline__ void mbarrier_expect(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
-               ::"r"(smem_address(dst)), "l"(src), "r"(bytes), "r"(smem_address(bar))
-               : "memory");
-}
-__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n .reg .pred done;\n WAIT_%=:\n mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      " @!done bra WAIT_%=;\n}\n" ::"r"(smem_address(bar)),
-      "r"(parity)
-      : "memory");
-}
-
 // DT (TensorCoreLayout::dt): 8-column blocks of the widest head, so that the output a warp holds (registers: 3 CTAs a
 // multiprocessor up to d 128), the score loop's trip count and the tile's keys are known to the compiler.
 template <int DT>
@@ -335,11 +314,6 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
   const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
   write_newest(a, b, j, split);
-  __shared__ __align__(8) uint64_t tile_bars[kStages];  // a stage's bulk copies (kBulkCopies)
-  if (kBulkCopies && tid == 0) {
-    for (int s = 0; s < kStages; ++s) mbarrier_init(&tile_bars[s]);
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
 
   // Zeros where the copies never write and the tensor cores read: the queries' padding rows, and (d not a multiple of
   // 16) the queries', keys' and values' padding columns. Before any copy: a copy and a zero store never share an
@@ -375,17 +349,12 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
                             Q + q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + c * kVec, 16);
   }
 
-  // Tile `t`'s keys and values into stage t % kStages. A plain tile, a full tile of cached positions read without a
-  // row table (greedy self-attention, cross-attention), arrives by bulk copies (kBulkCopies): thread x copies key row
-  // x, thread kTile + x value row x, and the stage's mbarrier counts the bytes. The 16-byte cp.async copies they
-  // replace (16 a thread a tile, ~13 instructions each) were over a quarter of a short row's instructions and,
-  // waiting to reuse their address registers, a third of its stall samples (multi-query cross-attention at B 1024,
-  // Nsight Compute; experiments/table2/NOTES.md, items 35-36). Any other tile takes cp.async copies: each thread one
-  // 16-byte column of every step-th key (keys x0, x0 + step, ...; threads past step x chunks idle), for the keys and
-  // for the values, no division per copy; where the copy engine is missing, a plain tile walks a pointer, one 64-bit
-  // add per copy; any other (the newest position, read from k_new / v_new; beams' positions, read through the table;
-  // the share's last keys) computes each key's address, and its rows past the share's end are zeros (their
-  // probabilities are zero, and 0 x garbage could be NaN).
+  // Tile `t`'s keys and values into stage t % kStages. Each thread copies one 16-byte column of every step-th key
+  // (keys x0, x0 + step, ...; threads past step x chunks idle), for the keys and for the values: no division per copy.
+  // A full tile of cached positions read without a row table (greedy self-attention, cross-attention) walks a pointer,
+  // one 64-bit add per copy. Any other tile (the newest position, read from k_new / v_new; beams' positions, read
+  // through the table; the share's last keys) computes each key's address, and its rows past the share's end are
+  // zeros (their probabilities are zero, and 0 x garbage could be NaN).
   const int tiles = s_hi > s_lo ? static_cast<int>((s_hi - s_lo + kTile - 1) / kTile) : 0;
   const int kstep = dv.kchunks.div(kThreads), vstep = dv.vchunks.div(kThreads);
   const int kx0_ = dv.kchunks.div(tid), vx0_ = dv.vchunks.div(tid);
@@ -414,33 +383,18 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
       __pipeline_memcpy_async(dst + x * ld, p == newest ? fresh : col + row * row_stride + p * pos_stride, 16);
     }
   };
+  // Tile t's first position and its keys (kTile, or fewer for the share's last tile).
   auto first_of = [&](int t) { return s_lo + static_cast<int64_t>(t) * kTile; };
   auto keys_of = [&](int64_t t0) { return static_cast<int>(s_hi - t0 < kTile ? s_hi - t0 : kTile); };
-  auto plain = [&](int64_t t0) {
-    return !table_row && keys_of(t0) == kTile && (newest < t0 || newest >= t0 + kTile);
-  };
   auto load_tile = [&](int t) {
     bf16* Ks = ring + (t % kStages) * L.stage;
     bf16* Vs = Ks + kTile * L.ldk;
     const int64_t t0 = first_of(t);
     const int keys = keys_of(t0);
-    const bool whole = plain(t0);
-    if (kBulkCopies && whole) {
-      uint64_t* bar = &tile_bars[t % kStages];
-      if (tid == 0) mbarrier_expect(bar, static_cast<uint32_t>(kTile * (a.d_k + a.d_v) * sizeof(bf16)));
-      if (tid < kTile)
-        bulk_copy(Ks + tid * L.ldk, K + j * a.k_head_stride + b * a.k_row_stride + (t0 + tid) * a.k_pos_stride,
-                  a.d_k * sizeof(bf16), bar);
-      else if (tid < 2 * kTile)
-        bulk_copy(Vs + (tid - kTile) * L.ldv,
-                  V + j * a.v_head_stride + b * a.v_row_stride + (t0 + tid - kTile) * a.v_pos_stride,
-                  a.d_v * sizeof(bf16), bar);
-      return;
-    }
-    copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys, whole);
-    copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys, whole);
+    const bool plain = !table_row && keys == kTile && (newest < t0 || newest >= t0 + kTile);
+    copy_column(Ks + kc * kVec, L.ldk, kx0, kstep, k_col, a.k_row_stride, a.k_pos_stride, k_fresh, t0, keys, plain);
+    copy_column(Vs + vc * kVec, L.ldv, vx0, vstep, v_col, a.v_row_stride, a.v_pos_stride, v_fresh, t0, keys, plain);
   };
-  if (kBulkCopies) __syncthreads();  // the stages' mbarriers initialised before any copy signals one
 #pragma unroll
   for (int t = 0; t < kStages - 1; ++t) {
     if (t < tiles) load_tile(t);
@@ -458,21 +412,14 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
   for (int n = 0; n < DT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};  // rows g and g + 8 (l: this thread's keys)
 
-  uint32_t bar_phases = 0;  // bit s: the parity of stage s's mbarrier's current phase
   for (int t = 0; t < tiles; ++t) {
     if (t + kStages - 1 < tiles) load_tile(t + kStages - 1);
     __pipeline_commit();
     __pipeline_wait_prior(kStages - 1);  // tile t (and the queries) arrived, for this thread's copies
+    __syncthreads();                     // ... and for everyone's
     const bf16* Ks = ring + (t % kStages) * L.stage;
     const bf16* Vs = Ks + kTile * L.ldk;
-    const int64_t t0 = first_of(t);
-    const int keys = keys_of(t0);
-    if (kBulkCopies && plain(t0)) {  // ... or by the copy engine
-      const int stage = t % kStages;
-      mbarrier_wait(&tile_bars[stage], (bar_phases >> stage) & 1u);
-      bar_phases ^= 1u << stage;
-    }
-    __syncthreads();  // ... and for everyone's copies
+    const int keys = keys_of(first_of(t));
     for (int c = kg; active && c * 16 < keys; c += L.key_groups) {
       // Scores of keys c*16 .. c*16 + 15 (two 8-key blocks) for the block's 16 queries.
       // Two sets of accumulators (even and odd 16-wide slices of d_k): two chains of dependent mma, not one.
@@ -546,10 +493,7 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
         mma_bf16(o[n + 1], pa, vb[2], vb[3]);
       }
     }
-    // Stage t % kStages is free for tile t + kStages: this thread's reads (and zero stores) of it are ordered before
-    // the copy engine's writes to come (the proxy fence), everyone's by the barrier.
-    if (kBulkCopies) asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-    __syncthreads();
+    __syncthreads();  // stage t % kStages is free for tile t + kStages
   }
   __pipeline_wait_prior(0);
   __syncthreads();
@@ -643,7 +587,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
                                                              const Divisors dv) {
   extern __shared__ float4 smem4[];
   const int kt = kThreads / qsplit;  // keys per tile
-  const int b = dv.kv_heads.div(blockIdx.x), j = blockIdx.x - b * a.kv_heads, split = blockIdx.y;
+  const int b = blockIdx.x / a.kv_heads, j = blockIdx.x % a.kv_heads, split = blockIdx.y;
   float* qs = reinterpret_cast<float*>(smem4);                            // [Q, d_k] queries * scale * log2(e)
   const bf16** vrow = reinterpret_cast<const bf16**>(qs + queries * a.d_k);  // [kt] value vector of each key
   float* sc = reinterpret_cast<float*>(vrow + kt);                        // [Q, kt] scores, then probabilities
@@ -662,6 +606,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const Range share = split_range(range, split, splits);
   const int64_t s_lo = share.lo, s_hi = share.hi;
   const int64_t newest = a.pos ? a.pos[b] : -1;
+  const HardwareDivisor group{a.heads / a.kv_heads};  // (not dv.group: see query_index)
   write_newest(a, b, j, split);
 
   // Query qi's row and head: query_index.
@@ -669,7 +614,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const bf16* Q = static_cast<const bf16*>(a.q);
   for (int idx = threadIdx.x; idx < queries * a.d_k; idx += kThreads) {
     const int qi = idx / a.d_k, d = idx % a.d_k;
-    const QueryIndex q = query_index(a, dv.group, b, j, qi);
+    const QueryIndex q = query_index(a, group, b, j, qi);
     qs[idx] = __bfloat162float(Q[q.n * a.q_row_stride + static_cast<int64_t>(q.i) * a.d_k + d]) * qscale;
   }
   for (int qi = threadIdx.x; qi < queries; qi += kThreads) {
@@ -760,7 +705,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
       for (int c = 0; c < CPT; ++c) {
         const int ch = threadIdx.x + c * kThreads;
         if (ch < chunks) {
-          const int qi = dv.vchunks.div(ch), vc = ch - qi * vchunks;
+          const int qi = ch / vchunks, vc = ch % vchunks;
           const float al = alpha[qi];
 #pragma unroll
           for (int e = 0; e < kVec; ++e) acc[c][e] *= al;
@@ -776,7 +721,7 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
       }
     } else if (threadIdx.x < lanes * chunks) {
       const int ch = threadIdx.x % chunks, first = threadIdx.x / chunks;
-      const int qi = dv.vchunks.div(ch), vc = ch - qi * vchunks;
+      const int qi = ch / vchunks, vc = ch % vchunks;
       const float al = alpha[qi];
 #pragma unroll
       for (int e = 0; e < kVec; ++e) acc[0][e] *= al;
@@ -804,8 +749,8 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   }
 
   auto emit = [&](int ch, float(&v)[kVec]) {
-    const int qi = dv.vchunks.div(ch);
-    emit_chunk(a, query_index(a, dv.group, b, j, qi), split, splits, ch - qi * vchunks, v, m[qi], l[qi]);
+    const int qi = ch / vchunks;
+    emit_chunk(a, query_index(a, group, b, j, qi), split, splits, ch % vchunks, v, m[qi], l[qi]);
   };
   if (lanes == 1) {
 #pragma unroll
