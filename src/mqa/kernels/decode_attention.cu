@@ -91,6 +91,24 @@ __device__ __forceinline__ void write_newest(const DecodeAttentionArgs& a, int b
   if (a.table && j == 0 && threadIdx.x == 0) a.table[static_cast<int64_t>(b) * a.max_len + newest] = b;
 }
 
+// The positions the CTA of key/value row b, split `split` walks: [lo, hi), a share of the row's attended positions;
+// splits: the row's (active_splits); newest: the position written this step (self-attention), else -1. False: the
+// row has fewer splits than the grid, this CTA none.
+struct Share {
+  int splits;
+  int64_t lo, hi, newest;
+};
+__device__ __forceinline__ bool share_of(const DecodeAttentionArgs& a, int b, int split, Share& s) {
+  const Range range = attended(a, b);
+  const int splits = active_splits(a, range);
+  if (split >= splits) return false;
+  const Range r = split_range(range, split, splits);
+  s.splits = splits;
+  s.lo = r.lo, s.hi = r.hi;
+  s.newest = a.pos ? a.pos[b] : -1;
+  return true;
+}
+
 // Query qi of the CTA of key/value row b, head j (qi = r * group + i_local): query row n = b * rows_per_kv + r, head
 // i = j * group + i_local; g = n * heads + i, its index among the launch's queries.
 struct QueryIndex {
@@ -307,12 +325,10 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const bf16* K = static_cast<const bf16*>(a.k);
   const bf16* V = static_cast<const bf16*>(a.v);
-  const Range range = attended(a, b);
-  const int splits = active_splits(a, range);
-  if (split >= splits) return;  // a short row: fewer splits than the grid has
-  const Range share = split_range(range, split, splits);
-  const int64_t s_lo = share.lo, s_hi = share.hi;
-  const int64_t newest = a.pos ? a.pos[b] : -1;
+  Share share;
+  if (!share_of(a, b, split, share)) return;
+  const int splits = share.splits;
+  const int64_t s_lo = share.lo, s_hi = share.hi, newest = share.newest;
   write_newest(a, b, j, split);
 
   // Zeros where the copies never write and the tensor cores read: the queries' padding rows, and (d not a multiple of
@@ -600,12 +616,10 @@ __global__ void __launch_bounds__(kThreads) few_queries_kernel(const DecodeAtten
   const bf16* V = static_cast<const bf16*>(a.v);
   const bf16* k_new = static_cast<const bf16*>(a.k_new);
   const bf16* v_new = static_cast<const bf16*>(a.v_new);
-  const Range range = attended(a, b);
-  const int splits = active_splits(a, range);
-  if (split >= splits) return;  // a short row: fewer splits than the grid has
-  const Range share = split_range(range, split, splits);
-  const int64_t s_lo = share.lo, s_hi = share.hi;
-  const int64_t newest = a.pos ? a.pos[b] : -1;
+  Share share;
+  if (!share_of(a, b, split, share)) return;
+  const int splits = share.splits;
+  const int64_t s_lo = share.lo, s_hi = share.hi, newest = share.newest;
   const HardwareDivisor group{a.heads / a.kv_heads};  // (not dv.group: see query_index)
   write_newest(a, b, j, split);
 
