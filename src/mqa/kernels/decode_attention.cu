@@ -556,14 +556,15 @@ __global__ void __launch_bounds__(kThreads, DT > 16 ? 1 : 3)
 }
 
 template <int DT>
-void launch_tensor_core(const DecodeAttentionArgs& a, const TensorCoreLayout& L, cudaStream_t stream) {
+void launch_tensor_core(const DecodeAttentionArgs& a, const TensorCoreLayout& L, const Divisors& dv,
+                        cudaStream_t stream) {
   // Dynamic shared memory above 48 KB needs the kernel's consent: given once, before any graph capture.
   static const bool opted_in =
       cudaFuncSetAttribute(tensor_core_kernel<DT>, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) ==
       cudaSuccess;
   (void)opted_in;
   const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
-  tensor_core_kernel<DT><<<grid, kThreads, L.bytes, stream>>>(a, L, divisors_of(a));
+  tensor_core_kernel<DT><<<grid, kThreads, L.bytes, stream>>>(a, L, dv);
 }
 
 // few_queries_kernel: one CTA of 128 threads per (b, j, s) holds the Q queries in shared memory (pre-scaled, fp32)
@@ -784,19 +785,19 @@ __global__ void combine_kernel(const DecodeAttentionArgs a, int queries, const D
 }
 
 template <int QPT>
-void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, cudaStream_t stream) {
+void launch_few(const DecodeAttentionArgs& a, const FewPlan& p, const Divisors& dv, cudaStream_t stream) {
   // Fewer than 8 queries of at most 256 values: at most 128 chunks, one per thread (CPT 1).
   const dim3 grid(static_cast<unsigned>(a.kv_rows * a.kv_heads), static_cast<unsigned>(a.splits));
-  few_queries_kernel<QPT, 1><<<grid, kThreads, p.smem, stream>>>(a, p.queries, p.qsplit, divisors_of(a));
+  few_queries_kernel<QPT, 1><<<grid, kThreads, p.smem, stream>>>(a, p.queries, p.qsplit, dv);
 }
 
 bool aligned_elements(int64_t stride) { return stride % kVec == 0; }
 
-void launch_combine(const DecodeAttentionArgs& a, int queries, cudaStream_t stream) {
+void launch_combine(const DecodeAttentionArgs& a, int queries, const Divisors& dv, cudaStream_t stream) {
   if (a.splits <= 1 || a.tickets) return;
   const size_t weights = sizeof(float) * static_cast<size_t>(queries) * a.splits;
   combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.kv_rows) * a.kv_heads), kThreads, weights, stream>>>(
-      a, queries, divisors_of(a));
+      a, queries, dv);
 }
 
 // Queries per CTA from which the tensor-core kernel runs.
@@ -849,23 +850,24 @@ int64_t decode_attention_workspace_floats(const DecodeAttentionArgs& a) {
 void decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
   // The merge's weights (queries x splits <= 64 x 64 floats) fit in either kernel's dynamic shared memory: the
   // tensor-core kernel's layout reserves them, the CUDA-core kernel's key-lane sums alone take 1024 floats.
+  const Divisors dv = divisors_of(a);  // once for the attention's launch and the merge's
   if (cuda_core_kernel(a)) {
     const FewPlan p = few_plan_of(a);
     switch (p.qpt) {
-      case 1: launch_few<1>(a, p, stream); break;
-      case 2: launch_few<2>(a, p, stream); break;
-      default: launch_few<4>(a, p, stream); break;
+      case 1: launch_few<1>(a, p, dv, stream); break;
+      case 2: launch_few<2>(a, p, dv, stream); break;
+      default: launch_few<4>(a, p, dv, stream); break;
     }
-    launch_combine(a, p.queries, stream);
+    launch_combine(a, p.queries, dv, stream);
     return;
   }
   const TensorCoreLayout L = tensor_core_layout_of(a);
   switch (L.dt) {
-    case 8: launch_tensor_core<8>(a, L, stream); break;
-    case 16: launch_tensor_core<16>(a, L, stream); break;
-    default: launch_tensor_core<32>(a, L, stream); break;
+    case 8: launch_tensor_core<8>(a, L, dv, stream); break;
+    case 16: launch_tensor_core<16>(a, L, dv, stream); break;
+    default: launch_tensor_core<32>(a, L, dv, stream); break;
   }
-  launch_combine(a, L.queries, stream);
+  launch_combine(a, L.queries, dv, stream);
 }
 
 }  // namespace mqa::kernels
