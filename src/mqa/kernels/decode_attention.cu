@@ -30,6 +30,9 @@ constexpr int kMinSplitPositions = 128;
 constexpr int kMaxQueries = 64;  // query rows per CTA (4 blocks of 16)
 
 // The run-time counts the kernels divide by, each as a multiply and a shift (fast_divisor.h), set up once a launch.
+// The kernels take a remainder beside its quotient as n - q * count, with the count they already hold, not as
+// FastDivisor::mod (which reads d from here): that changed the compiled code and measured within +-1% on an H100
+// (experiments/table2/NOTES.md, item 44).
 struct Divisors {
   FastDivisor kv_heads;  // a CTA's blockIdx.x -> key/value row b, head j
   FastDivisor group;     // a query's index in its CTA -> query row, head: heads per key/value head
