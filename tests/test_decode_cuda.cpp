@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "mqa/decode/decode_ops.h"
+#include "mqa/decode/history_hash.h"
 #include "mqa/decode/engine.h"
 #include "mqa/decode/search.h"
 #include "mqa/model/transformer.h"
@@ -341,6 +342,108 @@ TEST_F(DecodeKernels, SearchesOnTheKernelPathAgreeWithTheLibTorchPath) {
       EXPECT_GT(agreement, 0.9) << "kv_heads " << kv_heads << " beam " << beam;
     }
   }
+}
+
+// Beam search's step update as one kernel (decode_ops::fused_beam_update) against its tensor ops, both on the kernel
+// path, so with the same logits: the same n-best lists bit for bit (tokens, log-probabilities, scores), for K * C of
+// 8, 32 and 128 candidates a source, sources of several lengths (so several length limits: done sources keep
+// stepping), with keep_greedy_path (not fused: the tensor ops either way) as a check of the fallback.
+TEST_F(DecodeKernels, FusedBeamUpdateGivesTheTensorOpsHypotheses) {
+  torch::NoGradGuard no_grad;
+  for (int kv_heads : {8, 1}) {
+    mqa::Transformer m = peaked_seq2seq(kv_heads, 108);
+    auto src = torch::randint(4, 500, {24, 20}, longs());
+    src.narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);  // padded sources
+    src.narrow(1, 5, 15).narrow(0, 20, 4).fill_(0);
+    for (const int64_t beam : {4, 2, 8}) {
+      for (const bool greedy_row : {false, true}) {
+        mqa::SearchOptions o;
+        o.beam_size = beam, o.nbest = beam, o.keep_greedy_path = greedy_row;
+        mqa::DecodeEngine engine(m, mqa::engine_options(torch::kBFloat16));
+        ops::set_fused_beam_update(true);
+        const auto got = mqa::make_search(engine, o)->search(src);
+        ops::set_fused_beam_update(false);
+        const auto want = mqa::make_search(engine, o)->search(src);
+        ops::set_fused_beam_update(true);
+        ASSERT_EQ(got.size(), want.size());
+        int64_t hypotheses = 0, equal = 0;
+        for (size_t b = 0; b < got.size(); ++b) {
+          ASSERT_EQ(got[b].size(), want[b].size()) << "source " << b;
+          for (size_t k = 0; k < got[b].size(); ++k, ++hypotheses)
+            equal += got[b][k].tokens == want[b][k].tokens && got[b][k].logprob == want[b][k].logprob &&
+                     got[b][k].score == want[b][k].score;
+        }
+        std::cout << "[ fused beam update kv_heads " << kv_heads << " beam " << beam
+                  << (greedy_row ? " + greedy row" : "") << " ] " << equal << " of " << hypotheses
+                  << " hypotheses equal to the tensor ops'\n";
+        EXPECT_EQ(equal, hypotheses) << "kv_heads " << kv_heads << " beam " << beam << " greedy row " << greedy_row;
+      }
+    }
+  }
+}
+
+// The fused update on a step worked out by hand: 2 sources x 2 beams x 4 candidates, step t = 1. Source 0: its best
+// candidate extends beam 1 (so the beams swap table rows), its second is eos from beam 0 (finishes into slot 0);
+// source 1: one eos and nothing else alive (finishes into its last free slot; the source is done).
+TEST_F(DecodeKernels, FusedBeamUpdateOnAStepWorkedOutByHand) {
+  torch::NoGradGuard no_grad;
+  const float inf = std::numeric_limits<float>::infinity();
+  auto floats = torch::TensorOptions(torch::kCUDA).dtype(torch::kFloat32);
+  auto on_gpu = [](std::vector<float> v, std::vector<int64_t> shape) {
+    return torch::tensor(v).view(shape).to(torch::kCUDA);
+  };
+  auto longs_of = [](std::vector<int64_t> v, std::vector<int64_t> shape) {
+    return torch::tensor(v, torch::kLong).view(shape).to(torch::kCUDA);
+  };
+  ops::BeamCandidates cand;
+  cand.total = on_gpu({-1.0f, -0.95f, -3.0f, -4.0f, -0.9f, -2.5f, -inf, -inf, -0.5f, -inf, -inf, -inf, -inf, -inf, -inf, -inf},
+                      {4, 4});
+  cand.logprob = cand.total - 0.25f;
+  cand.token = longs_of({10, 3, 11, 12, 20, 21, 22, 23, 3, 30, 31, 32, 40, 41, 42, 43}, {4, 4});
+  ops::BeamUpdateState u;
+  u.beams = 2, u.slots = 4, u.eos = 3;
+  u.pos = longs_of({1, 1, 1, 1}, {4});
+  u.pen = on_gpu({1.f, 1.5f, 2.f, 2.5f, 3.f}, {5});
+  u.scores = torch::zeros({2, 2}, floats);
+  u.sums = torch::tensor({0.5, 0.25, 0.125, 0.0}, torch::kFloat64).view({2, 2}).to(torch::kCUDA);
+  u.done = torch::zeros({2}, floats.dtype(torch::kBool));
+  u.greedy_open = torch::zeros({2}, floats.dtype(torch::kBool));
+  u.fin_count = longs_of({0, 3}, {2});
+  u.beams_finished = longs_of({0, 3}, {2});
+  u.fin_score = torch::full({2, 5}, -inf, floats);
+  u.fin_lp = torch::full({2, 5}, -inf, floats.dtype(torch::kFloat64));
+  u.fin_step = torch::full({2, 5}, -1, floats.dtype(torch::kLong));
+  u.fin_row = torch::zeros({2, 5}, floats.dtype(torch::kLong));
+  u.fin_hash = torch::full({2, 5}, -1, floats.dtype(torch::kLong));
+  u.hash = longs_of({5, 7, 11, 13}, {4});
+  u.hist_tok = torch::full({3, 4}, -1, floats.dtype(torch::kLong));
+  u.hist_par = torch::full({3, 4}, -1, floats.dtype(torch::kLong));
+  u.table = torch::arange(12, floats.dtype(torch::kInt32)).view({4, 3});
+  u.tokens = torch::zeros({4}, floats.dtype(torch::kLong));
+  ASSERT_TRUE(ops::fused_beam_update(cand, u));
+  auto cpu = [](const torch::Tensor& x) { return x.cpu(); };
+  EXPECT_TRUE(torch::equal(cpu(u.tokens), torch::tensor({20, 10, 3, 30}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(cpu(u.hist_tok[1]), torch::tensor({20, 10, 3, 30}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(cpu(u.hist_par[1]), torch::tensor({1, 0, 2, 2}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(cpu(u.hist_par[0]), torch::full({4}, -1, torch::kLong))) << "only step 1's row is written";
+  EXPECT_TRUE(torch::equal(cpu(u.scores), torch::tensor({-0.9f, -1.0f, -inf, -inf}).view({2, 2})));
+  EXPECT_TRUE(torch::equal(cpu(u.sums), torch::tensor({0.25 + double(-0.9f - 0.25f), 0.5 + double(-1.0f - 0.25f),
+                                                        0.125 + double(-0.5f - 0.25f), -std::numeric_limits<double>::infinity()})
+                                            .view({2, 2})));
+  EXPECT_TRUE(torch::equal(cpu(u.table), torch::tensor({3, 4, 5, 0, 1, 2, 6, 7, 8, 6, 7, 8}, torch::kInt).view({4, 3})));
+  const int64_t m = mqa::history_hash::kMultiplier, p = mqa::history_hash::kModulus;
+  EXPECT_TRUE(torch::equal(cpu(u.hash), torch::tensor({(7 * m + 21) % p, (5 * m + 11) % p, (11 * m + 4) % p,
+                                                       (11 * m + 31) % p}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(cpu(u.pos), torch::full({4}, 2, torch::kLong)));
+  EXPECT_TRUE(torch::equal(cpu(u.done), torch::tensor({false, true})));
+  EXPECT_TRUE(torch::equal(cpu(u.fin_count), torch::tensor({1, 4}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(cpu(u.beams_finished), torch::tensor({1, 4}, torch::kLong)));
+  EXPECT_EQ(u.fin_score[0][0].item<float>(), -0.95f / 2.f);
+  EXPECT_EQ(u.fin_lp[0][0].item<double>(), 0.5 + double(-0.95f - 0.25f));
+  EXPECT_EQ(u.fin_score[1][3].item<float>(), -0.5f / 2.f);
+  EXPECT_TRUE(torch::equal(cpu(u.fin_step), torch::tensor({1, -1, -1, -1, -1, -1, -1, -1, 1, -1}, torch::kLong).view({2, 5})));
+  EXPECT_TRUE(torch::equal(cpu(u.fin_row), torch::tensor({0, 0, 0, 0, 0, 0, 0, 0, 2, 0}, torch::kLong).view({2, 5})));
+  EXPECT_TRUE(torch::equal(cpu(u.fin_hash), torch::tensor({5, -1, -1, -1, -1, -1, -1, -1, 11, -1}, torch::kLong).view({2, 5})));
 }
 
 TEST_F(DecodeKernels, HeldShapesReplayTheirWarmedUpGraphsAndSearchAsFreshSearches) {

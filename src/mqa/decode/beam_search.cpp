@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "mqa/decode/history_hash.h"
 #include "mqa/decode/search_common.h"
 #include "mqa/util/timer.h"
 
@@ -13,8 +14,6 @@ namespace mqa {
 
 namespace {
 constexpr float kNegInfF = -std::numeric_limits<float>::infinity();
-// History hash: h' = (h * kHashMultiplier + token + 1) mod kHashModulus; products stay below 2^62.
-constexpr int64_t kHashMultiplier = 1000003, kHashModulus = 2147483647;
 }  // namespace
 
 SearchOptions search_options(const DecodeConfig& c) {
@@ -69,8 +68,21 @@ void BeamSearch::update(const torch::Tensor& logits) {
   // source's K beams: the best C of the K * V extensions, as the union of the rows' best C holds them.
   auto cand = decode_ops::beam_candidates(logits, st.scores.view({N}), t, st.row_eos_at, C,
                                           engine_.model()->pad_id(), o.bos_id, o.eos_id, o.min_len);  // [N, C] each
+  if (R == K) {  // on the kernel path, everything below (the table's reorder included) as one kernel
+    decode_ops::BeamUpdateState u;
+    u.beams = K, u.slots = st.F, u.eos = o.eos_id;
+    u.pos = batch_.pos, u.table = batch_.table, u.tokens = batch_.tokens, u.pen = st.pen;
+    u.scores = st.scores, u.sums = st.sums, u.done = st.done, u.greedy_open = st.greedy_open;
+    u.fin_count = st.fin_count, u.beams_finished = st.beams_finished, u.fin_score = st.fin_score;
+    u.fin_lp = st.fin_lp, u.fin_step = st.fin_step, u.fin_row = st.fin_row, u.fin_hash = st.fin_hash;
+    u.hash = st.hash, u.hist_tok = st.hist_tok, u.hist_par = st.hist_par;
+    if (decode_ops::fused_beam_update(cand, u)) return;
+  }
   auto beams_only = [&](const torch::Tensor& x) { return x.view({B, R, C}).narrow(1, 0, K).reshape({B, K * C}); };
-  auto [top_val, top_pos] = beams_only(cand.total).topk(C, 1);  // [B, C], best first
+  // [B, C], best first; ties: the lower index (the earlier beam, then its better-ranked candidate), as the fused
+  // kernel ranks them. A stable sort, not topk: topk's order of equal values is its own, and bf16 logits tie often.
+  auto [sorted_val, sorted_pos] = torch::sort(beams_only(cand.total), /*stable=*/true, /*dim=*/1, /*descending=*/true);
+  auto top_val = sorted_val.narrow(1, 0, C), top_pos = sorted_pos.narrow(1, 0, C);
   auto from = torch::div(top_pos, C, "floor");                   // beam extended
   auto tok = beams_only(cand.token).gather(1, top_pos);           // token appended
   // The reported sums: the parent's double sum plus this step's log-probability, as greedy search adds them.
@@ -138,7 +150,8 @@ void BeamSearch::update(const torch::Tensor& logits) {
   auto flat_parents = parents.reshape({N}), flat_tok = next_tok.reshape({N});
   st.hist_tok.index_copy_(0, t, flat_tok.unsqueeze(0));
   st.hist_par.index_copy_(0, t, flat_parents.unsqueeze(0));
-  st.hash.copy_(torch::remainder(st.hash.index_select(0, flat_parents) * kHashMultiplier + flat_tok + 1, kHashModulus));
+  st.hash.copy_(torch::remainder(st.hash.index_select(0, flat_parents) * history_hash::kMultiplier + flat_tok + 1,
+                                 history_hash::kModulus));
   engine_.reorder(batch_, flat_parents);
   batch_.tokens.copy_(flat_tok);
   st.scores.copy_(next_val);

@@ -39,6 +39,11 @@ KernelSwitch& norm_block_per_row() {  // MQA_DECODE_NORM_BLOCK, or set_norm_bloc
   return s;
 }
 
+KernelSwitch& beam_update_kernel() {  // MQA_DECODE_BEAM_UPDATE, or set_fused_beam_update in tests
+  static KernelSwitch s("MQA_DECODE_BEAM_UPDATE", "beam search's step update as one kernel; 0: as tensor ops");
+  return s;
+}
+
 #ifdef MQA_WITH_KERNELS
 cudaStream_t stream() { return at::cuda::getCurrentCUDAStream().stream(); }
 
@@ -108,10 +113,12 @@ void check_kernel_switches() {
   split_merge_in_kernel().requested();
   tensor_core_attention().requested();
   norm_block_per_row().requested();
+  beam_update_kernel().requested();
 }
 void set_split_merge_in_kernel(bool on) { split_merge_in_kernel().set(on); }
 void set_tensor_core_attention(bool on) { tensor_core_attention().set(on); }
 void set_norm_block_per_row(bool on) { norm_block_per_row().set(on); }
+void set_fused_beam_update(bool on) { beam_update_kernel().set(on); }
 
 torch::Tensor self_attention(const torch::Tensor& qkv, KVCache& cache, const torch::Tensor& pos, torch::Tensor& table,
                              const AttentionShape& s, const HostRange& range) {
@@ -313,6 +320,55 @@ BeamCandidates beam_candidates(const torch::Tensor& logits, const torch::Tensor&
   c.total = score.view({n, 1}) + best;
   c.token = token;
   return c;
+}
+
+bool fused_beam_update(const BeamCandidates& cand, BeamUpdateState& s) {
+#ifdef MQA_WITH_KERNELS
+  const int64_t n = cand.total.size(0), count = cand.total.size(1), beams = s.beams;
+  if (reference_forced || !beam_update_kernel().on() || !cand.total.is_cuda() || !s.table.defined() ||
+      !kernels::beam_update_supported(beams, count) || n % beams != 0 || s.scores.size(1) != beams)
+    return false;
+  auto check = [](const torch::Tensor& x, torch::ScalarType type, const char* name) {
+    TORCH_CHECK(x.scalar_type() == type && x.is_contiguous() && x.is_cuda(), "fused_beam_update: ", name, " is ",
+                x.scalar_type(), ", contiguous ", x.is_contiguous(), ", on ", x.device(), "; expected ", type,
+                ", contiguous, on CUDA");
+    return x.data_ptr();
+  };
+  using torch::kLong;
+  kernels::BeamUpdateArgs a;
+  a.sources = n / beams, a.beams = beams, a.count = count, a.slots = s.slots;
+  a.max_len = s.table.size(1), a.eos = s.eos;
+  a.total = static_cast<const float*>(check(cand.total, torch::kFloat32, "total"));
+  a.logprob = static_cast<const float*>(check(cand.logprob, torch::kFloat32, "logprob"));
+  a.token = static_cast<const int64_t*>(check(cand.token, kLong, "token"));
+  a.pen = static_cast<const float*>(check(s.pen, torch::kFloat32, "pen"));
+  a.pos = static_cast<int64_t*>(check(s.pos, kLong, "pos"));
+  a.scores = static_cast<float*>(check(s.scores, torch::kFloat32, "scores"));
+  a.sums = static_cast<double*>(check(s.sums, torch::kFloat64, "sums"));
+  a.done = static_cast<bool*>(check(s.done, torch::kBool, "done"));
+  a.greedy_open = static_cast<const bool*>(check(s.greedy_open, torch::kBool, "greedy_open"));
+  a.fin_count = static_cast<int64_t*>(check(s.fin_count, kLong, "fin_count"));
+  a.beams_finished = static_cast<int64_t*>(check(s.beams_finished, kLong, "beams_finished"));
+  a.fin_score = static_cast<float*>(check(s.fin_score, torch::kFloat32, "fin_score"));
+  a.fin_lp = static_cast<double*>(check(s.fin_lp, torch::kFloat64, "fin_lp"));
+  a.fin_step = static_cast<int64_t*>(check(s.fin_step, kLong, "fin_step"));
+  a.fin_row = static_cast<int64_t*>(check(s.fin_row, kLong, "fin_row"));
+  a.fin_hash = static_cast<int64_t*>(check(s.fin_hash, kLong, "fin_hash"));
+  a.hash = static_cast<int64_t*>(check(s.hash, kLong, "hash"));
+  a.hist_tok = static_cast<int64_t*>(check(s.hist_tok, kLong, "hist_tok"));
+  a.hist_par = static_cast<int64_t*>(check(s.hist_par, kLong, "hist_par"));
+  a.table = static_cast<int32_t*>(check(s.table, torch::kInt32, "table"));
+  a.tokens = static_cast<int64_t*>(check(s.tokens, kLong, "tokens"));
+  TORCH_CHECK(s.fin_score.size(1) == s.slots + 1 && s.table.size(0) == n && s.hist_tok.size(1) == n,
+              "fused_beam_update: fin_score ", s.fin_score.sizes(), ", table ", s.table.sizes(), ", hist_tok ",
+              s.hist_tok.sizes(), " do not fit ", n, " rows and ", s.slots, " slots");
+  kernels::beam_update(a, stream());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return true;
+#else
+  (void)cand, (void)s;
+  return false;
+#endif
 }
 
 void commit_choice(GreedyState& s, const torch::Tensor& token, const torch::Tensor& token_logprob) {

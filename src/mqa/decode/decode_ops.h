@@ -20,12 +20,14 @@ void force_reference(bool on);
 // The kernel path's A/B switches (util/env_switch.h; unset: on): MQA_DECODE_SPLIT_MERGE=0 merges decode attention's
 // position splits in a second kernel instead of in the last CTA of each row and head; MQA_DECODE_TENSOR_CORES=0 runs
 // attention of 8 queries per key/value head (multi-query, h = 8) on the CUDA-core kernel instead of the tensor-core
-// one; MQA_DECODE_NORM_BLOCK=0 runs residual + layer norm with a warp per row instead of a CTA per row.
+// one; MQA_DECODE_NORM_BLOCK=0 runs residual + layer norm with a warp per row instead of a CTA per row;
+// MQA_DECODE_BEAM_UPDATE=0 runs beam search's step update as tensor ops instead of one kernel (fused_beam_update).
 // check_kernel_switches() reads them (a bad value throws; `mqa` asks at start); the setters override them (tests).
 void check_kernel_switches();
 void set_split_merge_in_kernel(bool on);
 void set_tensor_core_attention(bool on);
 void set_norm_block_per_row(bool on);
+void set_fused_beam_update(bool on);
 
 struct AttentionShape {
   int64_t heads = 1, kv_heads = 1, d_k = 1, d_v = 1;
@@ -84,6 +86,19 @@ struct BeamCandidates {
 BeamCandidates beam_candidates(const torch::Tensor& logits, const torch::Tensor& score, const torch::Tensor& t,
                                const torch::Tensor& eos_at, int64_t count, int64_t pad, int64_t bos, int64_t eos,
                                int64_t min_len);
+
+// Beam search's step after the candidates, for K beams a source and no greedy row, as one kernel
+// (kernels/decode_kernels.h BeamUpdateArgs says what it computes; beam_search.cpp's tensor ops, ~75 small kernels a
+// step, are its reference and the path for everything else). The tensors are beam_search.cpp's State and its
+// batch's pos, table and tokens, with K beams (scores [B, K]) and `slots` finished slots (fin_* [B, slots + 1]).
+struct BeamUpdateState {
+  int64_t beams = 0, slots = 0, eos = 3;
+  torch::Tensor pos, pen, scores, sums, done, greedy_open, fin_count, beams_finished, fin_score, fin_lp, fin_step,
+      fin_row, fin_hash, hash, hist_tok, hist_par, table, tokens;
+};
+// Runs it and returns true; or returns false, having touched nothing, where it does not run: off the kernel path,
+// switched off (MQA_DECODE_BEAM_UPDATE=0), without a table, or for K and C the kernel does not take.
+bool fused_beam_update(const BeamCandidates& cand, BeamUpdateState& s);
 
 // The state update of greedy_pick for a token chosen elsewhere (sampling): token [N] long, token_logprob [N] double.
 void commit_choice(GreedyState& s, const torch::Tensor& token, const torch::Tensor& token_logprob);

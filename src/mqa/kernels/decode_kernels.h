@@ -115,4 +115,42 @@ struct BeamCandidatesArgs {
 bool beam_candidates_supported(int64_t count);
 void beam_candidates(const BeamCandidatesArgs& a, cudaStream_t stream);
 
+// Beam search's step after the candidates (beam_search.cpp's update, without the greedy row: K beams per source), a
+// CTA per source, in one launch where the tensor ops take ~75 small kernels. With t = pos[row] (every row's):
+//   top: the best C of the source's K x C candidates by total (ties: the lower index k * C + c);
+//   a top-K one that is eos (and finite) finishes a hypothesis, unless the source is done: into slot fin_count +
+//   (finishing ones before it), slots past F - 1 dropped: fin_score = total / pen[t + 1], fin_lp = sums[parent] + lp
+//   (double), fin_step = t, fin_row = the parent row, fin_hash = its history hash; fin_count += finished (at most F),
+//   beams_finished += finished;
+//   the first K of the C that are finite and not eos continue in rank order, then the others (dead: score -inf):
+//   beam k takes its parent's table row, token (tokens, hist_tok[t]), parent row (hist_par[t]), score (total), sum
+//   and hash (parent's * 1000003 + token + 1, mod 2^31 - 1);
+//   done |= (beams_finished >= K and not greedy_open) or no candidate continues; pos += 1.
+struct BeamUpdateArgs {
+  int64_t sources = 0, beams = 0, count = 0;  // B, K, C (rows N = B * K)
+  int64_t slots = 0;                          // F: finished slots per source (the arrays have F + 1 columns)
+  int64_t max_len = 0, eos = 3;
+  const float* total = nullptr;    // [N, C] candidates (beam_candidates)
+  const float* logprob = nullptr;  // [N, C]
+  const int64_t* token = nullptr;  // [N, C]
+  const float* pen = nullptr;      // [steps + 2] length penalty of a hypothesis of len tokens
+  int64_t* pos = nullptr;          // [N]
+  float* scores = nullptr;         // [B, K]
+  double* sums = nullptr;          // [B, K]
+  bool* done = nullptr;            // [B]
+  const bool* greedy_open = nullptr;                       // [B]
+  int64_t* fin_count = nullptr;                            // [B]
+  int64_t* beams_finished = nullptr;                       // [B]
+  float* fin_score = nullptr;                              // [B, F + 1]
+  double* fin_lp = nullptr;                                // [B, F + 1]
+  int64_t *fin_step = nullptr, *fin_row = nullptr, *fin_hash = nullptr;  // [B, F + 1]
+  int64_t* hash = nullptr;                                 // [N]
+  int64_t *hist_tok = nullptr, *hist_par = nullptr;        // [steps, N]
+  int32_t* table = nullptr;                                // [N, max_len]
+  int64_t* tokens = nullptr;                               // [N]
+};
+// Whether the kernel takes K beams of C candidates: K <= C <= 32 and K * C <= 128.
+bool beam_update_supported(int64_t beams, int64_t count);
+void beam_update(const BeamUpdateArgs& a, cudaStream_t stream);
+
 }  // namespace mqa::kernels

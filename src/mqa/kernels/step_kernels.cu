@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "mqa/kernels/bf16_vector.cuh"
+#include "mqa/decode/history_hash.h"
 #include "mqa/kernels/decode_kernels.h"
 
 namespace mqa::kernels {
@@ -330,6 +331,112 @@ void beam_candidates(const BeamCandidatesArgs& a, cudaStream_t stream) {
     beam_candidates_kernel<8><<<blocks, kCandThreads, 0, stream>>>(a);
   else
     beam_candidates_kernel<16><<<blocks, kCandThreads, 0, stream>>>(a);
+}
+
+namespace {
+
+constexpr int kUpdateThreads = 128;       // beam_update: a thread per candidate of the source's K x C (<= 128)
+constexpr int kUpdateTableStage = 4096;   // table entries staged in shared memory per pass of the reorder
+
+__global__ void __launch_bounds__(kUpdateThreads) beam_update_kernel(const BeamUpdateArgs a) {
+  __shared__ float top_val[32];
+  __shared__ int top_at[32];  // index k * C + c among the source's candidates
+  __shared__ int parent_of[32];  // beam k's parent beam
+  __shared__ int32_t stage[kUpdateTableStage];
+  const int K = static_cast<int>(a.beams), C = static_cast<int>(a.count), KC = K * C, tid = threadIdx.x;
+  const int64_t b = blockIdx.x, row0 = b * K, N = a.sources * K, F = a.slots;
+  const int64_t t = a.pos[row0];  // (read by every thread before the barrier that precedes the pos update)
+  const float* total = a.total + row0 * C;
+
+  // 1. Each candidate's rank among the source's (value descending, ties: the lower index); the top C by rank.
+  if (tid < KC) {
+    const float v = total[tid];
+    int rank = 0;
+    for (int j = 0; j < KC; ++j) rank += total[j] > v || (total[j] == v && j < tid);
+    if (rank < C) top_val[rank] = v, top_at[rank] = tid;
+  }
+  __syncthreads();
+
+  // 2. Warp 0, a lane per top candidate i (rank order): finish, or continue as beam q.
+  if (tid < 32) {
+    const int i = tid;
+    const bool live = i < C;
+    const unsigned below = (1u << i) - 1u, lanes = C == 32 ? ~0u : (1u << C) - 1u;
+    int from = 0;
+    int64_t tok = -1, row = row0, parent_hash = 0;
+    float val = -INFINITY;
+    double sum = 0.0;
+    if (live) {
+      const int at = top_at[i];
+      from = at / C;
+      row = row0 + from;
+      val = top_val[i];
+      tok = a.token[row0 * C + at];
+      sum = a.sums[b * K + from] + static_cast<double>(a.logprob[row0 * C + at]);
+      parent_hash = a.hash[row];
+    }
+    const bool finite = live && val > -INFINITY, is_eos = finite && tok == a.eos;
+    const bool done = a.done[b];
+    const int64_t fin_count = a.fin_count[b];
+    const bool fin_now = is_eos && i < K && !done;
+    const unsigned fin_mask = __ballot_sync(~0u, fin_now);
+    const bool cont = finite && !is_eos;
+    const unsigned cont_mask = __ballot_sync(~0u, cont);
+    const int n_fin = __popc(fin_mask), n_cont = __popc(cont_mask);
+    const int q = cont ? __popc(cont_mask & below) : n_cont + __popc(~cont_mask & lanes & below);
+    __syncwarp();  // every old value (sums, hash, done, fin_count) read before the writes below
+    if (fin_now) {
+      const int64_t slot = fin_count + __popc(fin_mask & below);
+      if (slot < F) {
+        const int64_t at = b * (F + 1) + slot;
+        a.fin_score[at] = val / a.pen[t + 1];
+        a.fin_lp[at] = sum;
+        a.fin_step[at] = t;
+        a.fin_row[at] = row;
+        a.fin_hash[at] = parent_hash;
+      }
+    }
+    if (live && q < K) {
+      const int64_t r = row0 + q;
+      parent_of[q] = from;
+      a.scores[b * K + q] = cont ? val : -INFINITY;
+      a.sums[b * K + q] = sum;
+      a.tokens[r] = tok;
+      a.hash[r] = (parent_hash * history_hash::kMultiplier + tok + 1) % history_hash::kModulus;
+      a.hist_tok[t * N + r] = tok;
+      a.hist_par[t * N + r] = row;
+    }
+    if (i == 0) {
+      const int64_t finished = a.beams_finished[b] + n_fin;
+      a.beams_finished[b] = finished;
+      a.fin_count[b] = fin_count + n_fin < F ? fin_count + n_fin : F;
+      a.done[b] = done || (finished >= K && !a.greedy_open[b]) || n_cont == 0;
+    }
+  }
+  __syncthreads();
+
+  // 3. Every beam takes its parent's table row (all within the source: staged through shared memory), then pos + 1.
+  const int per_pass = kUpdateTableStage / K;
+  int32_t* table = a.table + row0 * a.max_len;
+  for (int64_t p0 = 0; p0 < a.max_len; p0 += per_pass) {
+    const int n = static_cast<int>(a.max_len - p0 < per_pass ? a.max_len - p0 : per_pass);
+    for (int e = tid; e < K * n; e += kUpdateThreads) stage[e] = table[(e / n) * a.max_len + p0 + e % n];
+    __syncthreads();
+    for (int e = tid; e < K * n; e += kUpdateThreads)
+      table[(e / n) * a.max_len + p0 + e % n] = stage[parent_of[e / n] * n + e % n];
+    __syncthreads();
+  }
+  if (tid < K) a.pos[row0 + tid] = t + 1;
+}
+
+}  // namespace
+
+bool beam_update_supported(int64_t beams, int64_t count) {
+  return beams >= 1 && beams <= count && count <= 32 && beams * count <= kUpdateThreads;
+}
+
+void beam_update(const BeamUpdateArgs& a, cudaStream_t stream) {
+  beam_update_kernel<<<static_cast<unsigned>(a.sources), kUpdateThreads, 0, stream>>>(a);
 }
 
 bool add_layernorm_supported(int64_t d) { return d % kVec == 0 && d <= 32 * kNormMaxVecs * kVec; }
