@@ -1,7 +1,7 @@
 // An on/off switch read from the environment (MQA_SDPA_CUDNN, MQA_LOSS_KERNELS, MQA_LAYER_NORM_KERNELS,
 // MQA_RELU_EPILOGUE, MQA_FUSED_PROJECTIONS, MQA_DECODE_SPLIT_MERGE, MQA_DECODE_TENSOR_CORES,
-// MQA_DECODE_NORM_BLOCK): unset gives the default, "0" off, "1" on, and any other value is an error naming the
-// variable and what it does.
+// MQA_DECODE_NORM_BLOCK, MQA_DECODE_BEAM_UPDATE): unset gives the default, "0" off, "1" on, and any other value is an
+// error naming the variable and what it does.
 #pragma once
 #include <cstdlib>
 #include <mutex>
