@@ -305,6 +305,13 @@ mqa::Transformer peaked_seq2seq(int kv_heads, uint64_t seed) {
   return m;
 }
 
+// 24 sources of 20 tokens (500 symbols, pad 0), the first 12 of them padded after 12.
+torch::Tensor padded_sources() {
+  auto src = torch::randint(4, 500, {24, 20}, longs());
+  src.narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);
+  return src;
+}
+
 mqa::SearchOptions best_only(int64_t beam) {  // beam 1 = greedy; the best hypothesis only
   mqa::SearchOptions o;
   o.beam_size = beam;
@@ -317,8 +324,7 @@ TEST_F(DecodeKernels, SearchesOnTheKernelPathAgreeWithTheLibTorchPath) {
   torch::NoGradGuard no_grad;
   for (int kv_heads : {8, 1}) {
     mqa::Transformer m = peaked_seq2seq(kv_heads, 106);
-    auto src = torch::randint(4, 500, {24, 20}, longs());
-    src.narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);  // padded sources
+    auto src = padded_sources();
     for (int64_t beam : {1, 4}) {
       const mqa::SearchOptions o = best_only(beam);
       mqa::DecodeEngine kernel(m, mqa::engine_options(torch::kBFloat16));
@@ -352,9 +358,8 @@ TEST_F(DecodeKernels, FusedBeamUpdateGivesTheTensorOpsHypotheses) {
   torch::NoGradGuard no_grad;
   for (int kv_heads : {8, 1}) {
     mqa::Transformer m = peaked_seq2seq(kv_heads, 108);
-    auto src = torch::randint(4, 500, {24, 20}, longs());
-    src.narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);  // padded sources
-    src.narrow(1, 5, 15).narrow(0, 20, 4).fill_(0);
+    auto src = padded_sources();
+    src.narrow(1, 5, 15).narrow(0, 20, 4).fill_(0);  // and 4 of 5 tokens
     for (const int64_t beam : {4, 2, 8}) {
       for (const bool greedy_row : {false, true}) {
         mqa::SearchOptions o;
@@ -453,10 +458,8 @@ TEST_F(DecodeKernels, HeldShapesReplayTheirWarmedUpGraphsAndSearchAsFreshSearche
   torch::NoGradGuard no_grad;
   for (int kv_heads : {8, 1}) {
     mqa::Transformer m = peaked_seq2seq(kv_heads, 107);
-    std::vector<torch::Tensor> batches = {torch::randint(4, 500, {24, 20}, longs()),
-                                          torch::randint(4, 500, {16, 12}, longs()),
+    std::vector<torch::Tensor> batches = {padded_sources(), torch::randint(4, 500, {16, 12}, longs()),
                                           torch::randint(4, 500, {8, 28}, longs())};
-    batches[0].narrow(1, 12, 8).narrow(0, 0, 12).fill_(0);  // padded sources
     for (int64_t beam : {1, 4}) {
       const mqa::SearchOptions o = best_only(beam);
       mqa::DecodeEngine engine(m, mqa::engine_options(torch::kBFloat16));
