@@ -72,9 +72,8 @@ TEST(CliConvention, EveryCommandThatComputesTakesDeviceAndPrecision) {
 // MQA_SDPA_CUDNN and MQA_FUSED_PROJECTIONS (src/mqa/model/attention.h), MQA_LOSS_KERNELS (train/loss.h),
 // MQA_LAYER_NORM_KERNELS (util/layer_norm_bf16.h), MQA_RELU_EPILOGUE (util/linear_relu.h), MQA_DECODE_SPLIT_MERGE,
 // MQA_DECODE_TENSOR_CORES, MQA_DECODE_NORM_BLOCK and MQA_DECODE_BEAM_UPDATE (decode/decode_ops.h) take 0 or 1;
-// anything else stops every
-// command with the variable named rather than being read as one of them -- also in a build where all but the first
-// change nothing (no kernels, no GPU).
+// anything else stops every command with the variable named rather than being read as one of them -- also in a build
+// where all but the first change nothing (no kernels, no GPU).
 TEST(CliConvention, SwitchVariablesTakeZeroOrOneOnly) {
   for (const std::string name : {"MQA_SDPA_CUDNN", "MQA_LOSS_KERNELS", "MQA_LAYER_NORM_KERNELS", "MQA_RELU_EPILOGUE",
                                  "MQA_FUSED_PROJECTIONS", "MQA_DECODE_SPLIT_MERGE", "MQA_DECODE_TENSOR_CORES",
