@@ -353,7 +353,7 @@ TEST_F(DecodeKernels, SearchesOnTheKernelPathAgreeWithTheLibTorchPath) {
 // Beam search's step update as one kernel (decode_ops::fused_beam_update) against its tensor ops, both on the kernel
 // path, so with the same logits: the same n-best lists bit for bit (tokens, log-probabilities, scores), for K * C of
 // 8, 32 and 128 candidates a source, sources of several lengths (so several length limits: done sources keep
-// stepping), with keep_greedy_path (not fused: the tensor ops either way) as a check of the fallback.
+// stepping), without and with the greedy row (keep_greedy_path: its eos, its duplicate of a beam's, settling).
 TEST_F(DecodeKernels, FusedBeamUpdateGivesTheTensorOpsHypotheses) {
   torch::NoGradGuard no_grad;
   for (int kv_heads : {8, 1}) {
@@ -401,12 +401,15 @@ TEST_F(DecodeKernels, FusedBeamUpdateOnAStepWorkedOutByHand) {
     return torch::tensor(v, torch::kLong).view(shape).to(torch::kCUDA);
   };
   ops::BeamCandidates cand;
-  cand.total = on_gpu({-1.0f, -0.95f, -3.0f, -4.0f, -0.9f, -2.5f, -inf, -inf, -0.5f, -inf, -inf, -inf, -inf, -inf, -inf, -inf},
+  cand.total = on_gpu({-1.0f, -0.95f, -3.0f, -4.0f,  // source 0, beam 0
+                       -0.9f, -2.5f, -inf, -inf,     // beam 1
+                       -0.5f, -inf, -inf, -inf,      // source 1, beam 0
+                       -inf, -inf, -inf, -inf},      // beam 1
                       {4, 4});
   cand.logprob = cand.total - 0.25f;
   cand.token = longs_of({10, 3, 11, 12, 20, 21, 22, 23, 3, 30, 31, 32, 40, 41, 42, 43}, {4, 4});
   ops::BeamUpdateState u;
-  u.beams = 2, u.slots = 4, u.eos = 3;
+  u.beams = 2, u.rows_per_source = 2, u.slots = 4, u.eos = 3;
   u.pos = longs_of({1, 1, 1, 1}, {4});
   u.pen = on_gpu({1.f, 1.5f, 2.f, 2.5f, 3.f}, {5});
   u.scores = torch::zeros({2, 2}, floats);
@@ -432,10 +435,12 @@ TEST_F(DecodeKernels, FusedBeamUpdateOnAStepWorkedOutByHand) {
   EXPECT_TRUE(torch::equal(cpu(u.hist_par[1]), torch::tensor({1, 0, 2, 2}, torch::kLong)));
   EXPECT_TRUE(torch::equal(cpu(u.hist_par[0]), torch::full({4}, -1, torch::kLong))) << "only step 1's row is written";
   EXPECT_TRUE(torch::equal(cpu(u.scores), torch::tensor({-0.9f, -1.0f, -inf, -inf}).view({2, 2})));
+  const double dinf = std::numeric_limits<double>::infinity();
   EXPECT_TRUE(torch::equal(cpu(u.sums), torch::tensor({0.25 + double(-0.9f - 0.25f), 0.5 + double(-1.0f - 0.25f),
-                                                        0.125 + double(-0.5f - 0.25f), -std::numeric_limits<double>::infinity()})
+                                                        0.125 + double(-0.5f - 0.25f), -dinf})
                                             .view({2, 2})));
-  EXPECT_TRUE(torch::equal(cpu(u.table), torch::tensor({3, 4, 5, 0, 1, 2, 6, 7, 8, 6, 7, 8}, torch::kInt).view({4, 3})));
+  EXPECT_TRUE(
+      torch::equal(cpu(u.table), torch::tensor({3, 4, 5, 0, 1, 2, 6, 7, 8, 6, 7, 8}, torch::kInt).view({4, 3})));
   const int64_t m = mqa::history_hash::kMultiplier, p = mqa::history_hash::kModulus;
   EXPECT_TRUE(torch::equal(cpu(u.hash), torch::tensor({(7 * m + 21) % p, (5 * m + 11) % p, (11 * m + 4) % p,
                                                        (11 * m + 31) % p}, torch::kLong)));
@@ -446,9 +451,10 @@ TEST_F(DecodeKernels, FusedBeamUpdateOnAStepWorkedOutByHand) {
   EXPECT_EQ(u.fin_score[0][0].item<float>(), -0.95f / 2.f);
   EXPECT_EQ(u.fin_lp[0][0].item<double>(), 0.5 + double(-0.95f - 0.25f));
   EXPECT_EQ(u.fin_score[1][3].item<float>(), -0.5f / 2.f);
-  EXPECT_TRUE(torch::equal(cpu(u.fin_step), torch::tensor({1, -1, -1, -1, -1, -1, -1, -1, 1, -1}, torch::kLong).view({2, 5})));
-  EXPECT_TRUE(torch::equal(cpu(u.fin_row), torch::tensor({0, 0, 0, 0, 0, 0, 0, 0, 2, 0}, torch::kLong).view({2, 5})));
-  EXPECT_TRUE(torch::equal(cpu(u.fin_hash), torch::tensor({5, -1, -1, -1, -1, -1, -1, -1, 11, -1}, torch::kLong).view({2, 5})));
+  auto by_slot = [](std::vector<int64_t> v) { return torch::tensor(v, torch::kLong).view({2, 5}); };
+  EXPECT_TRUE(torch::equal(cpu(u.fin_step), by_slot({1, -1, -1, -1, -1, -1, -1, -1, 1, -1})));
+  EXPECT_TRUE(torch::equal(cpu(u.fin_row), by_slot({0, 0, 0, 0, 0, 0, 0, 0, 2, 0})));
+  EXPECT_TRUE(torch::equal(cpu(u.fin_hash), by_slot({5, -1, -1, -1, -1, -1, -1, -1, 11, -1})));
 }
 
 TEST_F(DecodeKernels, HeldShapesReplayTheirWarmedUpGraphsAndSearchAsFreshSearches) {

@@ -68,10 +68,11 @@ void BeamSearch::update(const torch::Tensor& logits) {
   // source's K beams: the best C of the K * V extensions, as the union of the rows' best C holds them.
   auto cand = decode_ops::beam_candidates(logits, st.scores.view({N}), t, st.row_eos_at, C,
                                           engine_.model()->pad_id(), o.bos_id, o.eos_id, o.min_len);  // [N, C] each
-  if (R == K) {  // on the kernel path, everything below (the table's reorder included) as one kernel
+  {  // on the kernel path, everything below (the table's reorder included) as one kernel
     decode_ops::BeamUpdateState u;
-    u.beams = K, u.slots = st.F, u.eos = o.eos_id;
-    u.pos = batch_.pos, u.table = batch_.table, u.tokens = batch_.tokens, u.pen = st.pen;
+    u.beams = K, u.rows_per_source = R, u.slots = st.F, u.eos = o.eos_id;
+    u.pos = batch_.pos, u.table = batch_.table, u.tokens = batch_.tokens;
+    u.pen = st.pen, u.longest_pen = st.longest_pen;
     u.scores = st.scores, u.sums = st.sums, u.done = st.done, u.greedy_open = st.greedy_open;
     u.fin_count = st.fin_count, u.beams_finished = st.beams_finished, u.fin_score = st.fin_score;
     u.fin_lp = st.fin_lp, u.fin_step = st.fin_step, u.fin_row = st.fin_row, u.fin_hash = st.fin_hash;

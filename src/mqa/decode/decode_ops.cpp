@@ -324,9 +324,9 @@ BeamCandidates beam_candidates(const torch::Tensor& logits, const torch::Tensor&
 
 bool fused_beam_update(const BeamCandidates& cand, BeamUpdateState& s) {
 #ifdef MQA_WITH_KERNELS
-  const int64_t n = cand.total.size(0), count = cand.total.size(1), beams = s.beams;
+  const int64_t n = cand.total.size(0), count = cand.total.size(1), beams = s.beams, rows = s.rows_per_source;
   if (reference_forced || !beam_update_kernel().on() || !cand.total.is_cuda() || !s.table.defined() ||
-      !kernels::beam_update_supported(beams, count) || n % beams != 0 || s.scores.size(1) != beams)
+      !kernels::beam_update_supported(beams, rows, count) || n % rows != 0 || s.scores.size(1) != rows)
     return false;
   auto check = [](const torch::Tensor& x, torch::ScalarType type, const char* name) {
     TORCH_CHECK(x.scalar_type() == type && x.is_contiguous() && x.is_cuda(), "fused_beam_update: ", name, " is ",
@@ -336,7 +336,7 @@ bool fused_beam_update(const BeamCandidates& cand, BeamUpdateState& s) {
   };
   using torch::kLong;
   kernels::BeamUpdateArgs a;
-  a.sources = n / beams, a.beams = beams, a.count = count, a.slots = s.slots;
+  a.sources = n / rows, a.beams = beams, a.rows_per_source = rows, a.count = count, a.slots = s.slots;
   a.max_len = s.table.size(1), a.eos = s.eos;
   a.total = static_cast<const float*>(check(cand.total, torch::kFloat32, "total"));
   a.logprob = static_cast<const float*>(check(cand.logprob, torch::kFloat32, "logprob"));
@@ -346,7 +346,8 @@ bool fused_beam_update(const BeamCandidates& cand, BeamUpdateState& s) {
   a.scores = static_cast<float*>(check(s.scores, torch::kFloat32, "scores"));
   a.sums = static_cast<double*>(check(s.sums, torch::kFloat64, "sums"));
   a.done = static_cast<bool*>(check(s.done, torch::kBool, "done"));
-  a.greedy_open = static_cast<const bool*>(check(s.greedy_open, torch::kBool, "greedy_open"));
+  a.greedy_open = static_cast<bool*>(check(s.greedy_open, torch::kBool, "greedy_open"));
+  if (rows > beams) a.longest_pen = static_cast<const float*>(check(s.longest_pen, torch::kFloat32, "longest_pen"));
   a.fin_count = static_cast<int64_t*>(check(s.fin_count, kLong, "fin_count"));
   a.beams_finished = static_cast<int64_t*>(check(s.beams_finished, kLong, "beams_finished"));
   a.fin_score = static_cast<float*>(check(s.fin_score, torch::kFloat32, "fin_score"));

@@ -87,17 +87,17 @@ BeamCandidates beam_candidates(const torch::Tensor& logits, const torch::Tensor&
                                const torch::Tensor& eos_at, int64_t count, int64_t pad, int64_t bos, int64_t eos,
                                int64_t min_len);
 
-// Beam search's step after the candidates, for K beams a source and no greedy row, as one kernel
-// (kernels/decode_kernels.h BeamUpdateArgs says what it computes; beam_search.cpp's tensor ops, ~75 small kernels a
-// step, are its reference and the path for everything else). The tensors are beam_search.cpp's State and its
-// batch's pos, table and tokens, with K beams (scores [B, K]) and `slots` finished slots (fin_* [B, slots + 1]).
+// Beam search's step after the candidates as one kernel (kernels/decode_kernels.h BeamUpdateArgs says what it
+// computes; beam_search.cpp's tensor ops, ~75 small kernels a step, are its reference and the CPU's path). The
+// tensors are beam_search.cpp's State and its batch's pos, table and tokens: K beams a source, R rows (K, or K + 1
+// with the greedy row: scores [B, R]), `slots` finished slots (fin_* [B, slots + 1]).
 struct BeamUpdateState {
-  int64_t beams = 0, slots = 0, eos = 3;
-  torch::Tensor pos, pen, scores, sums, done, greedy_open, fin_count, beams_finished, fin_score, fin_lp, fin_step,
-      fin_row, fin_hash, hash, hist_tok, hist_par, table, tokens;
+  int64_t beams = 0, rows_per_source = 0, slots = 0, eos = 3;
+  torch::Tensor pos, pen, longest_pen, scores, sums, done, greedy_open, fin_count, beams_finished, fin_score, fin_lp,
+      fin_step, fin_row, fin_hash, hash, hist_tok, hist_par, table, tokens;
 };
 // Runs it and returns true; or returns false, having touched nothing, where it does not run: off the kernel path,
-// switched off (MQA_DECODE_BEAM_UPDATE=0), without a table, or for K and C the kernel does not take.
+// switched off (MQA_DECODE_BEAM_UPDATE=0), without a table, or for K, R and C the kernel does not take.
 bool fused_beam_update(const BeamCandidates& cand, BeamUpdateState& s);
 
 // The state update of greedy_pick for a token chosen elsewhere (sampling): token [N] long, token_logprob [N] double.

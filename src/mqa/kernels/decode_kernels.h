@@ -115,9 +115,10 @@ struct BeamCandidatesArgs {
 bool beam_candidates_supported(int64_t count);
 void beam_candidates(const BeamCandidatesArgs& a, cudaStream_t stream);
 
-// Beam search's step after the candidates (beam_search.cpp's update, without the greedy row: K beams per source), a
-// CTA per source, in one launch where the tensor ops take ~75 small kernels. With t = pos[row] (every row's):
-//   top: the best C of the source's K x C candidates by total (ties: the lower index k * C + c);
+// Beam search's step after the candidates (beam_search.cpp's update: K beams per source, and with keep_greedy_path
+// the greedy row after them, R = K + 1 rows), a CTA per source, in one launch where the tensor ops take ~75 small
+// kernels. With t = pos[row] (every row's):
+//   top: the best C of the source's K x C beam candidates by total (ties: the lower index k * C + c);
 //   a top-K one that is eos (and finite) finishes a hypothesis, unless the source is done: into slot fin_count +
 //   (finishing ones before it), slots past F - 1 dropped: fin_score = total / pen[t + 1], fin_lp = sums[parent] + lp
 //   (double), fin_step = t, fin_row = the parent row, fin_hash = its history hash; fin_count += finished (at most F),
@@ -125,20 +126,24 @@ void beam_candidates(const BeamCandidatesArgs& a, cudaStream_t stream);
 //   the first K of the C that are finite and not eos continue in rank order, then the others (dead: score -inf):
 //   beam k takes its parent's table row, token (tokens, hist_tok[t]), parent row (hist_par[t]), score (total), sum
 //   and hash (parent's * 1000003 + token + 1, mod 2^31 - 1);
-//   done |= (beams_finished >= K and not greedy_open) or no candidate continues; pos += 1.
+//   the greedy row (R = K + 1) takes its best candidate; if that is eos (and the row open, the source not done) it
+//   finishes a hypothesis too, unless a finished slot already holds its history hash at step t; it closes on eos,
+//   and is settled when closed or when its total / max(pen[t + 2], longest_pen) is at most the best finished score;
+//   done |= (beams_finished >= K and settled) or no beam candidate continues; pos += 1.
 struct BeamUpdateArgs {
-  int64_t sources = 0, beams = 0, count = 0;  // B, K, C (rows N = B * K)
-  int64_t slots = 0;                          // F: finished slots per source (the arrays have F + 1 columns)
+  int64_t sources = 0, beams = 0, rows_per_source = 0, count = 0;  // B, K, R, C (rows N = B * R)
+  int64_t slots = 0;  // F: finished slots per source (the arrays have F + 1 columns)
   int64_t max_len = 0, eos = 3;
   const float* total = nullptr;    // [N, C] candidates (beam_candidates)
   const float* logprob = nullptr;  // [N, C]
   const int64_t* token = nullptr;  // [N, C]
   const float* pen = nullptr;      // [steps + 2] length penalty of a hypothesis of len tokens
+  const float* longest_pen = nullptr;  // [B] length penalty of the longest output allowed (read with R = K + 1)
   int64_t* pos = nullptr;          // [N]
-  float* scores = nullptr;         // [B, K]
-  double* sums = nullptr;          // [B, K]
+  float* scores = nullptr;         // [B, R]
+  double* sums = nullptr;          // [B, R]
   bool* done = nullptr;            // [B]
-  const bool* greedy_open = nullptr;                       // [B]
+  bool* greedy_open = nullptr;     // [B]
   int64_t* fin_count = nullptr;                            // [B]
   int64_t* beams_finished = nullptr;                       // [B]
   float* fin_score = nullptr;                              // [B, F + 1]
@@ -149,8 +154,8 @@ struct BeamUpdateArgs {
   int32_t* table = nullptr;                                // [N, max_len]
   int64_t* tokens = nullptr;                               // [N]
 };
-// Whether the kernel takes K beams of C candidates: K <= C <= 32 and K * C <= 128.
-bool beam_update_supported(int64_t beams, int64_t count);
+// Whether the kernel takes K beams of C candidates in rows of R: K <= C <= 32, K * C <= 128, R = K or K + 1 <= 32.
+bool beam_update_supported(int64_t beams, int64_t rows_per_source, int64_t count);
 void beam_update(const BeamUpdateArgs& a, cudaStream_t stream);
 
 }  // namespace mqa::kernels

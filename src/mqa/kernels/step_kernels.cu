@@ -340,13 +340,15 @@ constexpr int kUpdateTableStage = 4096;   // table entries staged in shared memo
 
 __global__ void __launch_bounds__(kUpdateThreads) beam_update_kernel(const BeamUpdateArgs a) {
   __shared__ float top_val[32];
-  __shared__ int top_at[32];  // index k * C + c among the source's candidates
-  __shared__ int parent_of[32];  // beam k's parent beam
+  __shared__ int top_at[32];     // index k * C + c among the source's beams' candidates
+  __shared__ int parent_of[32];  // row r's parent row, within the source
   __shared__ int32_t stage[kUpdateTableStage];
-  const int K = static_cast<int>(a.beams), C = static_cast<int>(a.count), KC = K * C, tid = threadIdx.x;
-  const int64_t b = blockIdx.x, row0 = b * K, N = a.sources * K, F = a.slots;
+  const int K = static_cast<int>(a.beams), R = static_cast<int>(a.rows_per_source), C = static_cast<int>(a.count);
+  const int KC = K * C, tid = threadIdx.x;
+  const int64_t b = blockIdx.x, row0 = b * R, N = a.sources * R, F = a.slots;
   const int64_t t = a.pos[row0];  // (read by every thread before the barrier that precedes the pos update)
-  const float* total = a.total + row0 * C;
+  const float* total = a.total + row0 * C;  // the beams' rows come first: candidate k * C + c is row0 + k's c-th
+  const float kInf = INFINITY;
 
   // 1. Each candidate's rank among the source's (value descending, ties: the lower index); the top C by rank.
   if (tid < KC) {
@@ -357,14 +359,14 @@ __global__ void __launch_bounds__(kUpdateThreads) beam_update_kernel(const BeamU
   }
   __syncthreads();
 
-  // 2. Warp 0, a lane per top candidate i (rank order): finish, or continue as beam q.
+  // 2. Warp 0, a lane per top candidate i (rank order): finish, or continue as beam q; then the greedy row.
   if (tid < 32) {
     const int i = tid;
     const bool live = i < C;
     const unsigned below = (1u << i) - 1u, lanes = C == 32 ? ~0u : (1u << C) - 1u;
     int from = 0;
     int64_t tok = -1, row = row0, parent_hash = 0;
-    float val = -INFINITY;
+    float val = -kInf;
     double sum = 0.0;
     if (live) {
       const int at = top_at[i];
@@ -372,11 +374,12 @@ __global__ void __launch_bounds__(kUpdateThreads) beam_update_kernel(const BeamU
       row = row0 + from;
       val = top_val[i];
       tok = a.token[row0 * C + at];
-      sum = a.sums[b * K + from] + static_cast<double>(a.logprob[row0 * C + at]);
+      sum = a.sums[row] + static_cast<double>(a.logprob[row0 * C + at]);
       parent_hash = a.hash[row];
     }
-    const bool finite = live && val > -INFINITY, is_eos = finite && tok == a.eos;
+    const bool finite = live && val > -kInf, is_eos = finite && tok == a.eos;
     const bool done = a.done[b];
+    bool greedy_open = a.greedy_open[b];
     const int64_t fin_count = a.fin_count[b];
     const bool fin_now = is_eos && i < K && !done;
     const unsigned fin_mask = __ballot_sync(~0u, fin_now);
@@ -384,55 +387,85 @@ __global__ void __launch_bounds__(kUpdateThreads) beam_update_kernel(const BeamU
     const unsigned cont_mask = __ballot_sync(~0u, cont);
     const int n_fin = __popc(fin_mask), n_cont = __popc(cont_mask);
     const int q = cont ? __popc(cont_mask & below) : n_cont + __popc(~cont_mask & lanes & below);
-    __syncwarp();  // every old value (sums, hash, done, fin_count) read before the writes below
-    if (fin_now) {
-      const int64_t slot = fin_count + __popc(fin_mask & below);
-      if (slot < F) {
-        const int64_t at = b * (F + 1) + slot;
-        a.fin_score[at] = val / a.pen[t + 1];
-        a.fin_lp[at] = sum;
-        a.fin_step[at] = t;
-        a.fin_row[at] = row;
-        a.fin_hash[at] = parent_hash;
+    // The greedy row's old values, before any write (R > K).
+    const int64_t g_row = row0 + K;
+    const float g_lp = R > K ? a.logprob[g_row * C] : 0.f, g_total = R > K ? a.scores[g_row] + g_lp : -kInf;
+    const double g_sum = R > K ? a.sums[g_row] + static_cast<double>(g_lp) : 0.0;
+    const int64_t g_tok = R > K ? a.token[g_row * C] : 0, g_hash = R > K ? a.hash[g_row] : 0;
+    __syncwarp();  // every old value (scores, sums, hash, done, fin_count, greedy_open) read before the writes below
+    auto finish = [&](int64_t slot, float score, double lp, int64_t from_row, int64_t hash) {
+      if (slot >= F) return;  // (the tensor ops write these into column F, which nothing reads)
+      const int64_t at = b * (F + 1) + slot;
+      a.fin_score[at] = score / a.pen[t + 1];
+      a.fin_lp[at] = lp;
+      a.fin_step[at] = t;
+      a.fin_row[at] = from_row;
+      a.fin_hash[at] = hash;
+    };
+    if (fin_now) finish(fin_count + __popc(fin_mask & below), val, sum, row, parent_hash);
+    auto extend = [&](int r, int parent, int64_t token, float score, double s, int64_t hash) {
+      parent_of[r] = parent;
+      a.scores[row0 + r] = score;
+      a.sums[row0 + r] = s;
+      a.tokens[row0 + r] = token;
+      a.hash[row0 + r] = (hash * history_hash::kMultiplier + token + 1) % history_hash::kModulus;
+      a.hist_tok[t * N + row0 + r] = token;
+      a.hist_par[t * N + row0 + r] = row0 + parent;
+    };
+    if (live && q < K) extend(q, from, tok, cont ? val : -kInf, sum, parent_hash);
+    int64_t count = fin_count + n_fin < F ? fin_count + n_fin : F;
+    bool settled = !greedy_open;
+    if (R > K) {
+      // The greedy row's best candidate ends a hypothesis with eos unless a beam ended the same history this step;
+      // the row is settled once it cannot beat the best finished hypothesis.
+      __syncwarp();  // the beams' finished slots written
+      const bool g_eos = greedy_open && !done && g_tok == a.eos;
+      bool dup = false;
+      for (int64_t j = i; j < count; j += 32) {
+        const int64_t at = b * (F + 1) + j;
+        dup = dup || (a.fin_hash[at] == g_hash && a.fin_step[at] == t);
       }
-    }
-    if (live && q < K) {
-      const int64_t r = row0 + q;
-      parent_of[q] = from;
-      a.scores[b * K + q] = cont ? val : -INFINITY;
-      a.sums[b * K + q] = sum;
-      a.tokens[r] = tok;
-      a.hash[r] = (parent_hash * history_hash::kMultiplier + tok + 1) % history_hash::kModulus;
-      a.hist_tok[t * N + r] = tok;
-      a.hist_par[t * N + r] = row;
+      const bool add = g_eos && !__any_sync(~0u, dup);
+      if (add && i == 0) finish(count, g_total, g_sum, g_row, g_hash);
+      __syncwarp();
+      count = count + add < F ? count + add : F;
+      greedy_open = greedy_open && !g_eos;
+      float best = -kInf;
+      for (int64_t j = i; j < F; j += 32) best = fmaxf(best, a.fin_score[b * (F + 1) + j]);
+      best = warp_max(best);
+      const float longest = fmaxf(a.pen[t + 2], a.longest_pen[b]);
+      settled = !greedy_open || g_total / longest <= best;
+      if (i == 0) extend(K, K, g_tok, greedy_open ? g_total : -kInf, g_sum, g_hash);
     }
     if (i == 0) {
       const int64_t finished = a.beams_finished[b] + n_fin;
       a.beams_finished[b] = finished;
-      a.fin_count[b] = fin_count + n_fin < F ? fin_count + n_fin : F;
-      a.done[b] = done || (finished >= K && !a.greedy_open[b]) || n_cont == 0;
+      a.fin_count[b] = count;
+      a.greedy_open[b] = greedy_open;
+      a.done[b] = done || (finished >= K && settled) || n_cont == 0;
     }
   }
   __syncthreads();
 
-  // 3. Every beam takes its parent's table row (all within the source: staged through shared memory), then pos + 1.
-  const int per_pass = kUpdateTableStage / K;
+  // 3. Every row takes its parent's table row (all within the source: staged through shared memory), then pos + 1.
+  const int per_pass = kUpdateTableStage / R;
   int32_t* table = a.table + row0 * a.max_len;
   for (int64_t p0 = 0; p0 < a.max_len; p0 += per_pass) {
     const int n = static_cast<int>(a.max_len - p0 < per_pass ? a.max_len - p0 : per_pass);
-    for (int e = tid; e < K * n; e += kUpdateThreads) stage[e] = table[(e / n) * a.max_len + p0 + e % n];
+    for (int e = tid; e < R * n; e += kUpdateThreads) stage[e] = table[(e / n) * a.max_len + p0 + e % n];
     __syncthreads();
-    for (int e = tid; e < K * n; e += kUpdateThreads)
+    for (int e = tid; e < R * n; e += kUpdateThreads)
       table[(e / n) * a.max_len + p0 + e % n] = stage[parent_of[e / n] * n + e % n];
     __syncthreads();
   }
-  if (tid < K) a.pos[row0 + tid] = t + 1;
+  if (tid < R) a.pos[row0 + tid] = t + 1;
 }
 
 }  // namespace
 
-bool beam_update_supported(int64_t beams, int64_t count) {
-  return beams >= 1 && beams <= count && count <= 32 && beams * count <= kUpdateThreads;
+bool beam_update_supported(int64_t beams, int64_t rows_per_source, int64_t count) {
+  return beams >= 1 && beams <= count && count <= 32 && beams * count <= kUpdateThreads &&
+         (rows_per_source == beams || rows_per_source == beams + 1) && rows_per_source <= 32;
 }
 
 void beam_update(const BeamUpdateArgs& a, cudaStream_t stream) {
