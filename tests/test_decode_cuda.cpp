@@ -253,6 +253,8 @@ TEST_F(DecodeKernels, BeamCandidatesEqualTheLibTorchPath) {
                      static_cast<double>(vocab) * 8.0)
                         .to(torch::kBFloat16);
       if (vocab > 256) logits = (torch::randn({n, vocab}, torch::TensorOptions(torch::kCUDA)) * 3).to(torch::kBFloat16);
+      // Rows 10 and 11 all one value: every logit ties (at V 32000 more than the kernel's fast path takes).
+      logits.narrow(0, 10, 2).fill_(0);
       auto score = torch::randn({n}, torch::TensorOptions(torch::kCUDA));
       score.narrow(0, 0, 3).fill_(-INFINITY);  // dead beams
       auto t = torch::full({1}, 4, longs());
@@ -276,6 +278,12 @@ TEST_F(DecodeKernels, BeamCandidatesEqualTheLibTorchPath) {
       // Forced rows offer eos first and nothing else finite; no other row offers eos (t < min_len).
       EXPECT_TRUE(got.token.narrow(0, 5, 5).select(1, 0).eq(3).all().item<bool>());
       EXPECT_FALSE(got.token.narrow(0, 10, n - 10).eq(3).any().item<bool>());
+      // Ties go to the lower token id: the all-equal rows offer 1, 4, 5, 6, ... (not pad 0, bos 2, nor eos 3 yet).
+      std::vector<int64_t> lowest = {1};
+      for (int64_t id = 4; static_cast<int64_t>(lowest.size()) < count; ++id) lowest.push_back(id);
+      const auto lowest_t = torch::tensor(lowest, torch::kLong);
+      for (int64_t r : {10, 11})
+        EXPECT_TRUE(torch::equal(got.token[r].cpu(), lowest_t)) << vocab << " " << count << " row " << r;
     }
   }
 }

@@ -263,6 +263,42 @@ __device__ __forceinline__ void warp_best(TopList<C>& list, int none, float* out
   }
 }
 
+// The best C allowed tokens of a row by per-thread lists merged across the block (the kernel's first form, now its
+// fallback): into top_val / top_idx, best first, (-inf, none) past the allowed ones. Slow where it runs: while a
+// thread's list fills, almost every logit of almost every lane enters the insert, and the warp runs it.
+template <int C>
+__device__ void best_by_lists(const bf16* x, int64_t vocab, bool vec, const Allowed& allowed, int none,
+                              float* top_val, int* top_idx) {
+  TopList<C> best;
+  best.clear(none);
+  for_each_logit8<kCandThreads>(x, vocab, vec, [&](int64_t v0, const float(&f)[kVec]) {
+    if (max8(f) < best.val[C - 1]) return;
+#pragma unroll
+    for (int e = 0; e < kVec; ++e)
+      if (allowed(v0 + e)) best.insert(f[e], static_cast<int>(v0 + e));
+  });
+  constexpr int kWarps = kCandThreads / 32;
+  __shared__ float warp_val[kWarps * C];
+  __shared__ int warp_idx[kWarps * C];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  warp_best(best, none, warp_val + warp * C, warp_idx + warp * C);
+  __syncthreads();
+  if (warp == 0) {
+    best.clear(none);
+    for (int e = lane; e < kWarps * C; e += 32) best.insert(warp_val[e], warp_idx[e]);
+    warp_best(best, none, top_val, top_idx);
+  }
+  __syncthreads();
+}
+
+constexpr int kFoundCapacity = 1024;  // allowed logits at or above the threshold that the fast path takes
+
+// One CTA per row: the row's log-sum-exp and its best C allowed tokens in two passes over the row (the second from
+// L2). Pass 1: the log-sum-exp, and each thread's largest allowed logit; the C-th largest of those is a threshold
+// that at least C allowed logits reach, so the best C are among the logits at or above it. Pass 2: those (a few times
+// C of them, unless many tie) into a shared list, then each one's rank in it. Branch-light where per-thread lists
+// (best_by_lists, still the path when more than kFoundCapacity logits reach the threshold) made every warp run an
+// insert for almost every logit: 87.8 us a step at B 128 x beam 4, V 32000 (experiments/table2/NOTES.md, item 49).
 template <int C>
 __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const BeamCandidatesArgs a) {
   const int64_t row = blockIdx.x;
@@ -270,54 +306,108 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
   const int64_t t = *a.step;
   const Allowed allowed{a.pad, a.bos, a.eos, a.eos_at && t >= a.eos_at[row], t < a.min_len};
   const bool vec = a.vocab % kVec == 0 && a.logits_row_stride % kVec == 0 && aligned16(a.logits);
-  // One pass over the row: its log-sum-exp, and each thread's best allowed tokens (8 logits whose max is below the
-  // list's last skip the per-token insert: once the list has filled, most). (Two passes, the log-sum-exp first, read
-  // every row twice.) Then each warp's best C of its lanes', and warp 0 the best C of the warps'.
   const int none = static_cast<int>(a.vocab);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  constexpr int kWarps = kCandThreads / 32;
+
+  // Pass 1.
   LogSumExp lse;
-  TopList<C> best;
-  best.clear(none);
-  auto consider = [&](int64_t v0, const float(&f)[kVec]) {
-    if (lse.add8(f) < best.val[C - 1]) return;
+  float own = -INFINITY;  // this thread's largest allowed logit
+  for_each_logit8<kCandThreads>(x, a.vocab, vec, [&](int64_t v0, const float(&f)[kVec]) {
+    const float m = lse.add8(f);
     if (allowed.all8(v0)) {
-#pragma unroll
-      for (int e = 0; e < kVec; ++e) best.insert(f[e], static_cast<int>(v0 + e));
+      own = fmaxf(own, m);
       return;
     }
 #pragma unroll
     for (int e = 0; e < kVec; ++e)
-      if (allowed(v0 + e)) best.insert(f[e], static_cast<int>(v0 + e));
-  };
-  for_each_logit8<kCandThreads>(x, a.vocab, vec, consider);
+      if (allowed(v0 + e)) own = fmaxf(own, f[e]);
+  });
   for (int o = 16; o > 0; o >>= 1) lse.merge(lse.shuffle_xor(o));
-  __shared__ LogSumExp warp_lse[kCandThreads / 32];
-  __shared__ float lse_shared;
-  if (threadIdx.x % 32 == 0) warp_lse[threadIdx.x / 32] = lse;
+  __shared__ LogSumExp warp_lse[kWarps];
+  __shared__ float lse_shared, threshold;
+  __shared__ float maxima[kCandThreads];
+  __shared__ int found;
+  if (lane == 0) warp_lse[warp] = lse;
+  maxima[threadIdx.x] = own;
+  if (threadIdx.x == 0) found = 0;
   __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < kCandThreads / 32; ++w) lse.merge(warp_lse[w]);
-    lse_shared = lse.mx + logf(lse.s);
+  if (warp == 0) {
+    // The threshold: C rounds of the warp's largest remaining maximum (each lane holds kCandThreads / 32 of them).
+    constexpr int kPer = kCandThreads / 32;
+    float m[kPer];
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) m[k] = maxima[lane + 32 * k];
+    float theta = -INFINITY;
+#pragma unroll 1
+    for (int n = 0; n < C; ++n) {
+      float lb = m[0];
+      int slot = 0;
+#pragma unroll
+      for (int k = 1; k < kPer; ++k)
+        if (m[k] > lb) lb = m[k], slot = k;
+      float wb = lb;
+      int wl = lane;
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, wb, o);
+        const int ol = __shfl_xor_sync(0xffffffffu, wl, o);
+        if (ov > wb || (ov == wb && ol < wl)) wb = ov, wl = ol;
+      }
+      if (lane == wl) {
+#pragma unroll
+        for (int k = 0; k < kPer; ++k)
+          if (k == slot) m[k] = -INFINITY;
+      }
+      theta = wb;
+    }
+    if (lane == 0) {
+      for (int w = 1; w < kWarps; ++w) lse.merge(warp_lse[w]);
+      lse_shared = lse.mx + logf(lse.s);
+      threshold = theta;
+    }
   }
-  constexpr int kWarps = kCandThreads / 32;
-  __shared__ float warp_val[kWarps * C];
-  __shared__ int warp_idx[kWarps * C];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  warp_best(best, none, warp_val + warp * C, warp_idx + warp * C);
-  __syncthreads();  // also publishes lse_shared
-  if (warp != 0) return;
-  best.clear(none);
-  for (int e = lane; e < kWarps * C; e += 32) best.insert(warp_val[e], warp_idx[e]);
+  __syncthreads();
+
+  // Pass 2.
+  __shared__ float found_val[kFoundCapacity];
+  __shared__ int found_idx[kFoundCapacity];
+  const float theta = threshold;
+  for_each_logit8<kCandThreads>(x, a.vocab, vec, [&](int64_t v0, const float(&f)[kVec]) {
+    if (max8(f) < theta) return;  // all but a few chunks
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      if (f[e] >= theta && allowed(v0 + e)) {
+        const int k = atomicAdd(&found, 1);
+        if (k < kFoundCapacity) found_val[k] = f[e], found_idx[k] = static_cast<int>(v0 + e);
+      }
+    }
+  });
+  __syncthreads();
   __shared__ float top_val[C];
   __shared__ int top_idx[C];
-  warp_best(best, none, top_val, top_idx);
-  __syncwarp();
-  if (lane < a.count) {
-    const float lse = lse_shared, score = a.score[row];
-    const float lp = top_val[lane] - lse;
-    const int64_t o = row * a.count + lane;
+  const int n = found;
+  if (n > kFoundCapacity) {
+    best_by_lists<C>(x, a.vocab, vec, allowed, none, top_val, top_idx);
+  } else {
+    // Each found logit's rank by (value descending, token ascending): the best C land in top_*; fewer than C
+    // allowed tokens leave (-inf, none) after them.
+    for (int e = threadIdx.x; e < n; e += kCandThreads) {
+      const float v = found_val[e];
+      const int i = found_idx[e];
+      int rank = 0;
+      for (int j = 0; j < n; ++j) rank += TopList<C>::better(found_val[j], found_idx[j], v, i);
+      if (rank < C) top_val[rank] = v, top_idx[rank] = i;
+    }
+    for (int r = n + threadIdx.x; r < C; r += kCandThreads) top_val[r] = -INFINITY, top_idx[r] = none;
+    __syncthreads();
+  }
+  if (threadIdx.x < a.count) {
+    const float lp = top_val[threadIdx.x] - lse_shared;
+    const int64_t o = row * a.count + threadIdx.x;
     a.logprob[o] = lp;
-    a.total[o] = score + lp;
-    a.token[o] = top_idx[lane] < a.vocab ? top_idx[lane] : a.eos;
+    a.total[o] = a.score[row] + lp;
+    a.token[o] = top_idx[threadIdx.x] < a.vocab ? top_idx[threadIdx.x] : a.eos;
   }
 }
 
