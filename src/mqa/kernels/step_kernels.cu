@@ -217,6 +217,10 @@ constexpr int kMaxCandidates = 16;
 // A thread's list of the best candidates so far, best first. Every index into it is a compile-time constant (the
 // loops unroll), so that it lives in registers: a list indexed at run time goes to local memory, which made this
 // kernel the slowest of a beam step (297 us of 1237 at B 128 x beam 4, V 32000; experiments/table2/decode_profile.md).
+// Whether candidate (v, i) ranks before (w, k): the larger value, and of equal values the lower index (a token id, or
+// a position among a source's candidates). The one order of every selection in this file.
+__device__ __forceinline__ bool ranks_before(float v, int i, float w, int k) { return v > w || (v == w && i < k); }
+
 template <int C>
 struct TopList {
   float val[C];
@@ -225,12 +229,11 @@ struct TopList {
 #pragma unroll
     for (int i = 0; i < C; ++i) val[i] = -INFINITY, idx[i] = none;
   }
-  __device__ static bool better(float v, int i, float w, int k) { return v > w || (v == w && i < k); }
   __device__ void insert(float v, int i) {
-    if (!better(v, i, val[C - 1], idx[C - 1])) return;  // the common case once the list has filled
+    if (!ranks_before(v, i, val[C - 1], idx[C - 1])) return;  // the common case once the list has filled
 #pragma unroll
     for (int j = 0; j < C; ++j)
-      if (better(v, i, val[j], idx[j])) {  // v goes here; the one it displaces moves down
+      if (ranks_before(v, i, val[j], idx[j])) {  // v goes here; the one it displaces moves down
         const float tv = val[j];
         const int ti = idx[j];
         val[j] = v, idx[j] = i, v = tv, i = ti;
@@ -256,7 +259,7 @@ __device__ __forceinline__ void warp_best(TopList<C>& list, int none, float* out
     for (int o = 16; o > 0; o >>= 1) {
       const float ov = __shfl_xor_sync(0xffffffffu, v, o);
       const int oi = __shfl_xor_sync(0xffffffffu, i, o);
-      if (TopList<C>::better(ov, oi, v, i)) v = ov, i = oi;
+      if (ranks_before(ov, oi, v, i)) v = ov, i = oi;
     }
     if (list.idx[0] == i && list.val[0] == v) list.pop_front(none);
     if (threadIdx.x % 32 == 0) out_val[n] = v, out_idx[n] = i;
@@ -352,7 +355,7 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
       for (int o = 16; o > 0; o >>= 1) {
         const float ov = __shfl_xor_sync(0xffffffffu, wb, o);
         const int ol = __shfl_xor_sync(0xffffffffu, wl, o);
-        if (ov > wb || (ov == wb && ol < wl)) wb = ov, wl = ol;
+        if (ranks_before(ov, ol, wb, wl)) wb = ov, wl = ol;
       }
       if (lane == wl) {
 #pragma unroll
@@ -396,7 +399,7 @@ __global__ void __launch_bounds__(kCandThreads) beam_candidates_kernel(const Bea
       const float v = found_val[e];
       const int i = found_idx[e];
       int rank = 0;
-      for (int j = 0; j < n; ++j) rank += TopList<C>::better(found_val[j], found_idx[j], v, i);
+      for (int j = 0; j < n; ++j) rank += ranks_before(found_val[j], found_idx[j], v, i);
       if (rank < C) top_val[rank] = v, top_idx[rank] = i;
     }
     for (int r = n + threadIdx.x; r < C; r += kCandThreads) top_val[r] = -INFINITY, top_idx[r] = none;
@@ -444,7 +447,7 @@ __global__ void __launch_bounds__(kUpdateThreads) beam_update_kernel(const BeamU
   if (tid < KC) {
     const float v = total[tid];
     int rank = 0;
-    for (int j = 0; j < KC; ++j) rank += total[j] > v || (total[j] == v && j < tid);
+    for (int j = 0; j < KC; ++j) rank += ranks_before(total[j], j, v, tid);
     if (rank < C) top_val[rank] = v, top_at[rank] = tid;
   }
   __syncthreads();
